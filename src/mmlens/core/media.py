@@ -1,0 +1,186 @@
+"""Media references: images and videos known by a content hash, decoded only when a model needs them.
+
+Requests are hashed with media replaced by ``digest``; that is what makes the response cache
+independent of where an image came from and cheap to look up (no decoding on a cached rerun).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mmlens.core.errors import DataError
+
+if TYPE_CHECKING:
+    from PIL import Image as PILImage
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as error:
+        raise DataError(f"cannot read media file {path}: {error.strerror or error}") from None
+    return digest.hexdigest()
+
+
+class ImageRef(ABC):
+    """An image that can be hashed without decoding and decoded on demand."""
+
+    @property
+    @abstractmethod
+    def digest(self) -> str:
+        """A stable content hash (``sha256:<hex>`` or a namespaced generator key)."""
+
+    @abstractmethod
+    def encoded(self) -> bytes:
+        """The image as an encoded file (PNG, JPEG, ...)."""
+
+    def pil(self) -> PILImage.Image:
+        """Decode to an RGB PIL image; an unreadable image raises DataError naming it."""
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            image = Image.open(io.BytesIO(self.encoded()))
+            image.load()
+        except (UnidentifiedImageError, OSError, ValueError) as error:
+            raise DataError(f"unreadable image {self.describe()}: {error}") from None
+        return image.convert("RGB") if image.mode != "RGB" else image
+
+    def mime_type(self) -> str:
+        head = self.encoded()[:12]
+        if head.startswith(b"\x89PNG"):
+            return "image/png"
+        if head.startswith(b"\xff\xd8"):
+            return "image/jpeg"
+        if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+            return "image/webp"
+        if head.startswith(b"GIF8"):
+            return "image/gif"
+        return "application/octet-stream"
+
+    def describe(self) -> str:
+        return self.digest[:23]
+
+
+class BytesImage(ImageRef):
+    """An image held as encoded bytes (a parquet cell, a base64 TSV column)."""
+
+    def __init__(self, data: bytes, label: str | None = None) -> None:
+        self._data = data
+        self._digest: str | None = None
+        self.label = label
+
+    @property
+    def digest(self) -> str:
+        if self._digest is None:
+            self._digest = "sha256:" + sha256_hex(self._data)
+        return self._digest
+
+    def encoded(self) -> bytes:
+        return self._data
+
+    def describe(self) -> str:
+        return self.label or super().describe()
+
+
+class FileImage(ImageRef):
+    """An image file on disk; hashed from its bytes on first use."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._digest: str | None = None
+
+    @property
+    def digest(self) -> str:
+        if self._digest is None:
+            self._digest = "sha256:" + _file_sha256(self.path)
+        return self._digest
+
+    def encoded(self) -> bytes:
+        try:
+            return self.path.read_bytes()
+        except OSError as error:
+            raise DataError(f"cannot read image {self.path}: {error.strerror or error}") from None
+
+    def describe(self) -> str:
+        return str(self.path)
+
+
+class GeneratedImage(ImageRef):
+    """A procedurally drawn image, identified by its generator's deterministic key.
+
+    The key must change whenever the pixels could change (include a generator version).
+    """
+
+    def __init__(self, key: str, draw: Callable[[], PILImage.Image]) -> None:
+        self.key = key
+        self._draw = draw
+
+    @property
+    def digest(self) -> str:
+        return "gen:" + self.key
+
+    def pil(self) -> PILImage.Image:
+        return self._draw()
+
+    def encoded(self) -> bytes:
+        buffer = io.BytesIO()
+        self._draw().save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    def mime_type(self) -> str:
+        return "image/png"
+
+
+class PILImageRef(ImageRef):
+    """An in-memory PIL image (hashed from its raw pixels)."""
+
+    def __init__(self, image: PILImage.Image) -> None:
+        self._image = image.convert("RGB") if image.mode != "RGB" else image
+        self._digest: str | None = None
+
+    @property
+    def digest(self) -> str:
+        if self._digest is None:
+            header = f"{self._image.size[0]}x{self._image.size[1]}:".encode()
+            self._digest = "rgb:" + sha256_hex(header + self._image.tobytes())
+        return self._digest
+
+    def pil(self) -> PILImage.Image:
+        return self._image
+
+    def encoded(self) -> bytes:
+        buffer = io.BytesIO()
+        self._image.save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    def mime_type(self) -> str:
+        return "image/png"
+
+
+class VideoRef:
+    """A video file; frames are sampled by the model backend (its frame settings are fingerprinted)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._digest: str | None = None
+
+    @property
+    def digest(self) -> str:
+        if self._digest is None:
+            self._digest = "sha256:" + _file_sha256(self.path)
+        return self._digest
+
+    def describe(self) -> str:
+        return str(self.path)

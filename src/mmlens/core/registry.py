@@ -1,0 +1,57 @@
+"""Name -> factory registries, so that parts are looked up, never chosen by if/elif chains."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+from mmlens.core.errors import UnknownNameError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """A named collection of factories (classes or functions) for one kind of part."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, T] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        def decorator(obj: T) -> T:
+            self.add(name, obj)
+            return obj
+
+        return decorator
+
+    def add(self, name: str, obj: T) -> None:
+        existing = self._entries.get(name)
+        if existing is not None and existing is not obj:
+            same_origin = getattr(existing, "__qualname__", None) == getattr(
+                obj, "__qualname__", None
+            ) and getattr(existing, "__module__", None) == getattr(obj, "__module__", None)
+            if not same_origin:
+                raise ValueError(f"{self.kind} {name!r} is already registered")
+        self._entries[name] = obj
+
+    def get(self, name: str) -> T:
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise UnknownNameError(self.unknown_message(name)) from None
+
+    def unknown_message(self, name: str) -> str:
+        close = difflib.get_close_matches(name, self._entries, n=3)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        known = ", ".join(sorted(self._entries)) or "(none)"
+        return f"unknown {self.kind} {name!r}.{hint} Known: {known}."
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._entries))
+
+    def items(self) -> list[tuple[str, T]]:
+        return sorted(self._entries.items())

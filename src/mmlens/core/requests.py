@@ -1,0 +1,83 @@
+"""Requests a task sends to a model, and the responses that come back.
+
+A request never names a task; a model never knows about tasks. The request's content hash
+(model fingerprint + canonical request) is the key of the response cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from mmlens.core.messages import Message, canonical_messages
+
+RequestKind = Literal["generate", "loglikelihood"]
+
+
+def canonical_json(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    max_new_tokens: int = 64
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+    def canonical(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["stop"] = list(self.stop)
+        return data
+
+
+@dataclass(frozen=True, eq=False)
+class Request:
+    """One call to a model.
+
+    generate: messages -> text, under ``settings``.
+    loglikelihood: log P(continuation | messages) where the continuation is the start of the
+        assistant's reply.
+    """
+
+    kind: RequestKind
+    messages: tuple[Message, ...]
+    settings: GenerationSettings = field(default_factory=GenerationSettings)
+    continuation: str | None = None
+
+    def canonical(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"kind": self.kind, "messages": canonical_messages(self.messages)}
+        if self.kind == "generate":
+            data["settings"] = self.settings.canonical()
+        else:
+            data["continuation"] = self.continuation
+        return data
+
+    def key(self, model_fingerprint: str) -> str:
+        text = model_fingerprint + "\n" + canonical_json(self.canonical())
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class Response:
+    """What a model returned for one request; exactly one of text/logprob is set, or error."""
+
+    text: str | None = None
+    logprob: float | None = None
+    is_greedy: bool | None = None
+    error: str | None = None
+    usage: dict[str, int] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> Response:
+        return Response(**data)

@@ -1,0 +1,223 @@
+"""Tasks: YAML files naming the four parts of a recipe, found in the package and in --include folders.
+
+A task file::
+
+    name: shapes
+    version: 1
+    description: Procedurally drawn shapes ...
+    id_scheme: "shapes-<index>, index from 0"
+    hooks: hooks.py            # optional Python module beside the YAML, imported first
+    scenario: {type: shapes, size: 500, seed: 0}
+    instruction: {type: template}
+    inferencer: {type: generate, max_new_tokens: 16}
+    metric: {type: accuracy, extractor: choice_or_yes_no}
+    variants:                  # optional: more tasks from the same file, deep-merged over it
+      shapes_large: {scenario: {size: 2000}}
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib.util
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mmlens.core import parts
+from mmlens.core.errors import ConfigError, UnknownNameError
+from mmlens.core.registry import Registry
+from mmlens.core.requests import canonical_json
+
+BUILTIN_TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
+
+P = TypeVar("P", bound=parts.Part)
+
+
+class TaskConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    version: int | str = 1
+    description: str = ""
+    id_scheme: str | None = None
+    hooks: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    scenario: dict[str, Any]
+    instruction: dict[str, Any] = Field(default_factory=lambda: {"type": "template"})
+    inferencer: dict[str, Any] = Field(default_factory=lambda: {"type": "generate"})
+    metric: dict[str, Any]
+    variants: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+@dataclass
+class Task:
+    name: str
+    config: TaskConfig
+    source: Path
+    version_hash: str
+    scenario: parts.Scenario
+    instruction: parts.Instruction
+    inferencer: parts.Inferencer
+    metric: parts.Metric
+
+    @property
+    def task_dir(self) -> Path:
+        return self.source.parent
+
+    @property
+    def id_scheme(self) -> str:
+        return self.config.id_scheme or type(self.scenario).id_scheme
+
+
+@dataclass(frozen=True)
+class TaskEntry:
+    """Where a task is declared: its YAML file and, for a variant, the overrides."""
+
+    name: str
+    path: Path
+    description: str
+    overrides: dict[str, Any] | None = None
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"task file {path}: not valid YAML: {error}") from None
+    except OSError as error:
+        raise ConfigError(f"task file {path}: cannot read: {error.strerror}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"task file {path}: expected a mapping with name, scenario and metric")
+    return data
+
+
+def _looks_like_task(data: dict[str, Any]) -> bool:
+    return "name" in data and "scenario" in data
+
+
+class TaskCatalog:
+    """All tasks visible to a run: the built-in ones plus those under --include folders."""
+
+    def __init__(self, include: list[str | Path] | None = None) -> None:
+        self.entries: dict[str, TaskEntry] = {}
+        self._scan(BUILTIN_TASKS_DIR)
+        for folder in include or []:
+            path = Path(folder)
+            if not path.exists():
+                raise ConfigError(f"--include {folder}: no such file or folder")
+            self._scan(path)
+
+    def _scan(self, root: Path) -> None:
+        files = [root] if root.is_file() else sorted(root.rglob("*.y*ml"))
+        for path in files:
+            if path.suffix not in (".yaml", ".yml"):
+                continue
+            data = _read_yaml(path)
+            if not _looks_like_task(data):
+                continue
+            name = str(data["name"])
+            description = str(data.get("description", "")).strip().splitlines()
+            first_line = description[0] if description else ""
+            self.entries[name] = TaskEntry(name, path, first_line)
+            for variant, override in (data.get("variants") or {}).items():
+                if not isinstance(override, dict):
+                    raise ConfigError(f"task file {path}: variants.{variant} must be a mapping")
+                text = str(override.get("description", first_line)).strip().splitlines()
+                self.entries[variant] = TaskEntry(variant, path, text[0] if text else "", override)
+
+    def names(self) -> list[str]:
+        return sorted(self.entries)
+
+    def load(self, name: str) -> Task:
+        entry = self.entries.get(name)
+        if entry is None:
+            registry: Registry[TaskEntry] = Registry("task")
+            for known, value in self.entries.items():
+                registry.add(known, value)
+            raise UnknownNameError(registry.unknown_message(name) + " (add folders with --include PATH)")
+        return load_task_file(entry.path, entry.overrides, name)
+
+
+def _import_hooks(task_path: Path, hooks: str) -> str:
+    hook_path = (task_path.parent / hooks).resolve()
+    if not hook_path.is_file():
+        raise ConfigError(f"task file {task_path}: hooks file {hooks} does not exist")
+    source = hook_path.read_text(encoding="utf-8")
+    module_name = "mmlens_task_hooks_" + hashlib.sha256(str(hook_path).encode()).hexdigest()[:12]
+    if module_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(module_name, hook_path)
+        if spec is None or spec.loader is None:
+            raise ConfigError(f"task file {task_path}: cannot import hooks {hooks}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception:
+            del sys.modules[module_name]
+            raise
+    return source
+
+
+def build_part(registry: Registry[type[P]], config: dict[str, Any], where: str) -> P:
+    if "type" not in config:
+        raise ConfigError(f"{where}: missing key 'type' (one of: {', '.join(registry)})")
+    fields = {k: v for k, v in config.items() if k != "type"}
+    try:
+        cls = registry.get(str(config["type"]))
+    except UnknownNameError as error:
+        raise ConfigError(f"{where}.type: {error}") from None
+    try:
+        return cls.model_validate(fields)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{where}.{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors()
+        )
+        raise ConfigError(problems) from None
+
+
+def load_task_file(path: Path, overrides: dict[str, Any] | None = None, name: str | None = None) -> Task:
+    import mmlens.builtin_parts  # noqa: F401 - registers the built-in parts
+
+    raw = _read_yaml(path)
+    if overrides:
+        raw = deep_merge(raw, {k: v for k, v in overrides.items() if k != "description"})
+        raw["name"] = name or raw["name"]
+    raw.pop("variants", None) if overrides else None
+    try:
+        config = TaskConfig.model_validate(raw)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors()
+        )
+        raise ConfigError(f"task file {path}: {problems}") from None
+    hook_source = _import_hooks(path, config.hooks) if config.hooks else ""
+    where = f"task file {path}"
+    config_for_hash = config.model_dump(mode="json", exclude={"variants", "description"})
+    version_hash = hashlib.sha256(
+        (canonical_json(config_for_hash) + "\n" + hook_source).encode("utf-8")
+    ).hexdigest()[:16]
+    return Task(
+        name=config.name,
+        config=config,
+        source=path,
+        version_hash=version_hash,
+        scenario=build_part(parts.scenarios, config.scenario, f"{where}: scenario"),
+        instruction=build_part(parts.instructions, config.instruction, f"{where}: instruction"),
+        inferencer=build_part(parts.inferencers, config.inferencer, f"{where}: inferencer"),
+        metric=build_part(parts.metrics, config.metric, f"{where}: metric"),
+    )

@@ -1,0 +1,65 @@
+"""Built-in inferencers: free generation, generation without media, likelihood ranking of options."""
+
+from __future__ import annotations
+
+import math
+
+from mmlens.core.messages import Message
+from mmlens.core.parts import Inferencer, Prediction, inferencers
+from mmlens.core.requests import GenerationSettings, Request, Response
+from mmlens.core.sample import Sample
+from mmlens.metrics.extractors import LETTERS
+
+
+@inferencers.register("generate")
+class Generate(Inferencer):
+    """One generation request per sample."""
+
+    max_new_tokens: int = 64
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+    def settings(self) -> GenerationSettings:
+        return GenerationSettings(self.max_new_tokens, self.temperature, self.top_p, self.stop, self.seed)
+
+    def plan(self, sample: Sample, messages: list[Message]) -> list[Request]:
+        return [Request("generate", tuple(messages), self.settings())]
+
+
+@inferencers.register("blind")
+class GenerateWithoutMedia(Generate):
+    """The same question without its images or video: measures what the text alone gives away."""
+
+    def plan(self, sample: Sample, messages: list[Message]) -> list[Request]:
+        return [Request("generate", tuple(m.without_media() for m in messages), self.settings())]
+
+
+@inferencers.register("rank_choices")
+class RankChoices(Inferencer):
+    """Score every option text as the continuation of the prompt; the most likely option wins.
+
+    normalize: "none" compares total log-probabilities; "chars" divides by the option's length.
+    """
+
+    normalize: str = "none"
+
+    def plan(self, sample: Sample, messages: list[Message]) -> list[Request]:
+        return [Request("loglikelihood", tuple(messages), continuation=choice) for choice in sample.choices or []]
+
+    def combine(self, sample: Sample, requests: list[Request], responses: list[Response]) -> Prediction:
+        errors = [r.error for r in responses if r.error]
+        if errors:
+            return Prediction(text=None, error=errors[0])
+        if not responses:
+            return Prediction(text=None, error="sample has no options to rank")
+        scores = []
+        for request, response in zip(requests, responses, strict=True):
+            logprob = response.logprob if response.logprob is not None else -math.inf
+            if self.normalize == "chars":
+                logprob /= max(1, len(request.continuation or ""))
+            scores.append(logprob)
+        best = max(range(len(scores)), key=scores.__getitem__)
+        letter = LETTERS[best]
+        return Prediction(text=letter, answer=letter, details={"logprobs": scores})

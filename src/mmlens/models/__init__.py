@@ -1,0 +1,3 @@
+"""Model backends. Importing this package registers the built-in ones (no heavy imports)."""
+
+from mmlens.models import constant  # noqa: F401
