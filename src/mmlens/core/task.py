@@ -13,6 +13,8 @@ A task file::
     metric: {type: accuracy, extractor: choice_or_yes_no}
     variants:                  # optional: more tasks from the same file, deep-merged over it
       shapes_large: {scenario: {size: 2000}}
+    profiles:                  # optional: named deviations users compare against (--profile NAME)
+      lmms-eval: {metric: {yes_ratio_from: answers}}
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class TaskConfig(BaseModel):
     inferencer: dict[str, Any] = Field(default_factory=lambda: {"type": "generate"})
     metric: dict[str, Any]
     variants: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 @dataclass
@@ -64,6 +67,7 @@ class Task:
     instruction: parts.Instruction
     inferencer: parts.Inferencer
     metric: parts.Metric
+    profile: str | None = None
 
     @property
     def task_dir(self) -> Path:
@@ -114,6 +118,9 @@ class TaskCatalog:
     """All tasks visible to a run: the built-in ones plus those under --include folders."""
 
     def __init__(self, include: list[str | Path] | None = None) -> None:
+        from mmlens.core.plugins import load_plugins
+
+        load_plugins()
         self.entries: dict[str, TaskEntry] = {}
         self._scan(BUILTIN_TASKS_DIR)
         for folder in include or []:
@@ -143,14 +150,14 @@ class TaskCatalog:
     def names(self) -> list[str]:
         return sorted(self.entries)
 
-    def load(self, name: str) -> Task:
+    def load(self, name: str, profile: str | None = None) -> Task:
         entry = self.entries.get(name)
         if entry is None:
             registry: Registry[TaskEntry] = Registry("task")
             for known, value in self.entries.items():
                 registry.add(known, value)
             raise UnknownNameError(registry.unknown_message(name) + " (add folders with --include PATH)")
-        return load_task_file(entry.path, entry.overrides, name)
+        return load_task_file(entry.path, entry.overrides, name, profile)
 
 
 def _import_hooks(task_path: Path, hooks: str) -> str:
@@ -190,14 +197,26 @@ def build_part(registry: Registry[type[P]], config: dict[str, Any], where: str) 
         raise ConfigError(problems) from None
 
 
-def load_task_file(path: Path, overrides: dict[str, Any] | None = None, name: str | None = None) -> Task:
+def load_task_file(
+    path: Path,
+    overrides: dict[str, Any] | None = None,
+    name: str | None = None,
+    profile: str | None = None,
+) -> Task:
+    """Load a task; ``overrides`` are a variant's, ``profile`` names an entry of ``profiles:``."""
     import mmlens.builtin_parts  # noqa: F401 - registers the built-in parts
 
     raw = _read_yaml(path)
     if overrides:
         raw = deep_merge(raw, {k: v for k, v in overrides.items() if k != "description"})
         raw["name"] = name or raw["name"]
-    raw.pop("variants", None) if overrides else None
+        raw.pop("variants", None)
+    if profile is not None:
+        profiles = raw.get("profiles") or {}
+        if profile not in profiles:
+            known = ", ".join(sorted(profiles)) or "none"
+            raise ConfigError(f"--profile {profile}: task {raw.get('name')} has no such profile (known: {known})")
+        raw = deep_merge(raw, profiles[profile])
     try:
         config = TaskConfig.model_validate(raw)
     except ValidationError as error:
@@ -207,7 +226,7 @@ def load_task_file(path: Path, overrides: dict[str, Any] | None = None, name: st
         raise ConfigError(f"task file {path}: {problems}") from None
     hook_source = _import_hooks(path, config.hooks) if config.hooks else ""
     where = f"task file {path}"
-    config_for_hash = config.model_dump(mode="json", exclude={"variants", "description"})
+    config_for_hash = config.model_dump(mode="json", exclude={"variants", "profiles", "description"})
     version_hash = hashlib.sha256(
         (canonical_json(config_for_hash) + "\n" + hook_source).encode("utf-8")
     ).hexdigest()[:16]
@@ -220,4 +239,5 @@ def load_task_file(path: Path, overrides: dict[str, Any] | None = None, name: st
         instruction=build_part(parts.instructions, config.instruction, f"{where}: instruction"),
         inferencer=build_part(parts.inferencers, config.inferencer, f"{where}: inferencer"),
         metric=build_part(parts.metrics, config.metric, f"{where}: metric"),
+        profile=profile,
     )

@@ -17,7 +17,7 @@ def category_nodes(records: Iterable[SampleRecord]) -> dict[str, list[SampleReco
     for record in records:
         for depth in range(1, len(record.category) + 1):
             nodes.setdefault("/".join(record.category[:depth]), []).append(record)
-    return nodes
+    return dict(sorted(nodes.items()))
 
 
 def mean_metrics(records: list[SampleRecord], names: Iterable[str] | None = None) -> dict[str, MetricValue]:

@@ -123,7 +123,9 @@ def format_validation_error(error: ValidationError) -> str:
 
 def build_model(spec: ModelSpec) -> Model:
     import mmlens.models  # noqa: F401 - registers the built-in backends
+    from mmlens.core.plugins import load_plugins
 
+    load_plugins()
     cls = models.get(spec.backend)
     try:
         args = cls.Args.model_validate(spec.args)

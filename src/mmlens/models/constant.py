@@ -19,6 +19,8 @@ class ConstantArgs(ModelArgs):
 
 @models.register("constant")
 class ConstantModel(Model):
+    """Answers every request with the same text (args: text, logprob); zero latency."""
+
     backend = "constant"
     Args = ConstantArgs
     supported_kinds: ClassVar[frozenset[RequestKind]] = frozenset({"generate", "loglikelihood"})

@@ -1,0 +1,214 @@
+"""The Python API: what the CLI calls and what users script against.
+
+    from mmlens import api
+    result = api.evaluate("shapes", "reference")
+    print(result.results["metrics"]["acc"])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mmlens.core.errors import DataError
+from mmlens.core.parts import LoadContext, Prediction, SampleRecord
+from mmlens.core.requests import canonical_json
+from mmlens.core.task import Task, TaskCatalog
+from mmlens.models.base import Model, ModelSpec, build_model, parse_model_spec
+from mmlens.runner.execute import ExecutionStats, execute
+from mmlens.runner.plan import load_samples, plan_requests
+from mmlens.runner.provenance import dataset_fingerprint, environment, task_provenance
+from mmlens.runner.scoring import build_results, prompt_of, score_prediction
+from mmlens.store.sqlite import Store
+
+DEFAULT_OUTPUT_DIR = Path("mmlens-runs")
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    results: dict[str, Any]
+    records: list[SampleRecord]
+    run_dir: Path | None
+    stats: ExecutionStats | None = None
+
+
+def load_task(task: str | Task, include: list[str | Path] | None = None, profile: str | None = None) -> Task:
+    if isinstance(task, Task):
+        return task
+    return TaskCatalog(include).load(task, profile)
+
+
+def resolve_model(model: str | ModelSpec | Model, model_args: str | None = None) -> Model:
+    if isinstance(model, Model):
+        return model
+    spec = model if isinstance(model, ModelSpec) else parse_model_spec(model, model_args)
+    return build_model(spec)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:60] or "model"
+
+
+def run_identity(task: Task, model: Model, data_fingerprint: str, limit: int | None, seed: int) -> str:
+    """Same task version, model, data, limit and seed -> same run id: rerunning resumes it."""
+    identity = canonical_json(
+        [task.version_hash, model.fingerprint_key(), data_fingerprint, limit, seed]
+    ).encode("utf-8")
+    return f"{task.name}__{_slug(model.label)}__{hashlib.sha256(identity).hexdigest()[:10]}"
+
+
+def write_run_folder(run_dir: Path, results: dict[str, Any], records: list[SampleRecord]) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    samples_tmp = run_dir / "samples.jsonl.tmp"
+    with samples_tmp.open("w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
+    samples_tmp.replace(run_dir / "samples.jsonl")
+    results_tmp = run_dir / "results.json.tmp"
+    results_tmp.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    results_tmp.replace(run_dir / "results.json")
+
+
+def evaluate(
+    task: str | Task,
+    model: str | ModelSpec | Model = "reference",
+    *,
+    model_args: str | None = None,
+    data: str | Path | None = None,
+    limit: int | None = None,
+    include: list[str | Path] | None = None,
+    profile: str | None = None,
+    store: str | Path | Store | None = None,
+    output_dir: str | Path | None = DEFAULT_OUTPUT_DIR,
+    seed: int = 0,
+    progress: bool = False,
+    resume_hint: str = "rerun the same command",
+) -> RunResult:
+    """Run ``task`` on ``model``: plan, reuse cached responses, compute the rest, score, save."""
+    started = time.time()
+    task_obj = load_task(task, include, profile)
+    model_obj = resolve_model(model, model_args)
+    own_store = not isinstance(store, Store)
+    store_obj = store if isinstance(store, Store) else Store(store)
+    try:
+        context = LoadContext(task_obj.name, task_obj.task_dir, str(data) if data is not None else None, limit)
+        samples, bad_from_data = load_samples(task_obj, context)
+        data_fp = dataset_fingerprint(samples)
+        fingerprint = model_obj.fingerprint_key()
+        plan = plan_requests(task_obj, samples, fingerprint)
+        run_id = run_identity(task_obj, model_obj, data_fp, limit, seed)
+        run_dir = Path(output_dir) / run_id if output_dir is not None else None
+        provenance: dict[str, Any] = {
+            **environment(),
+            "run_id": run_id,
+            "task": task_provenance(task_obj),
+            "model": {"label": model_obj.label, "fingerprint": model_obj.fingerprint()},
+            "dataset": {"fingerprint": data_fp, "data": context.data_path, "limit": limit},
+            "seed": seed,
+            "store": str(store_obj.path),
+            "started": started,
+        }
+        store_obj.begin_run(run_id, task_obj.name, model_obj.label, str(run_dir or ""), provenance)
+        try:
+            responses, stats = execute(
+                plan.unique, model_obj, store_obj, progress=progress, resume_hint=resume_hint
+            )
+        except BaseException:
+            store_obj.set_status(run_id, "interrupted")
+            raise
+        records = []
+        for planned in plan.samples:
+            sample_responses = [responses[key] for key in planned.keys]
+            prediction = task_obj.inferencer.combine(planned.sample, planned.requests, sample_responses)
+            records.append(score_prediction(task_obj, planned.sample, prediction, prompt_of(planned.requests)))
+        provenance["finished"] = time.time()
+        provenance["requests"] = {
+            "planned": plan.request_count,
+            "unique": stats.unique_requests,
+            "cached": stats.cached,
+            "computed": stats.computed,
+            "errors": stats.errors,
+        }
+        results = build_results(task_obj, records, bad_from_data + plan.bad_samples, provenance)
+        store_obj.finish_run(run_id, results, [r.to_dict() for r in records])
+        if run_dir is not None:
+            write_run_folder(run_dir, results, records)
+        return RunResult(run_id, results, records, run_dir, stats)
+    finally:
+        if own_store:
+            store_obj.close()
+        model_obj.close()
+
+
+def read_predictions(path: str | Path) -> dict[str, str | None]:
+    """A JSONL file of ``{"id": ..., "response": ...}``; errors name the file and line."""
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(f"predictions file {file} does not exist")
+    predictions: dict[str, str | None] = {}
+    with file.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise DataError(f"{file}, line {number}: not valid JSON ({error.msg})") from None
+            if not isinstance(item, dict) or "id" not in item or "response" not in item:
+                raise DataError(f'{file}, line {number}: expected {{"id": ..., "response": ...}}')
+            sample_id = str(item["id"])
+            if sample_id in predictions:
+                raise DataError(f"{file}, line {number}: id {sample_id!r} appears twice")
+            response = item["response"]
+            if response is not None and not isinstance(response, str):
+                raise DataError(f"{file}, line {number}: response must be a string or null")
+            predictions[sample_id] = response
+    if not predictions:
+        raise DataError(f"predictions file {file} is empty")
+    return predictions
+
+
+def score(
+    task: str | Task,
+    predictions: str | Path,
+    *,
+    data: str | Path | None = None,
+    include: list[str | Path] | None = None,
+    profile: str | None = None,
+    limit: int | None = None,
+) -> RunResult:
+    """Score responses produced elsewhere with the task's official extraction and metric."""
+    task_obj = load_task(task, include, profile)
+    responses = read_predictions(predictions)
+    context = LoadContext(task_obj.name, task_obj.task_dir, str(data) if data is not None else None, limit)
+    samples, bad_samples = load_samples(task_obj, context)
+    known = {sample.id for sample in samples}
+    unknown = [sample_id for sample_id in responses if sample_id not in known]
+    if unknown:
+        shown = ", ".join(repr(u) for u in unknown[:5])
+        raise DataError(
+            f"predictions file {predictions}: {len(unknown)} id(s) are not samples of task {task_obj.name} "
+            f"(e.g. {shown}); see the task's id scheme: {task_obj.id_scheme}"
+        )
+    records = []
+    for sample in samples:
+        if sample.id in responses:
+            prediction = Prediction(text=responses[sample.id])
+        else:
+            prediction = Prediction(text=None, error="no prediction for this sample")
+        records.append(score_prediction(task_obj, sample, prediction, []))
+    provenance = {
+        **environment(),
+        "task": task_provenance(task_obj),
+        "predictions": str(predictions),
+        "dataset": {"fingerprint": dataset_fingerprint(samples), "data": context.data_path, "limit": limit},
+    }
+    results = build_results(task_obj, records, bad_samples, provenance)
+    results["counts"]["missing_predictions"] = len(samples) - sum(1 for s in samples if s.id in responses)
+    return RunResult("score", results, records, None)

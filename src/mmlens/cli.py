@@ -1,0 +1,208 @@
+"""The command line: parses options, calls mmlens.api, prints. User errors never show a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from mmlens import api
+from mmlens.core.errors import MmlensError
+from mmlens.runner.execute import RunInterrupted
+from mmlens.store.sqlite import Store, default_store_path
+from mmlens.summary import format_summary, format_table
+
+DEFAULT_TASK = "shapes"
+DEFAULT_MODEL = "reference"
+
+Command = Callable[[argparse.Namespace], int]
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str) -> Callable[[Command], Command]:
+    def decorator(function: Command) -> Command:
+        COMMANDS[name] = function
+        return function
+
+    return decorator
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that reports bad options as one line, through the same path as other user errors."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise MmlensError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _add_task_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", help="local copy of the benchmark data in its published format")
+    parser.add_argument("--include", action="append", default=[], metavar="PATH",
+                        help="folder (or YAML file) with more task definitions; repeatable")
+    parser.add_argument("--profile", help="a named scoring profile of the task (e.g. lmms-eval)")
+    parser.add_argument("--limit", type=int, help="use only the first N samples")
+
+
+def _model_args_text(args: argparse.Namespace) -> str | None:
+    extra = []
+    if args.base_url:
+        extra.append(f"base_url={args.base_url}")
+    if args.concurrency is not None:
+        extra.append(f"concurrency={args.concurrency}")
+    parts = [p for p in [args.model_args, *extra] if p]
+    return ",".join(parts) or None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(prog="mmlens", description="Evaluate multimodal LLMs on published benchmarks.")
+    parser.add_argument("--store", help=f"the results/response database (default {default_store_path()}; "
+                        "or set MMLENS_STORE / MMLENS_HOME)")
+    sub = parser.add_subparsers(dest="command", parser_class=ArgumentParser)
+
+    run = sub.add_parser("run", help="evaluate a model on a task (resumes an interrupted run)")
+    run.add_argument("task", nargs="?", default=DEFAULT_TASK, help=f"task name (default {DEFAULT_TASK})")
+    run.add_argument("--model", default=DEFAULT_MODEL,
+                     help=f"BACKEND[:NAME] or a model YAML file (default {DEFAULT_MODEL})")
+    run.add_argument("--model-args", help="backend options, k=v,k2=v2")
+    run.add_argument("--base-url", help="shortcut for --model-args base_url=URL")
+    run.add_argument("--concurrency", type=int, help="shortcut for --model-args concurrency=N")
+    _add_task_options(run)
+    run.add_argument("--output-dir", default=str(api.DEFAULT_OUTPUT_DIR),
+                     help="where run folders (results.json, samples.jsonl) go (default %(default)s)")
+    run.add_argument("--seed", type=int, default=0, help="seed for sampling and bootstrap (default 0)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--json", action="store_true", help="print results.json instead of the summary")
+
+    score = sub.add_parser("score", help="score predictions made elsewhere (JSONL of {id, response})")
+    score.add_argument("task")
+    score.add_argument("--predictions", required=True, help="JSONL file: one {\"id\", \"response\"} per line")
+    _add_task_options(score)
+    score.add_argument("--json", action="store_true", help="print the aggregate metrics as one JSON object")
+
+    listing = sub.add_parser("list", help="list tasks and model backends")
+    listing.add_argument("what", nargs="?", choices=["tasks", "models", "all"], default="all")
+    listing.add_argument("--include", action="append", default=[], metavar="PATH")
+
+    show = sub.add_parser("show", help="show a run from the store (id, unique id prefix, or run folder)")
+    show.add_argument("run", nargs="?", help="run id or prefix; omitted: list the runs")
+    show.add_argument("--json", action="store_true", help="print results.json")
+    return parser
+
+
+@command("run")
+def run_command(args: argparse.Namespace) -> int:
+    result = api.evaluate(
+        args.task,
+        args.model,
+        model_args=_model_args_text(args),
+        data=args.data,
+        limit=args.limit,
+        include=args.include,
+        profile=args.profile,
+        store=args.store,
+        output_dir=args.output_dir,
+        seed=args.seed,
+        progress=not args.no_progress and sys.stderr.isatty(),
+        resume_hint=f"rerun `mmlens {' '.join(sys.argv[1:])}`" if sys.argv[1:2] == ["run"] else "rerun it",
+    )
+    if args.json:
+        print(json.dumps(result.results, indent=2))
+        return 0
+    print(format_summary(result.results))
+    stats = result.stats
+    if stats is not None:
+        print(f"\nrequests: {stats.unique_requests} unique, {stats.cached} from the cache, "
+              f"{stats.computed} computed, {stats.errors} errors ({stats.seconds:.1f} s)")
+    if result.run_dir is not None:
+        print(f"run {result.run_id}: {result.run_dir}/results.json, samples.jsonl")
+    if result.results["counts"]["errors"]:
+        print("some requests failed (see samples.jsonl); rerun the same command to retry them")
+    return 0
+
+
+@command("score")
+def score_command(args: argparse.Namespace) -> int:
+    result = api.score(args.task, args.predictions, data=args.data, include=args.include,
+                       profile=args.profile, limit=args.limit)
+    if args.json:
+        print(json.dumps({name: entry["value"] for name, entry in result.results["metrics"].items()}))
+    else:
+        print(format_summary(result.results))
+    return 0
+
+
+@command("list")
+def list_command(args: argparse.Namespace) -> int:
+    import mmlens.models  # noqa: F401 - registers the built-in backends
+    from mmlens.core.plugins import load_plugins
+    from mmlens.core.task import TaskCatalog
+    from mmlens.models.base import models
+
+    load_plugins()
+
+    if args.what in ("tasks", "all"):
+        catalog = TaskCatalog(args.include)
+        rows = [["task", "description"]] + [[n, catalog.entries[n].description] for n in catalog.names()]
+        print(format_table(rows))
+    if args.what == "all":
+        print()
+    if args.what in ("models", "all"):
+        rows = [["backend", "description"]]
+        for name, cls in models.items():
+            doc = (cls.__doc__ or "").strip().splitlines()
+            rows.append([name, doc[0] if doc else ""])
+        print(format_table(rows))
+    return 0
+
+
+@command("show")
+def show_command(args: argparse.Namespace) -> int:
+    if args.run and Path(args.run, "results.json").is_file():
+        results = json.loads(Path(args.run, "results.json").read_text())
+    else:
+        with Store(args.store) as store:
+            runs = store.find_runs(args.run or "")
+            if not args.run:
+                rows = [["run", "status", "task", "model"]] + [[r.run_id, r.status, r.task, r.model] for r in runs]
+                print(format_table(rows) if runs else f"no runs in {store.path}")
+                return 0
+            exact = [r for r in runs if r.run_id == args.run]
+            if exact:
+                runs = exact
+            if not runs:
+                raise MmlensError(f"no run {args.run!r} in {store.path} (mmlens show lists the runs)")
+            if len(runs) > 1:
+                raise MmlensError(f"{args.run!r} matches {len(runs)} runs: " + ", ".join(r.run_id for r in runs[:5]))
+            run = runs[0]
+            if run.results is None:
+                print(f"run {run.run_id}: {run.status}; rerun its command to resume it")
+                return 0
+            results = run.results
+    print(json.dumps(results, indent=2) if args.json else format_summary(results))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 0
+        if getattr(args, "limit", None) is not None and args.limit < 1:
+            raise MmlensError("--limit must be at least 1")
+        return COMMANDS[args.command](args)
+    except RunInterrupted as error:
+        print(f"\n{error}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except MmlensError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

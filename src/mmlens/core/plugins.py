@@ -1,0 +1,52 @@
+"""Plugins: extra Python modules that register tasks' parts or model backends.
+
+They come from the ``mmlens.plugins`` entry-point group of installed packages and from the
+``MMLENS_PLUGINS`` environment variable (comma-separated module names or .py file paths).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import os
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from mmlens.core.errors import ConfigError
+
+_loaded: set[str] = set()
+
+
+def _import_file(path: Path) -> None:
+    name = "mmlens_plugin_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+    if name in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"MMLENS_PLUGINS: cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+
+
+def load_plugins() -> None:
+    for entry in entry_points(group="mmlens.plugins"):
+        if entry.value not in _loaded:
+            entry.load()
+            _loaded.add(entry.value)
+    for item in filter(None, (p.strip() for p in os.environ.get("MMLENS_PLUGINS", "").split(","))):
+        if item in _loaded:
+            continue
+        if item.endswith(".py"):
+            path = Path(item)
+            if not path.is_file():
+                raise ConfigError(f"MMLENS_PLUGINS: plugin file {item} does not exist")
+            _import_file(path)
+        else:
+            try:
+                importlib.import_module(item)
+            except ImportError as error:
+                raise ConfigError(f"MMLENS_PLUGINS: cannot import module {item}: {error}") from None
+        _loaded.add(item)

@@ -1,0 +1,101 @@
+"""Execution: send the requests the store does not have yet, save each response as it arrives."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mmlens.core.errors import MmlensError
+from mmlens.core.requests import Request, Response
+from mmlens.models.base import Model
+from mmlens.store.sqlite import Store
+
+
+class RunInterrupted(MmlensError):
+    """Ctrl-C: what was answered is saved; the same command resumes."""
+
+
+@dataclass
+class ExecutionStats:
+    unique_requests: int
+    cached: int
+    computed: int
+    errors: int
+    seconds: float
+
+
+ProgressFactory = Callable[[int, str], "ProgressBar"]
+
+
+class ProgressBar:
+    """A tqdm bar on stderr with counts and ETA; silent when disabled."""
+
+    def __init__(self, total: int, description: str, enabled: bool) -> None:
+        self._bar = None
+        if enabled and total:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, desc=description, unit="req", file=sys.stderr, dynamic_ncols=True)
+
+    def update(self, errors: int) -> None:
+        if self._bar is not None:
+            self._bar.update(1)
+            if errors:
+                self._bar.set_postfix(errors=errors, refresh=False)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def execute(
+    unique: dict[str, Request],
+    model: Model,
+    store: Store,
+    *,
+    progress: bool = False,
+    resume_hint: str = "rerun the same command",
+) -> tuple[dict[str, Response], ExecutionStats]:
+    started = time.perf_counter()
+    responses = store.get_responses(unique.keys())
+    cached = len(responses)
+    missing_keys = [key for key in unique if key not in responses]
+    missing_requests = [unique[key] for key in missing_keys]
+    model_key = model.fingerprint_key()
+    errors = 0
+    bar = ProgressBar(len(missing_keys), model.label, progress)
+
+    def emit(index: int, response: Response) -> None:
+        nonlocal errors
+        key = missing_keys[index]
+        if key in responses and responses[key].ok:
+            return  # a backend emitting twice never duplicates a stored response
+        responses[key] = response
+        if response.ok:
+            store.put_response(key, model_key, unique[key].kind, response)
+        else:
+            errors += 1
+        bar.update(errors)
+
+    try:
+        if missing_requests:
+            model.process(missing_requests, emit)
+    except KeyboardInterrupt:
+        store.flush()
+        bar.close()
+        done = sum(1 for key in missing_keys if key in responses)
+        raise RunInterrupted(
+            f"interrupted: {cached + done} of {len(unique)} responses are saved in {store.path}; "
+            f"{resume_hint} to resume"
+        ) from None
+    finally:
+        store.flush()
+        bar.close()
+    for key in missing_keys:
+        if key not in responses:
+            responses[key] = Response(error=f"backend {model.label} returned no response")
+            errors += 1
+    stats = ExecutionStats(len(unique), cached, len(missing_keys), errors, time.perf_counter() - started)
+    return responses, stats

@@ -1,0 +1,68 @@
+"""Planning: samples -> messages -> requests, de-duplicated by content hash."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mmlens.core.errors import DataError, MmlensError, SampleError
+from mmlens.core.parts import LoadContext
+from mmlens.core.requests import Request
+from mmlens.core.sample import BadSample, Sample
+from mmlens.core.task import Task
+
+
+@dataclass
+class PlannedSample:
+    sample: Sample
+    requests: list[Request]
+    keys: list[str]
+
+
+@dataclass
+class Plan:
+    samples: list[PlannedSample]
+    bad_samples: list[BadSample]
+    unique: dict[str, Request] = field(default_factory=dict)  # key -> request, in first-seen order
+
+    @property
+    def request_count(self) -> int:
+        return sum(len(p.requests) for p in self.samples)
+
+
+def load_samples(task: Task, context: LoadContext) -> tuple[list[Sample], list[BadSample]]:
+    samples: list[Sample] = []
+    bad: list[BadSample] = []
+    seen: set[str] = set()
+    for item in task.scenario.load(context):
+        if isinstance(item, BadSample):
+            bad.append(item)
+            continue
+        if item.id in seen:
+            raise DataError(f"task {task.name}: sample id {item.id!r} occurs twice in the data")
+        seen.add(item.id)
+        samples.append(item)
+        if context.limit is not None and len(samples) >= context.limit:
+            break
+    if not samples:
+        where = context.data_path or "the default data source"
+        detail = f" ({len(bad)} rows were unusable, e.g. {bad[0].id}: {bad[0].reason})" if bad else ""
+        raise DataError(f"task {task.name}: no samples in {where}{detail}")
+    return samples, bad
+
+
+def plan_requests(task: Task, samples: list[Sample], model_fingerprint: str) -> Plan:
+    plan = Plan(samples=[], bad_samples=[])
+    for sample in samples:
+        try:
+            messages = task.instruction.build(sample)
+            requests = task.inferencer.plan(sample, messages)
+        except SampleError as error:
+            plan.bad_samples.append(BadSample(sample.id, error.reason))
+            continue
+        except MmlensError:
+            raise
+        keys = [request.key(model_fingerprint) for request in requests]
+        for key, request in zip(keys, requests, strict=True):
+            plan.unique.setdefault(key, request)
+        plan.samples.append(PlannedSample(sample, requests, keys))
+    return plan

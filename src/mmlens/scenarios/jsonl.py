@@ -1,0 +1,74 @@
+"""A generic scenario for your own benchmark: one JSON object per line.
+
+    {"id": "q1", "question": "Is the cat black?", "image": "img/cat.png", "answer": "yes",
+     "choices": ["black", "white"], "category": ["animals", "colour"], "group": "cat"}
+
+``image`` may also be a list of paths (several images, in order); paths are relative to the file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+from mmlens.core.errors import DataError
+from mmlens.core.media import FileImage
+from mmlens.core.messages import ImagePart, Message, TextPart
+from mmlens.core.parts import LoadContext, Scenario, scenarios
+from mmlens.core.sample import BadSample, Sample
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+@scenarios.register("jsonl")
+class JsonlScenario(Scenario):
+    """Fields: ``path`` (relative to the task file; ``--data`` overrides it)."""
+
+    id_scheme: ClassVar[str] = 'the "id" field of each line'
+    path: str | None = None
+
+    def load(self, context: LoadContext) -> Iterator[Sample | BadSample]:
+        source = context.data_path or self.path
+        if source is None:
+            raise DataError(f"task {context.task_name}: no data file; pass --data FILE.jsonl")
+        file = Path(source) if context.data_path else context.task_dir / source
+        if not file.is_file():
+            raise DataError(f"task {context.task_name}: data file {file} does not exist")
+        with file.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as error:
+                    yield BadSample(f"{file.name}:{number}", f"not valid JSON ({error.msg})")
+                    continue
+                yield self._sample(row, file, number)
+
+    def _sample(self, row: dict[str, Any], file: Path, number: int) -> Sample | BadSample:
+        sample_id = str(row.get("id", f"{file.name}:{number}"))
+        missing = [key for key in ("id", "question") if key not in row]
+        if missing:
+            return BadSample(sample_id, f"{file}, line {number}: missing {', '.join(missing)}")
+        images = [FileImage(file.parent / path) for path in _as_list(row.get("image"))]
+        missing_files = [str(image.path) for image in images if not image.path.is_file()]
+        if missing_files:
+            return BadSample(sample_id, f"image file {missing_files[0]} does not exist")
+        parts = [ImagePart(image) for image in images]
+        content = (*parts, TextPart(str(row["question"])))
+        answer = row.get("answer")
+        return Sample(
+            id=sample_id,
+            messages=[Message("user", content)],
+            target=None if answer is None else str(answer),
+            choices=[str(c) for c in row["choices"]] if row.get("choices") else None,
+            category=tuple(str(c) for c in _as_list(row.get("category"))),
+            group=None if row.get("group") is None else str(row["group"]),
+            metadata={k: v for k, v in row.items() if k not in {"id", "question", "image", "answer", "choices"}},
+        )
