@@ -24,6 +24,7 @@ from mmlens.runner.execute import ExecutionStats, execute
 from mmlens.runner.plan import load_samples, plan_requests
 from mmlens.runner.provenance import dataset_fingerprint, environment, task_provenance
 from mmlens.runner.scoring import build_results, prompt_of, score_prediction
+from mmlens.runner.thumbnails import save_thumbnails
 from mmlens.store.sqlite import Store
 
 DEFAULT_OUTPUT_DIR = Path("mmlens-runs")
@@ -88,6 +89,7 @@ def evaluate(
     output_dir: str | Path | None = DEFAULT_OUTPUT_DIR,
     seed: int = 0,
     progress: bool = False,
+    thumbnails: bool = True,
     resume_hint: str = "rerun the same command",
 ) -> RunResult:
     """Run ``task`` on ``model``: plan, reuse cached responses, compute the rest, score, save."""
@@ -136,6 +138,8 @@ def evaluate(
             "errors": stats.errors,
         }
         results = build_results(task_obj, records, bad_from_data + plan.bad_samples, provenance)
+        if thumbnails:
+            save_thumbnails([planned.sample for planned in plan.samples], store_obj)
         store_obj.finish_run(run_id, results, [r.to_dict() for r in records])
         if run_dir is not None:
             write_run_folder(run_dir, results, records)

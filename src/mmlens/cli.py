@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -19,6 +20,8 @@ DEFAULT_MODEL = "reference"
 
 Command = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, Command] = {}
+# Modules with more commands: each has add_parsers(subparsers) and registers with @command.
+COMMAND_MODULES = ["mmlens.report.commands"]
 
 
 def command(name: str) -> Callable[[Command], Command]:
@@ -87,6 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="show a run from the store (id, unique id prefix, or run folder)")
     show.add_argument("run", nargs="?", help="run id or prefix; omitted: list the runs")
     show.add_argument("--json", action="store_true", help="print results.json")
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name != module_name:
+                raise
+            continue
+        module.add_parsers(sub)
     return parser
 
 

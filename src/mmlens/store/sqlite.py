@@ -6,6 +6,7 @@ Tables
   next run.
 - runs: one row per run (id, task, model, status, provenance, results).
 - records: per-sample records of a run (one JSON document each).
+- thumbnails: a small JPEG per image content hash, for the HTML report (never full-size images).
 
 Responses are committed in small batches (at most ``commit_interval`` seconds apart), so a run
 killed with SIGKILL loses at most that much work and never leaves a half-written row.
@@ -43,6 +44,10 @@ CREATE TABLE IF NOT EXISTS runs (
     results TEXT,
     created REAL NOT NULL,
     updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS thumbnails (
+    digest TEXT PRIMARY KEY,
+    jpeg BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS records (
     run_id TEXT NOT NULL,
@@ -180,6 +185,31 @@ class Store:
         )
         for (payload,) in rows:
             yield json.loads(payload)
+
+    # -- thumbnails ---------------------------------------------------------------------------
+    def missing_thumbnails(self, digests: Iterable[str]) -> set[str]:
+        wanted = set(digests)
+        return wanted - set(self.get_thumbnails(wanted))
+
+    def put_thumbnails(self, items: dict[str, bytes]) -> None:
+        if not items:
+            return
+        with self._transaction():
+            self._db.executemany(
+                "INSERT OR IGNORE INTO thumbnails (digest, jpeg) VALUES (?,?)", list(items.items())
+            )
+
+    def get_thumbnails(self, digests: Iterable[str]) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        digest_list = list(digests)
+        for start in range(0, len(digest_list), 500):
+            chunk = digest_list[start : start + 500]
+            placeholders = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT digest, jpeg FROM thumbnails WHERE digest IN ({placeholders})", chunk
+            )
+            found.update({digest: bytes(jpeg) for digest, jpeg in rows})
+        return found
 
     # -- plumbing ---------------------------------------------------------------------------
     def _transaction(self) -> _Transaction:
