@@ -19,7 +19,7 @@ from mmlens.core.errors import DataError
 from mmlens.core.parts import LoadContext, Prediction, SampleRecord
 from mmlens.core.requests import canonical_json
 from mmlens.core.task import Task, TaskCatalog
-from mmlens.models.base import Model, ModelSpec, build_model, parse_model_spec
+from mmlens.models.base import Model, ModelSpec, build_model, parse_model_spec, validate_model_spec
 from mmlens.runner.execute import ExecutionStats, execute
 from mmlens.runner.plan import load_samples, plan_requests
 from mmlens.runner.provenance import dataset_fingerprint, environment, task_provenance
@@ -45,11 +45,18 @@ def load_task(task: str | Task, include: list[str | Path] | None = None, profile
     return TaskCatalog(include).load(task, profile)
 
 
-def resolve_model(model: str | ModelSpec | Model, model_args: str | None = None) -> Model:
+def resolve_model_spec(model: str | ModelSpec | Model, model_args: str | None = None) -> ModelSpec | Model:
+    """Parse and validate a model spec (cheap: nothing is loaded yet)."""
     if isinstance(model, Model):
         return model
     spec = model if isinstance(model, ModelSpec) else parse_model_spec(model, model_args)
-    return build_model(spec)
+    validate_model_spec(spec)
+    return spec
+
+
+def resolve_model(model: str | ModelSpec | Model, model_args: str | None = None) -> Model:
+    spec = resolve_model_spec(model, model_args)
+    return spec if isinstance(spec, Model) else build_model(spec)
 
 
 def _slug(text: str) -> str:
@@ -95,12 +102,13 @@ def evaluate(
     """Run ``task`` on ``model``: plan, reuse cached responses, compute the rest, score, save."""
     started = time.time()
     task_obj = load_task(task, include, profile)
-    model_obj = resolve_model(model, model_args)
+    model_spec = resolve_model_spec(model, model_args)
+    context = LoadContext(task_obj.name, task_obj.task_dir, str(data) if data is not None else None, limit)
+    samples, bad_from_data = load_samples(task_obj, context)
+    model_obj = resolve_model(model_spec)
     own_store = not isinstance(store, Store)
     store_obj = store if isinstance(store, Store) else Store(store)
     try:
-        context = LoadContext(task_obj.name, task_obj.task_dir, str(data) if data is not None else None, limit)
-        samples, bad_from_data = load_samples(task_obj, context)
         data_fp = dataset_fingerprint(samples)
         fingerprint = model_obj.fingerprint_key()
         plan = plan_requests(task_obj, samples, fingerprint)

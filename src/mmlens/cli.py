@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -115,7 +116,7 @@ def run_command(args: argparse.Namespace) -> int:
         output_dir=args.output_dir,
         seed=args.seed,
         progress=not args.no_progress and sys.stderr.isatty(),
-        resume_hint=f"rerun `mmlens {' '.join(sys.argv[1:])}`" if sys.argv[1:2] == ["run"] else "rerun it",
+        resume_hint=f"rerun `mmlens {shlex.join(args.argv)}`",
     )
     if args.json:
         print(json.dumps(result.results, indent=2))
@@ -197,7 +198,9 @@ def show_command(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
+        argv = list(sys.argv[1:] if argv is None else argv)
         args = parser.parse_args(argv)
+        args.argv = argv
         if args.command is None:
             parser.print_help()
             return 0

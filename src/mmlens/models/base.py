@@ -121,7 +121,8 @@ def format_validation_error(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
-def build_model(spec: ModelSpec) -> Model:
+def validate_model_spec(spec: ModelSpec) -> tuple[type[Model], ModelArgs]:
+    """Look up the backend and validate its options, without loading anything."""
     import mmlens.models  # noqa: F401 - registers the built-in backends
     from mmlens.core.plugins import load_plugins
 
@@ -133,4 +134,9 @@ def build_model(spec: ModelSpec) -> Model:
         raise ConfigError(
             f"model {spec.label}: bad --model-args: {format_validation_error(error)}"
         ) from None
+    return cls, args
+
+
+def build_model(spec: ModelSpec) -> Model:
+    cls, args = validate_model_spec(spec)
     return cls(spec.name, args)
