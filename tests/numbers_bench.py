@@ -28,13 +28,15 @@ def build_numbers_task(folder: Path, count: int = 120, duplicates: int = 10) -> 
     for number in range(count):
         Image.new("RGB", (12, 12), color_of(number)).save(images / f"{number}.png")
         asked = number if number % 2 == 0 else number + 1
-        rows.append({
-            "id": f"n{number}",
-            "question": f"Does this picture show the number {asked}? Please answer yes or no.",
-            "image": f"images/{number}.png",
-            "answer": "yes" if asked == number else "no",
-            "category": ["numbers", "even" if number % 2 == 0 else "odd"],
-        })
+        rows.append(
+            {
+                "id": f"n{number}",
+                "question": f"Does this picture show the number {asked}? Please answer yes or no.",
+                "image": f"images/{number}.png",
+                "answer": "yes" if asked == number else "no",
+                "category": ["numbers", "even" if number % 2 == 0 else "odd"],
+            }
+        )
     for copy in range(duplicates):
         original = rows[copy * 3]
         number = int(original["id"][1:])

@@ -25,8 +25,19 @@ def numbers(tmp_path: Path) -> Path:
 
 
 def test_run_show_and_list(capsys: pytest.CaptureFixture[str], numbers: Path, tmp_path: Path) -> None:
-    code, out, _ = run_main(capsys, "run", "numbers", "--include", str(numbers), "--model", "constant",
-                            "--model-args", "text=Yes", "--output-dir", str(tmp_path / "runs"))
+    code, out, _ = run_main(
+        capsys,
+        "run",
+        "numbers",
+        "--include",
+        str(numbers),
+        "--model",
+        "constant",
+        "--model-args",
+        "text=Yes",
+        "--output-dir",
+        str(tmp_path / "runs"),
+    )
     assert code == 0
     assert "acc" in out and "0.5000" in out and "12 samples: 12 scored" in out
     run_id = next((tmp_path / "runs").iterdir()).name
@@ -40,19 +51,22 @@ def test_run_show_and_list(capsys: pytest.CaptureFixture[str], numbers: Path, tm
     assert code == 0 and "numbers" in out and "constant" in out
 
 
-def test_score_predictions_made_elsewhere(capsys: pytest.CaptureFixture[str], numbers: Path,
-                                          tmp_path: Path) -> None:
+def test_score_predictions_made_elsewhere(
+    capsys: pytest.CaptureFixture[str], numbers: Path, tmp_path: Path
+) -> None:
     predictions = tmp_path / "predictions.jsonl"
     rows = [{"id": f"n{i}", "response": "Yes" if i % 2 == 0 else "no, it is not"} for i in range(12)]
     rows[0]["response"] = "I cannot tell"
     predictions.write_text("".join(json.dumps(r) + "\n" for r in rows[:-1]))  # n11 has no prediction
-    code, out, _ = run_main(capsys, "score", "numbers", "--include", str(numbers),
-                            "--predictions", str(predictions), "--json")
+    code, out, _ = run_main(
+        capsys, "score", "numbers", "--include", str(numbers), "--predictions", str(predictions), "--json"
+    )
     assert code == 0
     # n0 fails extraction, n11 is missing: 10 of 12 right.
     assert json.loads(out) == {"acc": pytest.approx(10 / 12)}
-    code, out, _ = run_main(capsys, "score", "numbers", "--include", str(numbers),
-                            "--predictions", str(predictions))
+    code, out, _ = run_main(
+        capsys, "score", "numbers", "--include", str(numbers), "--predictions", str(predictions)
+    )
     assert "1 failed extraction" in out and "1 without a prediction" in out
 
 
@@ -60,18 +74,23 @@ def test_score_predictions_made_elsewhere(capsys: pytest.CaptureFixture[str], nu
     ("lines", "message"),
     [
         (['{"id": "n0", "response": "yes"}', "{oops"], "line 2: not valid JSON"),
-        (['{"id": "n0", "response": "yes"}', '{"id": "n0", "response": "no"}'], "line 2: id 'n0' appears twice"),
+        (
+            ['{"id": "n0", "response": "yes"}', '{"id": "n0", "response": "no"}'],
+            "line 2: id 'n0' appears twice",
+        ),
         (['{"id": "n99", "response": "yes"}'], "1 id(s) are not samples of task numbers"),
         (['{"sample": "n0"}'], 'line 1: expected {"id": ..., "response": ...}'),
         ([], "is empty"),
     ],
 )
-def test_bad_predictions_files(capsys: pytest.CaptureFixture[str], numbers: Path, tmp_path: Path,
-                               lines: list[str], message: str) -> None:
+def test_bad_predictions_files(
+    capsys: pytest.CaptureFixture[str], numbers: Path, tmp_path: Path, lines: list[str], message: str
+) -> None:
     predictions = tmp_path / "p.jsonl"
     predictions.write_text("\n".join(lines) + "\n")
-    code, out, err = run_main(capsys, "score", "numbers", "--include", str(numbers),
-                              "--predictions", str(predictions))
+    code, out, err = run_main(
+        capsys, "score", "numbers", "--include", str(numbers), "--predictions", str(predictions)
+    )
     assert code == 2 and out == ""
     assert message in err and str(predictions) in err
     assert len(err.strip().splitlines()) == 1
@@ -80,18 +99,54 @@ def test_bad_predictions_files(capsys: pytest.CaptureFixture[str], numbers: Path
 def test_bad_input_messages(capsys: pytest.CaptureFixture[str], numbers: Path, tmp_path: Path) -> None:
     cases = {
         ("run", "numbrs", "--include", str(numbers)): "unknown task 'numbrs'. Did you mean 'numbers'?",
-        ("run", "numbers", "--include", str(numbers), "--model", "hugface"): "unknown model backend 'hugface'",
-        ("run", "numbers", "--include", str(numbers), "--model", "constant", "--model-args", "colour=red"):
-            "bad --model-args: colour: Extra inputs are not permitted",
-        ("run", "numbers", "--include", str(numbers), "--model-args", "novalue"): "--model-args: expected key=value, got 'novalue'",
+        (
+            "run",
+            "numbers",
+            "--include",
+            str(numbers),
+            "--model",
+            "hugface",
+        ): "unknown model backend 'hugface'",
+        (
+            "run",
+            "numbers",
+            "--include",
+            str(numbers),
+            "--model",
+            "constant",
+            "--model-args",
+            "colour=red",
+        ): "bad --model-args: colour: Extra inputs are not permitted",
+        (
+            "run",
+            "numbers",
+            "--include",
+            str(numbers),
+            "--model-args",
+            "novalue",
+        ): "--model-args: expected key=value, got 'novalue'",
         ("run", "--frobnicate"): "unrecognized arguments: --frobnicate",
         ("run", "numbers", "--include", str(tmp_path / "nowhere")): "--include",
         ("run", "numbers", "--include", str(numbers), "--limit", "0"): "--limit must be at least 1",
-        ("run", "numbers", "--include", str(numbers), "--model", "constant", "--data", str(tmp_path / "missing.jsonl")):
-            "missing.jsonl does not exist",
+        (
+            "run",
+            "numbers",
+            "--include",
+            str(numbers),
+            "--model",
+            "constant",
+            "--data",
+            str(tmp_path / "missing.jsonl"),
+        ): "missing.jsonl does not exist",
         ("show", "no-such-run"): "no run 'no-such-run'",
-        ("run", "numbers", "--include", str(numbers), "--model", str(tmp_path / "m.yaml")):
-            "m.yaml does not exist",
+        (
+            "run",
+            "numbers",
+            "--include",
+            str(numbers),
+            "--model",
+            str(tmp_path / "m.yaml"),
+        ): "m.yaml does not exist",
     }
     for args, message in cases.items():
         code, _, err = run_main(capsys, *args)
@@ -120,19 +175,36 @@ def test_bad_task_files_name_the_file_and_key(capsys: pytest.CaptureFixture[str]
 def test_empty_data_and_bad_rows(capsys: pytest.CaptureFixture[str], numbers: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
-    code, _, err = run_main(capsys, "run", "numbers", "--include", str(numbers), "--model", "constant",
-                            "--data", str(empty))
+    code, _, err = run_main(
+        capsys, "run", "numbers", "--include", str(numbers), "--model", "constant", "--data", str(empty)
+    )
     assert code == 2 and "no samples in" in err and "empty.jsonl" in err
     rows = tmp_path / "rows.jsonl"
     good = json.loads((numbers.parent / "numbers.jsonl").read_text().splitlines()[0])
     good["image"] = str(numbers.parent / good["image"])
-    rows.write_text("\n".join([
-        json.dumps(good),
-        json.dumps({"id": "noquestion", "image": good["image"]}),
-        json.dumps({**good, "id": "noimage", "image": str(tmp_path / "gone.png")}),
-    ]) + "\n")
-    code, out, _ = run_main(capsys, "run", "numbers", "--include", str(numbers), "--model", "constant",
-                            "--data", str(rows), "--output-dir", str(tmp_path / "runs"))
+    rows.write_text(
+        "\n".join(
+            [
+                json.dumps(good),
+                json.dumps({"id": "noquestion", "image": good["image"]}),
+                json.dumps({**good, "id": "noimage", "image": str(tmp_path / "gone.png")}),
+            ]
+        )
+        + "\n"
+    )
+    code, out, _ = run_main(
+        capsys,
+        "run",
+        "numbers",
+        "--include",
+        str(numbers),
+        "--model",
+        "constant",
+        "--data",
+        str(rows),
+        "--output-dir",
+        str(tmp_path / "runs"),
+    )
     assert code == 0
     assert "3 samples: 1 scored" in out and "2 bad samples" in out
     assert "noquestion" in out and "missing question" in out
@@ -140,8 +212,12 @@ def test_empty_data_and_bad_rows(capsys: pytest.CaptureFixture[str], numbers: Pa
 
 
 def test_entry_point_reports_errors_without_traceback(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "mmlens.cli", "run", "no_such_task"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "mmlens.cli", "run", "no_such_task"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert result.stderr.startswith("error: unknown task 'no_such_task'")
     assert "Traceback" not in result.stderr

@@ -30,8 +30,14 @@ def oracle_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_every_question_reaches_the_model_with_its_own_image(tmp_path: Path) -> None:
     task = build_numbers_task(tmp_path / "bench", count=150, duplicates=12)
-    result = api.evaluate("numbers", "pixel_oracle", model_args="batch_size=8", include=[task],
-                          store=tmp_path / "s.sqlite", output_dir=tmp_path / "runs")
+    result = api.evaluate(
+        "numbers",
+        "pixel_oracle",
+        model_args="batch_size=8",
+        include=[task],
+        store=tmp_path / "s.sqlite",
+        output_dir=tmp_path / "runs",
+    )
     assert result.results["counts"]["scored"] == 162
     assert result.results["metrics"]["acc"]["value"] == 1.0
     assert all(r.scores["acc"] == 1.0 for r in result.records)
@@ -47,8 +53,9 @@ def test_a_swapped_image_is_caught(tmp_path: Path) -> None:
     (images / "4.png").rename(images / "tmp.png")
     (images / "6.png").rename(images / "4.png")
     (images / "tmp.png").rename(images / "6.png")
-    result = api.evaluate("numbers", "pixel_oracle", include=[task], store=tmp_path / "s.sqlite",
-                          output_dir=None)
+    result = api.evaluate(
+        "numbers", "pixel_oracle", include=[task], store=tmp_path / "s.sqlite", output_dir=None
+    )
     wrong = sorted(r.id for r in result.records if r.scores["acc"] == 0)
     assert wrong == ["n4", "n6"]
 
@@ -56,8 +63,9 @@ def test_a_swapped_image_is_caught(tmp_path: Path) -> None:
 def test_rerun_is_served_from_the_cache_and_writes_outputs(tmp_path: Path) -> None:
     task = build_numbers_task(tmp_path / "bench", count=40, duplicates=0)
     log = tmp_path / "computed.log"
-    kwargs = dict(model_args=f"log={log}", include=[task], store=tmp_path / "s.sqlite",
-                  output_dir=tmp_path / "runs")
+    kwargs = dict(
+        model_args=f"log={log}", include=[task], store=tmp_path / "s.sqlite", output_dir=tmp_path / "runs"
+    )
     first = api.evaluate("numbers", "pixel_oracle", **kwargs)
     second = api.evaluate("numbers", "pixel_oracle", **kwargs)
     assert first.stats and second.stats
@@ -77,7 +85,9 @@ def test_rerun_is_served_from_the_cache_and_writes_outputs(tmp_path: Path) -> No
     lines = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
     assert len(lines) == 40
     first_line = lines[0]
-    assert first_line["id"] == "n0" and first_line["response"] == "Yes" and first_line["extraction"] == "exact"
+    assert (
+        first_line["id"] == "n0" and first_line["response"] == "Yes" and first_line["extraction"] == "exact"
+    )
     image_part = first_line["prompt"][0]["content"][0]
     assert image_part["type"] == "image" and image_part["image"].startswith("sha256:")
 
@@ -86,8 +96,9 @@ def test_changing_the_model_fingerprint_misses_the_cache(tmp_path: Path) -> None
     task = build_numbers_task(tmp_path / "bench", count=10, duplicates=0)
     store = tmp_path / "s.sqlite"
     api.evaluate("numbers", "constant", model_args="text=yes", include=[task], store=store, output_dir=None)
-    other = api.evaluate("numbers", "constant", model_args="text=no", include=[task], store=store,
-                         output_dir=None)
+    other = api.evaluate(
+        "numbers", "constant", model_args="text=no", include=[task], store=store, output_dir=None
+    )
     assert other.stats is not None and other.stats.computed == 10
     assert other.results["metrics"]["acc"]["value"] == 0.5
 
@@ -107,8 +118,14 @@ def test_failed_requests_are_counted_not_cached_and_retried(tmp_path: Path) -> N
 
 
 def _run_cli(args: list[str], env: dict[str, str], **kwargs: object) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "mmlens.cli", *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)  # type: ignore[call-overload]
+    return subprocess.Popen(
+        [sys.executable, "-m", "mmlens.cli", *args],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **kwargs,
+    )  # type: ignore[call-overload]
 
 
 def _stored_responses(store: Path) -> int:
@@ -126,8 +143,20 @@ def test_resume_after_kill_9_gives_identical_numbers(tmp_path: Path) -> None:
     env = {**os.environ, "MMLENS_PLUGINS": ORACLE, "MMLENS_HOME": str(tmp_path / "home")}
     log = tmp_path / "computed.log"
     store = tmp_path / "interrupted.sqlite"
-    args = ["--store", str(store), "run", "numbers", "--include", str(task), "--model", "pixel_oracle",
-            "--model-args", f"batch_size=5,delay=0.04,log={log}", "--output-dir", str(tmp_path / "runs")]
+    args = [
+        "--store",
+        str(store),
+        "run",
+        "numbers",
+        "--include",
+        str(task),
+        "--model",
+        "pixel_oracle",
+        "--model-args",
+        f"batch_size=5,delay=0.04,log={log}",
+        "--output-dir",
+        str(tmp_path / "runs"),
+    ]
     process = _run_cli(args, env)
     deadline = time.monotonic() + 60
     while _stored_responses(store) < 40 and time.monotonic() < deadline and process.poll() is None:
@@ -164,8 +193,20 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path) -> None:
     task = build_numbers_task(tmp_path / "bench", count=200, duplicates=0)
     env = {**os.environ, "MMLENS_PLUGINS": ORACLE, "MMLENS_HOME": str(tmp_path / "home")}
     store = tmp_path / "s.sqlite"
-    args = ["--store", str(store), "run", "numbers", "--include", str(task), "--model", "pixel_oracle",
-            "--model-args", "batch_size=5,delay=0.04", "--output-dir", str(tmp_path / "runs")]
+    args = [
+        "--store",
+        str(store),
+        "run",
+        "numbers",
+        "--include",
+        str(task),
+        "--model",
+        "pixel_oracle",
+        "--model-args",
+        "batch_size=5,delay=0.04",
+        "--output-dir",
+        str(tmp_path / "runs"),
+    ]
     process = _run_cli(args, env)
     deadline = time.monotonic() + 60
     while _stored_responses(store) < 20 and time.monotonic() < deadline:

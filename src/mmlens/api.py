@@ -1,8 +1,8 @@
 """The Python API: what the CLI calls and what users script against.
 
-    from mmlens import api
-    result = api.evaluate("shapes", "reference")
-    print(result.results["metrics"]["acc"])
+from mmlens import api
+result = api.evaluate("shapes", "reference")
+print(result.results["metrics"]["acc"])
 """
 
 from __future__ import annotations
@@ -136,7 +136,9 @@ def evaluate(
         for planned in plan.samples:
             sample_responses = [responses[key] for key in planned.keys]
             prediction = task_obj.inferencer.combine(planned.sample, planned.requests, sample_responses)
-            records.append(score_prediction(task_obj, planned.sample, prediction, prompt_of(planned.requests)))
+            records.append(
+                score_prediction(task_obj, planned.sample, prediction, prompt_of(planned.requests))
+            )
         provenance["finished"] = time.time()
         provenance["requests"] = {
             "planned": plan.request_count,

@@ -42,8 +42,13 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def _add_task_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="local copy of the benchmark data in its published format")
-    parser.add_argument("--include", action="append", default=[], metavar="PATH",
-                        help="folder (or YAML file) with more task definitions; repeatable")
+    parser.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="folder (or YAML file) with more task definitions; repeatable",
+    )
     parser.add_argument("--profile", help="a named scoring profile of the task (e.g. lmms-eval)")
     parser.add_argument("--limit", type=int, help="use only the first N samples")
 
@@ -60,27 +65,36 @@ def _model_args_text(args: argparse.Namespace) -> str | None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog="mmlens", description="Evaluate multimodal LLMs on published benchmarks.")
-    parser.add_argument("--store", help=f"the results/response database (default {default_store_path()}; "
-                        "or set MMLENS_STORE / MMLENS_HOME)")
+    parser.add_argument(
+        "--store",
+        help=f"the results/response database (default {default_store_path()}; "
+        "or set MMLENS_STORE / MMLENS_HOME)",
+    )
     sub = parser.add_subparsers(dest="command", parser_class=ArgumentParser)
 
     run = sub.add_parser("run", help="evaluate a model on a task (resumes an interrupted run)")
     run.add_argument("task", nargs="?", default=DEFAULT_TASK, help=f"task name (default {DEFAULT_TASK})")
-    run.add_argument("--model", default=DEFAULT_MODEL,
-                     help=f"BACKEND[:NAME] or a model YAML file (default {DEFAULT_MODEL})")
+    run.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help=f"BACKEND[:NAME] or a model YAML file (default {DEFAULT_MODEL})",
+    )
     run.add_argument("--model-args", help="backend options, k=v,k2=v2")
     run.add_argument("--base-url", help="shortcut for --model-args base_url=URL")
     run.add_argument("--concurrency", type=int, help="shortcut for --model-args concurrency=N")
     _add_task_options(run)
-    run.add_argument("--output-dir", default=str(api.DEFAULT_OUTPUT_DIR),
-                     help="where run folders (results.json, samples.jsonl) go (default %(default)s)")
+    run.add_argument(
+        "--output-dir",
+        default=str(api.DEFAULT_OUTPUT_DIR),
+        help="where run folders (results.json, samples.jsonl) go (default %(default)s)",
+    )
     run.add_argument("--seed", type=int, default=0, help="seed for sampling and bootstrap (default 0)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--json", action="store_true", help="print results.json instead of the summary")
 
     score = sub.add_parser("score", help="score predictions made elsewhere (JSONL of {id, response})")
     score.add_argument("task")
-    score.add_argument("--predictions", required=True, help="JSONL file: one {\"id\", \"response\"} per line")
+    score.add_argument("--predictions", required=True, help='JSONL file: one {"id", "response"} per line')
     _add_task_options(score)
     score.add_argument("--json", action="store_true", help="print the aggregate metrics as one JSON object")
 
@@ -124,8 +138,10 @@ def run_command(args: argparse.Namespace) -> int:
     print(format_summary(result.results))
     stats = result.stats
     if stats is not None:
-        print(f"\nrequests: {stats.unique_requests} unique, {stats.cached} from the cache, "
-              f"{stats.computed} computed, {stats.errors} errors ({stats.seconds:.1f} s)")
+        print(
+            f"\nrequests: {stats.unique_requests} unique, {stats.cached} from the cache, "
+            f"{stats.computed} computed, {stats.errors} errors ({stats.seconds:.1f} s)"
+        )
     if result.run_dir is not None:
         print(f"run {result.run_id}: {result.run_dir}/results.json, samples.jsonl")
     if result.results["counts"]["errors"]:
@@ -135,8 +151,14 @@ def run_command(args: argparse.Namespace) -> int:
 
 @command("score")
 def score_command(args: argparse.Namespace) -> int:
-    result = api.score(args.task, args.predictions, data=args.data, include=args.include,
-                       profile=args.profile, limit=args.limit)
+    result = api.score(
+        args.task,
+        args.predictions,
+        data=args.data,
+        include=args.include,
+        profile=args.profile,
+        limit=args.limit,
+    )
     if args.json:
         print(json.dumps({name: entry["value"] for name, entry in result.results["metrics"].items()}))
     else:
@@ -176,7 +198,9 @@ def show_command(args: argparse.Namespace) -> int:
         with Store(args.store) as store:
             runs = store.find_runs(args.run or "")
             if not args.run:
-                rows = [["run", "status", "task", "model"]] + [[r.run_id, r.status, r.task, r.model] for r in runs]
+                rows = [["run", "status", "task", "model"]] + [
+                    [r.run_id, r.status, r.task, r.model] for r in runs
+                ]
                 print(format_table(rows) if runs else f"no runs in {store.path}")
                 return 0
             exact = [r for r in runs if r.run_id == args.run]
@@ -185,7 +209,9 @@ def show_command(args: argparse.Namespace) -> int:
             if not runs:
                 raise MmlensError(f"no run {args.run!r} in {store.path} (mmlens show lists the runs)")
             if len(runs) > 1:
-                raise MmlensError(f"{args.run!r} matches {len(runs)} runs: " + ", ".join(r.run_id for r in runs[:5]))
+                raise MmlensError(
+                    f"{args.run!r} matches {len(runs)} runs: " + ", ".join(r.run_id for r in runs[:5])
+                )
             run = runs[0]
             if run.results is None:
                 print(f"run {run.run_id}: {run.status}; rerun its command to resume it")

@@ -49,7 +49,14 @@ def format_summary(results: dict[str, Any], max_breakdown: int = 40) -> str:
             if entry is None:
                 continue
             indent = "  " * node.count("/")
-            table.append([indent + node.rsplit("/", 1)[-1], _number(entry["value"]), _interval(entry), _number(entry.get("n"))])
+            table.append(
+                [
+                    indent + node.rsplit("/", 1)[-1],
+                    _number(entry["value"]),
+                    _interval(entry),
+                    _number(entry.get("n")),
+                ]
+            )
         lines.append(format_table(table))
         if len(breakdown) > max_breakdown:
             lines.append(f"... {len(breakdown) - max_breakdown} more categories in results.json")

@@ -160,8 +160,7 @@ class Aggregate:
         return {
             "metrics": {k: v.to_dict() for k, v in self.metrics.items()},
             "breakdown": {
-                node: {k: v.to_dict() for k, v in values.items()}
-                for node, values in self.breakdown.items()
+                node: {k: v.to_dict() for k, v in values.items()} for node, values in self.breakdown.items()
             },
         }
 

@@ -11,6 +11,16 @@ from mmlens.core.errors import UnknownNameError
 T = TypeVar("T")
 
 
+def _same_definition(first: object, second: object) -> bool:
+    """A module imported twice (e.g. a task's hooks file) re-registers the same class: allow it."""
+    name = getattr(first, "__qualname__", None)
+    return (
+        name is not None
+        and name == getattr(second, "__qualname__", None)
+        and getattr(first, "__module__", None) == getattr(second, "__module__", None)
+    )
+
+
 class Registry(Generic[T]):
     """A named collection of factories (classes or functions) for one kind of part."""
 
@@ -27,12 +37,8 @@ class Registry(Generic[T]):
 
     def add(self, name: str, obj: T) -> None:
         existing = self._entries.get(name)
-        if existing is not None and existing is not obj:
-            same_origin = getattr(existing, "__qualname__", None) == getattr(
-                obj, "__qualname__", None
-            ) and getattr(existing, "__module__", None) == getattr(obj, "__module__", None)
-            if not same_origin:
-                raise ValueError(f"{self.kind} {name!r} is already registered")
+        if existing is not None and existing is not obj and not _same_definition(existing, obj):
+            raise ValueError(f"{self.kind} {name!r} is already registered")
         self._entries[name] = obj
 
     def get(self, name: str) -> T:

@@ -215,7 +215,9 @@ def load_task_file(
         profiles = raw.get("profiles") or {}
         if profile not in profiles:
             known = ", ".join(sorted(profiles)) or "none"
-            raise ConfigError(f"--profile {profile}: task {raw.get('name')} has no such profile (known: {known})")
+            raise ConfigError(
+                f"--profile {profile}: task {raw.get('name')} has no such profile (known: {known})"
+            )
         raw = deep_merge(raw, profiles[profile])
     try:
         config = TaskConfig.model_validate(raw)

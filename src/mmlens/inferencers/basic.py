@@ -46,7 +46,9 @@ class RankChoices(Inferencer):
     normalize: str = "none"
 
     def plan(self, sample: Sample, messages: list[Message]) -> list[Request]:
-        return [Request("loglikelihood", tuple(messages), continuation=choice) for choice in sample.choices or []]
+        return [
+            Request("loglikelihood", tuple(messages), continuation=choice) for choice in sample.choices or []
+        ]
 
     def combine(self, sample: Sample, requests: list[Request], responses: list[Response]) -> Prediction:
         errors = [r.error for r in responses if r.error]

@@ -42,7 +42,9 @@ def mean_aggregate(records: list[SampleRecord], names: Iterable[str] | None = No
     return Aggregate(mean_metrics(records, names), breakdown)
 
 
-def bootstrapped(records: list[SampleRecord], statistic: Statistic, resamples: int = 300) -> dict[str, MetricValue]:
+def bootstrapped(
+    records: list[SampleRecord], statistic: Statistic, resamples: int = 300
+) -> dict[str, MetricValue]:
     """``statistic`` on all records, with percentile-bootstrap CIs resampling whole groups."""
     values = statistic(records)
     intervals = bootstrap_intervals(records, statistic, lambda r: r.group, resamples=resamples)

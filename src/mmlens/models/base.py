@@ -131,9 +131,7 @@ def validate_model_spec(spec: ModelSpec) -> tuple[type[Model], ModelArgs]:
     try:
         args = cls.Args.model_validate(spec.args)
     except ValidationError as error:
-        raise ConfigError(
-            f"model {spec.label}: bad --model-args: {format_validation_error(error)}"
-        ) from None
+        raise ConfigError(f"model {spec.label}: bad --model-args: {format_validation_error(error)}") from None
     return cls, args
 
 

@@ -40,7 +40,7 @@ def score_prediction(
     )
 
 
-def count_outcomes(records: Iterable[SampleRecord], bad_samples: list[BadSample]) -> dict[str, int]:
+def count_outcomes(records: Iterable[SampleRecord], bad_samples: list[BadSample]) -> dict[str, Any]:
     records = list(records)
     methods = Counter(record.extraction for record in records)
     return {

@@ -70,5 +70,7 @@ class JsonlScenario(Scenario):
             choices=[str(c) for c in row["choices"]] if row.get("choices") else None,
             category=tuple(str(c) for c in _as_list(row.get("category"))),
             group=None if row.get("group") is None else str(row["group"]),
-            metadata={k: v for k, v in row.items() if k not in {"id", "question", "image", "answer", "choices"}},
+            metadata={
+                k: v for k, v in row.items() if k not in {"id", "question", "image", "answer", "choices"}
+            },
         )

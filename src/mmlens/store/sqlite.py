@@ -134,7 +134,9 @@ class Store:
         return int(self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
 
     # -- runs -------------------------------------------------------------------------------
-    def begin_run(self, run_id: str, task: str, model: str, output_dir: str, provenance: dict[str, Any]) -> None:
+    def begin_run(
+        self, run_id: str, task: str, model: str, output_dir: str, provenance: dict[str, Any]
+    ) -> None:
         now = time.time()
         with self._transaction():
             self._db.execute(
@@ -180,9 +182,7 @@ class Store:
         return [_run_row(row) for row in rows]
 
     def iter_records(self, run_id: str) -> Iterator[dict[str, Any]]:
-        rows = self._db.execute(
-            "SELECT record FROM records WHERE run_id=? ORDER BY position", (run_id,)
-        )
+        rows = self._db.execute("SELECT record FROM records WHERE run_id=? ORDER BY position", (run_id,))
         for (payload,) in rows:
             yield json.loads(payload)
 
