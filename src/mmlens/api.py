@@ -59,6 +59,14 @@ def resolve_model(model: str | ModelSpec | Model, model_args: str | None = None)
     return spec if isinstance(spec, Model) else build_model(spec)
 
 
+def apply_run_seed(task: Task, seed: int) -> None:
+    """Sampled generation without its own seed uses the run's seed (greedy decoding needs none,
+    and leaving it out keeps greedy requests shared across runs with different seeds)."""
+    inferencer = task.inferencer
+    if getattr(inferencer, "temperature", 0.0) > 0 and getattr(inferencer, "seed", 0) is None:
+        task.inferencer = inferencer.model_copy(update={"seed": seed})
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:60] or "model"
 
@@ -111,6 +119,7 @@ def evaluate(
     try:
         data_fp = dataset_fingerprint(samples)
         fingerprint = model_obj.fingerprint_key()
+        apply_run_seed(task_obj, seed)
         plan = plan_requests(task_obj, samples, fingerprint)
         run_id = run_identity(task_obj, model_obj, data_fp, limit, seed)
         run_dir = Path(output_dir) / run_id if output_dir is not None else None
@@ -119,6 +128,7 @@ def evaluate(
             "run_id": run_id,
             "task": task_provenance(task_obj),
             "model": {"label": model_obj.label, "fingerprint": model_obj.fingerprint()},
+            "generation": task_obj.inferencer.model_dump(mode="json"),
             "dataset": {"fingerprint": data_fp, "data": context.data_path, "limit": limit},
             "seed": seed,
             "store": str(store_obj.path),
