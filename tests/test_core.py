@@ -175,3 +175,20 @@ def test_choice_letter_extraction(response: str, answer: str | None, method: str
 def test_yes_no_extraction(response: str, answer: str | None, method: str) -> None:
     extraction = extract_yes_no(Sample(id="s", messages=[]), response)
     assert (extraction.answer, extraction.method) == (answer, method)
+
+
+def test_bootstrap_counts_a_group_drawn_twice_as_two_groups() -> None:
+    from mmlens.core.parts import SampleRecord
+    from mmlens.metrics.aggregation import bootstrapped
+
+    records = [
+        SampleRecord(f"q{i}", (), f"image{i // 2}", "yes", [], "yes", "yes", "exact", {"acc": 1.0})
+        for i in range(20)
+    ]
+
+    def groups_per_record(sample: list[SampleRecord]) -> dict[str, float]:
+        return {"ratio": len({r.group for r in sample}) / len(sample)}
+
+    value = bootstrapped(records, groups_per_record, resamples=50)["ratio"]
+    # Every resample draws 10 pairs: always 10 distinct groups for 20 records, duplicates or not.
+    assert (value.value, value.ci_low, value.ci_high) == (0.5, 0.5, 0.5)

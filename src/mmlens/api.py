@@ -21,7 +21,7 @@ from mmlens.core.requests import canonical_json
 from mmlens.core.task import Task, TaskCatalog
 from mmlens.models.base import Model, ModelSpec, build_model, parse_model_spec, validate_model_spec
 from mmlens.runner.execute import ExecutionStats, execute
-from mmlens.runner.plan import load_samples, plan_requests
+from mmlens.runner.plan import load_samples, plan_requests, set_aside_samples_without_media
 from mmlens.runner.provenance import dataset_fingerprint, environment, task_provenance
 from mmlens.runner.scoring import build_results, prompt_of, score_prediction
 from mmlens.runner.thumbnails import save_thumbnails
@@ -113,6 +113,8 @@ def evaluate(
     model_spec = resolve_model_spec(model, model_args)
     context = LoadContext(task_obj.name, task_obj.task_dir, str(data) if data is not None else None, limit)
     samples, bad_from_data = load_samples(task_obj, context)
+    samples, without_media = set_aside_samples_without_media(task_obj, samples, context.data_path)
+    bad_from_data += without_media
     model_obj = resolve_model(model_spec)
     own_store = not isinstance(store, Store)
     store_obj = store if isinstance(store, Store) else Store(store)

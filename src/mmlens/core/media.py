@@ -169,6 +169,28 @@ class PILImageRef(ImageRef):
         return "image/png"
 
 
+class AbsentImage(ImageRef):
+    """An image a text-only local copy refers to but does not contain.
+
+    Scoring a predictions file needs no pixels, so such samples load; the digest is stable
+    (``absent:<label>``), and only decoding it, which running a model does, raises DataError.
+    """
+
+    def __init__(self, label: str, hint: str) -> None:
+        self.label = label
+        self.hint = hint
+
+    @property
+    def digest(self) -> str:
+        return "absent:" + self.label
+
+    def encoded(self) -> bytes:
+        raise DataError(f"image {self.label} is not in the local copy: {self.hint}")
+
+    def describe(self) -> str:
+        return self.label
+
+
 class VideoRef:
     """A video file; frames are sampled by the model backend (its frame settings are fingerprinted)."""
 

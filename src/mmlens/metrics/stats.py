@@ -60,8 +60,12 @@ def bootstrap_intervals(
     group_of: Callable[[R], str | None] | None = None,
     resamples: int = 500,
     seed: int = 0,
+    relabel: Callable[[R, int], R] | None = None,
 ) -> dict[str, tuple[float, float]]:
-    """Percentile bootstrap 95% CIs of every value ``statistic`` returns, resampling whole groups."""
+    """Percentile bootstrap 95% CIs of every value ``statistic`` returns, resampling whole groups.
+
+    ``relabel(item, j)`` gives the items of the j-th drawn group a fresh group identity, so that a
+    group drawn twice counts as two groups for statistics that look at groups (MME's acc+)."""
     if not items:
         return {}
     clusters: dict[str, list[R]] = {}
@@ -73,7 +77,10 @@ def bootstrap_intervals(
     draws: dict[str, list[float]] = {}
     for _ in range(resamples):
         chosen = rng.integers(0, len(keys), size=len(keys))
-        sample = [item for c in chosen for item in clusters[keys[c]]]
+        if relabel is None:
+            sample = [item for c in chosen for item in clusters[keys[c]]]
+        else:
+            sample = [relabel(item, j) for j, c in enumerate(chosen) for item in clusters[keys[c]]]
         for name, value in statistic(sample).items():
             draws.setdefault(name, []).append(value)
     intervals = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mmlens.core.errors import DataError, MmlensError, SampleError
+from mmlens.core.media import AbsentImage
 from mmlens.core.parts import LoadContext
 from mmlens.core.requests import Request
 from mmlens.core.sample import BadSample, Sample
@@ -48,6 +49,27 @@ def load_samples(task: Task, context: LoadContext) -> tuple[list[Sample], list[B
         detail = f" ({len(bad)} rows were unusable, e.g. {bad[0].id}: {bad[0].reason})" if bad else ""
         raise DataError(f"task {task.name}: no samples in {where}{detail}")
     return samples, bad
+
+
+def set_aside_samples_without_media(
+    task: Task, samples: list[Sample], where: str | None
+) -> tuple[list[Sample], list[BadSample]]:
+    """A questions-only local copy can be scored but not run: its samples become bad samples
+    (with the scenario's hint on where the images must go) before any model is loaded."""
+    kept: list[Sample] = []
+    bad: list[BadSample] = []
+    for sample in samples:
+        absent = next((image for image in sample.images if isinstance(image, AbsentImage)), None)
+        if absent is None:
+            kept.append(sample)
+        else:
+            bad.append(BadSample(sample.id, f"image {absent.label} is not in the local copy: {absent.hint}"))
+    if not kept:
+        raise DataError(
+            f"task {task.name}: {where or 'the data'} has no images, so no model can be run on it "
+            f"({bad[0].reason}); `mmlens score` needs no images"
+        )
+    return kept, bad
 
 
 def plan_requests(task: Task, samples: list[Sample], model_fingerprint: str) -> Plan:
