@@ -1,0 +1,108 @@
+"""MMStar's multimodal gain and leakage (Chen et al. 2024, "Are We on the Right Way for Evaluating
+Large Vision-Language Models?", section 4):
+
+    S_v  = the multimodal model on the task with its images
+    S_wv = the same model on the same questions without the images
+    S_t  = the model's language backbone (an LLM) on the questions without the images
+    MG = S_v - S_wv          (what the images add)
+    ML = max(0, S_wv - S_t)  (what multimodal training leaked: answers known without images
+                              that the backbone alone does not know)
+
+The three runs go through ``mmlens.api.evaluate`` (so they are cached and resumable); the image-free
+runs use the task's ``<task>_blind`` variant, which sends the same prompts without media.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mmlens import api
+from mmlens.core.errors import ConfigError
+from mmlens.models.base import ModelSpec
+from mmlens.store.sqlite import Store
+
+
+@dataclass
+class MultimodalGain:
+    metric: str
+    s_v: float
+    s_wv: float
+    s_t: float
+    runs: dict[str, api.RunResult]
+
+    @property
+    def mg(self) -> float:
+        return self.s_v - self.s_wv
+
+    @property
+    def ml(self) -> float:
+        return max(0.0, self.s_wv - self.s_t)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "S_v": self.s_v,
+            "S_wv": self.s_wv,
+            "S_t": self.s_t,
+            "MG": self.mg,
+            "ML": self.ml,
+            "runs": {name: run.run_id for name, run in self.runs.items()},
+        }
+
+
+def _primary_value(result: api.RunResult, metric: str | None) -> tuple[str, float]:
+    name = metric or str(result.results.get("primary_metric") or "acc")
+    entry = result.results.get("metrics", {}).get(name)
+    if entry is None:
+        known = ", ".join(result.results.get("metrics", {})) or "none"
+        raise ConfigError(f"task {result.results.get('task')} has no metric {name!r} (known: {known})")
+    value = entry.get("value")
+    return name, float("nan") if value is None else float(value)
+
+
+def multimodal_gain(
+    task: str = "mmstar",
+    model: str | ModelSpec = "reference",
+    backbone_model: str | ModelSpec = "reference",
+    *,
+    model_args: str | None = None,
+    backbone_model_args: str | None = None,
+    blind_task: str | None = None,
+    metric: str | None = None,
+    data: str | Path | None = None,
+    limit: int | None = None,
+    include: list[str | Path] | None = None,
+    profile: str | None = None,
+    store: str | Path | Store | None = None,
+    output_dir: str | Path | None = api.DEFAULT_OUTPUT_DIR,
+    progress: bool = False,
+) -> MultimodalGain:
+    """Run ``task`` with ``model`` (S_v), ``blind_task`` (default ``<task>_blind``) with ``model`` (S_wv)
+    and with ``backbone_model`` (S_t); return the three scores with MG and ML.
+
+    Models are given as specs (not built Model objects): each evaluation builds and closes its own.
+    """
+    blind = blind_task or f"{task}_blind"
+    common: dict[str, Any] = {
+        "data": data,
+        "limit": limit,
+        "include": include,
+        "profile": profile,
+        "store": store,
+        "output_dir": output_dir,
+        "progress": progress,
+    }
+    runs = {
+        "S_v": api.evaluate(task, model, model_args=model_args, **common),
+        "S_wv": api.evaluate(blind, model, model_args=model_args, **common),
+        "S_t": api.evaluate(blind, backbone_model, model_args=backbone_model_args, **common),
+    }
+    name, s_v = _primary_value(runs["S_v"], metric)
+    _, s_wv = _primary_value(runs["S_wv"], name)
+    _, s_t = _primary_value(runs["S_t"], name)
+    if any(math.isnan(value) for value in (s_v, s_wv, s_t)):
+        raise ConfigError(f"multimodal gain: a run of {task} produced no {name} value (no scored samples)")
+    return MultimodalGain(name, s_v, s_wv, s_t, runs)

@@ -1,0 +1,422 @@
+"""Reading benchmark tables in the formats their authors publish them.
+
+    table = read_table(context.data_path, default_hub_id="Lin-Chen/MMStar", split="val", task="mmstar")
+    table.require_columns("index", "question", "image", "answer")
+    for row in table:            # dicts, read lazily in batches (large parquet files stay on disk)
+        images = row_images(row, "image", table)   # ImageRef list, or SampleError
+
+``source`` may be a parquet file, a folder of parquet shards (the hub's ``data/<split>-*.parquet``
+layout, or ``<config>/<split>/*.parquet``), a ``datasets.save_to_disk`` folder (a Dataset or a
+DatasetDict), a TSV, JSON (a list of objects, or one key holding that list) or JSONL file. With no
+source the hub id is loaded with ``datasets.load_dataset``.
+
+Cells of ``image_columns`` are decoded into ImageRef: the parquet/arrow image struct
+``{"bytes", "path"}``, raw bytes, base64 strings (MMBench TSV) and file paths relative to the data
+file. Lists of such cells become lists of ImageRef. A cell that is none of these is left as it is
+(MMBench TSV rows may hold another row's index instead of an image); ``row_images`` turns such a
+cell into a SampleError, so the scenario can report the row as a BadSample.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import json
+import re
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mmlens.core.errors import DataError, SampleError
+from mmlens.core.media import BytesImage, FileImage, ImageRef
+
+Row = dict[str, Any]
+BATCH_ROWS = 64
+_MIN_BASE64_LENGTH = 64  # MMBench: shorter image cells are references to another row's index
+# PNG, JPEG, GIF, WEBP (RIFF), BMP, TIFF: a base64 cell counts as an image only if it decodes to one
+_IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8", b"GIF8", b"RIFF", b"BM", b"II*\x00", b"MM\x00*")
+
+
+@dataclass
+class Table:
+    """Rows of one benchmark split; iterate it for dicts (images already decoded)."""
+
+    origin: str  # the file, folder or hub id, for messages
+    columns: list[str]
+    num_rows: int
+    base_dir: Path | None
+    _batches: Callable[[], Iterator[list[Row]]]
+    image_columns: tuple[str, ...] = ("image",)
+
+    def __iter__(self) -> Iterator[Row]:
+        index = 0
+        for batch in self._batches():
+            for row in batch:
+                for column in self.image_columns:
+                    if column in row:
+                        row[column] = decode_image_cell(
+                            row[column], self.base_dir, f"{self.origin} row {index}"
+                        )
+                index += 1
+                yield row
+
+    def __len__(self) -> int:
+        return self.num_rows
+
+    def require_columns(self, *names: str) -> None:
+        """DataError naming the data and every missing column."""
+        missing = [name for name in names if name not in self.columns]
+        if missing:
+            found = ", ".join(self.columns) or "none"
+            raise DataError(
+                f"{self.origin}: missing column(s) {', '.join(missing)} (found: {found}); "
+                "is this the benchmark's published format?"
+            )
+
+
+def read_table(
+    source: str | Path | None,
+    *,
+    default_hub_id: str,
+    split: str,
+    task: str,
+    config: str | None = None,
+    image_columns: Sequence[str] = ("image",),
+) -> Table:
+    """Open ``source`` (or the hub id when None) and return its rows for ``split``."""
+    if source is None:
+        table = _read_hub(default_hub_id, config, split, task)
+    else:
+        path = Path(source).expanduser()
+        if not path.exists():
+            raise DataError(f"task {task}: data path {path} does not exist")
+        table = _read_folder(path, config, split, task) if path.is_dir() else _read_file(path, task)
+    table.image_columns = tuple(image_columns)
+    if table.num_rows == 0:
+        raise DataError(f"task {task}: {table.origin} has no rows")
+    return table
+
+
+# --- images -----------------------------------------------------------------------------------
+
+
+def decode_image_cell(cell: Any, base_dir: Path | None, label: str) -> Any:
+    """ImageRef (or a list of them) for the published encodings; other cells are returned unchanged."""
+    if isinstance(cell, ImageRef) or cell is None:
+        return cell
+    if isinstance(cell, list | tuple):
+        return [decode_image_cell(item, base_dir, label) for item in cell]
+    if isinstance(cell, dict) and ("bytes" in cell or "path" in cell):
+        if cell.get("bytes"):
+            return BytesImage(bytes(cell["bytes"]), label=cell.get("path") or label)
+        if cell.get("path"):
+            return _file_image(str(cell["path"]), base_dir)
+        return None
+    if isinstance(cell, bytes | bytearray | memoryview):
+        return BytesImage(bytes(cell), label=label)
+    if isinstance(cell, str):
+        if base_dir is not None and _is_file(base_dir / cell):
+            return FileImage(base_dir / cell)
+        if len(cell) > _MIN_BASE64_LENGTH:
+            try:
+                data = base64.b64decode(cell, validate=True)
+            except (binascii.Error, ValueError):
+                return cell
+            return BytesImage(data, label=label) if data.startswith(_IMAGE_MAGIC) else cell
+    return cell
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a base64 cell is no valid file name (too long, NUL, ...)
+        return False
+
+
+def _file_image(path: str, base_dir: Path | None) -> FileImage:
+    file = Path(path)
+    return FileImage(file if file.is_absolute() or base_dir is None else base_dir / file)
+
+
+def row_images(row: Row, column: str, table: Table | str, row_id: str | None = None) -> list[ImageRef]:
+    """The decoded images of ``row[column]``; SampleError when a cell is not an image."""
+    cell = row.get(column)
+    items = cell if isinstance(cell, list) else [cell]
+    images = [item for item in items if item is not None]
+    origin = table.origin if isinstance(table, Table) else table
+    sample_id = row_id or "?"
+    for item in images:
+        if not isinstance(item, ImageRef):
+            shown = repr(item)[:60]
+            raise SampleError(sample_id, f"{origin}: column {column!r} holds {shown}, not an image")
+        if isinstance(item, FileImage) and not item.path.is_file():
+            raise SampleError(sample_id, f"{origin}: image file {item.path} does not exist")
+    return images
+
+
+# Strings pandas reads as NaN by default; VLMEvalKit reads the official TSVs with pandas, so an
+# option or hint cell holding one of these counts as absent there, and here too.
+PANDAS_NA_STRINGS = frozenset(
+    {
+        "",
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "<NA>",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "None",
+        "n/a",
+        "nan",
+        "null",
+    }
+)
+
+
+def is_missing(value: Any) -> bool:
+    """None, NaN, or a string pandas would read as NaN."""
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return value != value
+    return isinstance(value, str) and value in PANDAS_NA_STRINGS
+
+
+def cell_text(value: Any) -> str | None:
+    """The cell as text (integers stay integers: 12.0 -> "12"); None when missing."""
+    if is_missing(value):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def find_file(relative: str, roots: Sequence[Path]) -> Path | None:
+    """The first ``root / relative`` that is a file."""
+    for root in roots:
+        candidate = root / relative
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+# --- sources ----------------------------------------------------------------------------------
+
+
+def _pyarrow(task: str) -> Any:
+    try:
+        import pyarrow
+        import pyarrow.ipc  # noqa: F401
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        raise DataError(
+            f"task {task}: reading parquet/arrow data needs pyarrow, in the optional extra "
+            "mmlens[data] (pip install 'mmlens[data]')"
+        ) from None
+    return pyarrow
+
+
+def _arrow_batches(tables: Callable[[], Iterator[Any]]) -> Callable[[], Iterator[list[Row]]]:
+    import pyarrow
+
+    def batches() -> Iterator[list[Row]]:
+        for table in tables():
+            if isinstance(table, pyarrow.RecordBatch):
+                yield table.to_pylist()
+                continue
+            for batch in table.to_batches(max_chunksize=BATCH_ROWS):
+                yield batch.to_pylist()
+
+    return batches
+
+
+def _read_parquet_files(files: list[Path], origin: str, base_dir: Path, task: str) -> Table:
+    pa = _pyarrow(task)
+    try:
+        handles = [pa.parquet.ParquetFile(file) for file in files]
+    except (OSError, pa.ArrowException) as error:
+        raise DataError(f"task {task}: cannot read parquet data {origin}: {error}") from None
+    columns = list(handles[0].schema_arrow.names)
+    for file, handle in zip(files, handles, strict=True):
+        if list(handle.schema_arrow.names) != columns:
+            raise DataError(f"task {task}: parquet shard {file} has other columns than {files[0]}")
+
+    def tables() -> Iterator[Any]:
+        for handle in handles:
+            yield from handle.iter_batches(batch_size=BATCH_ROWS)
+
+    num_rows = sum(handle.metadata.num_rows for handle in handles)
+    return Table(origin, columns, num_rows, base_dir, _arrow_batches(tables))
+
+
+def _read_arrow_files(files: list[Path], origin: str, base_dir: Path, task: str) -> Table:
+    pa = _pyarrow(task)
+    try:
+        tables = [pa.ipc.open_stream(pa.memory_map(str(file))).read_all() for file in files]
+    except (OSError, pa.ArrowException) as error:
+        raise DataError(f"task {task}: cannot read arrow data {origin}: {error}") from None
+    table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    return Table(
+        origin, list(table.schema.names), table.num_rows, base_dir, _arrow_batches(lambda: iter([table]))
+    )
+
+
+def _rows_table(rows: list[Row], origin: str, base_dir: Path) -> Table:
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    return Table(origin, list(columns), len(rows), base_dir, lambda: iter([rows]))
+
+
+def _read_tsv(path: Path, task: str) -> Table:
+    csv.field_size_limit(sys.maxsize)  # base64 images make long cells
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows = [dict(row) for row in csv.DictReader(handle, delimiter="\t")]
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise DataError(f"task {task}: cannot read TSV file {path}: {error}") from None
+    return _rows_table(rows, str(path), path.parent)
+
+
+def _read_json(path: Path, task: str) -> Table:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataError(f"task {task}: cannot read JSON file {path}: {error}") from None
+    if isinstance(data, dict):
+        lists = [
+            value
+            for value in data.values()
+            if isinstance(value, list) and value and isinstance(value[0], dict)
+        ]
+        if len(lists) != 1:
+            raise DataError(
+                f"task {task}: JSON file {path}: expected a list of objects (or one key holding it)"
+            )
+        data = lists[0]
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        raise DataError(f"task {task}: JSON file {path}: expected a list of objects")
+    return _rows_table(data, str(path), path.parent)
+
+
+def _read_jsonl(path: Path, task: str) -> Table:
+    rows: list[Row] = []
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    item = json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise DataError(
+                        f"task {task}: {path}, line {number}: not valid JSON ({error.msg})"
+                    ) from None
+                if not isinstance(item, dict):
+                    raise DataError(f"task {task}: {path}, line {number}: expected a JSON object")
+                rows.append(item)
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"task {task}: cannot read {path}: {error}") from None
+    return _rows_table(rows, str(path), path.parent)
+
+
+_FILE_READERS: dict[str, Callable[[Path, str], Table]] = {
+    ".parquet": lambda path, task: _read_parquet_files([path], str(path), path.parent, task),
+    ".arrow": lambda path, task: _read_arrow_files([path], str(path), path.parent, task),
+    ".tsv": _read_tsv,
+    ".json": _read_json,
+    ".jsonl": _read_jsonl,
+}
+
+
+def _read_file(path: Path, task: str) -> Table:
+    reader = _FILE_READERS.get(path.suffix.lower())
+    if reader is None:
+        known = ", ".join(sorted(_FILE_READERS))
+        raise DataError(f"task {task}: cannot read {path}: unknown file type (expected {known} or a folder)")
+    return reader(path, task)
+
+
+_SHARD_NAME = re.compile(r"^(?P<split>[A-Za-z_][\w.]*?)(?:-\d{5}-of-\d{5}(?:-[0-9a-f]+)?)?\.parquet$")
+
+
+def _split_of(file: Path, root: Path) -> str:
+    """``<split>-00000-of-00001[-<hash>].parquet`` or ``<split>.parquet``; else the folder name
+    (``<split>/0000.parquet``)."""
+    match = _SHARD_NAME.match(file.name)
+    if match:
+        return match.group("split")
+    relative = file.relative_to(root).parts
+    return relative[-2] if len(relative) > 1 else ""
+
+
+def _read_folder(path: Path, config: str | None, split: str, task: str) -> Table:
+    if config is not None and (path / config).is_dir() and not (path / "state.json").exists():
+        path = path / config
+    if (path / "dataset_dict.json").is_file():
+        if not (path / split / "state.json").is_file():
+            found = sorted(p.name for p in path.iterdir() if (p / "state.json").is_file())
+            raise DataError(
+                f"task {task}: {path} has no split {split!r} (found: {', '.join(found) or 'none'})"
+            )
+        path = path / split
+    if (path / "state.json").is_file():
+        try:
+            state = json.loads((path / "state.json").read_text(encoding="utf-8"))
+            files = [path / item["filename"] for item in state["_data_files"]]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise DataError(
+                f"task {task}: {path}/state.json is not a datasets.save_to_disk state: {error}"
+            ) from None
+        return _read_arrow_files(files, str(path), path, task)
+    shards = sorted(path.rglob("*.parquet"))
+    if not shards:
+        raise DataError(f"task {task}: {path} holds no parquet files, save_to_disk data or {split} split")
+    by_split: dict[str, list[Path]] = {}
+    for shard in shards:
+        by_split.setdefault(_split_of(shard, path), []).append(shard)
+    if split in by_split:
+        shards = by_split[split]
+    elif len(by_split) > 1:
+        raise DataError(
+            f"task {task}: {path} has no {split!r} shards (found splits: {', '.join(sorted(by_split))})"
+        )
+    return _read_parquet_files(shards, str(path), path, task)
+
+
+def _read_hub(hub_id: str, config: str | None, split: str, task: str) -> Table:
+    try:
+        import datasets
+    except ImportError:
+        raise DataError(
+            f"task {task}: loading {hub_id} from the Hugging Face hub needs the optional extra mmlens[data] "
+            "(pip install 'mmlens[data]'); or pass --data PATH to a local copy in the published format"
+        ) from None
+    try:
+        dataset = datasets.load_dataset(hub_id, config, split=split)
+    except Exception as error:  # noqa: BLE001 - network, auth, missing split: all end in one message
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        raise DataError(
+            f"cannot load {hub_id} from the Hugging Face hub ({reason}); "
+            "pass --data PATH to a local copy in the published format"
+        ) from None
+    arrow = dataset.with_format("arrow")
+    origin = f"{hub_id} ({config + ', ' if config else ''}split {split})"
+    return Table(
+        origin,
+        list(dataset.column_names),
+        dataset.num_rows,
+        None,
+        _arrow_batches(lambda: arrow.iter(batch_size=BATCH_ROWS)),
+    )
