@@ -213,7 +213,7 @@ def test_empty_data_and_bad_rows(capsys: pytest.CaptureFixture[str], numbers: Pa
 
 def test_entry_point_reports_errors_without_traceback(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "mmlens.cli", "run", "no_such_task"],
+        [sys.executable, "-m", "mmlens", "run", "no_such_task"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -119,7 +119,7 @@ def test_failed_requests_are_counted_not_cached_and_retried(tmp_path: Path) -> N
 
 def _run_cli(args: list[str], env: dict[str, str], **kwargs: object) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "mmlens.cli", *args],
+        [sys.executable, "-m", "mmlens", *args],
         env=env,
         text=True,
         stdout=subprocess.PIPE,

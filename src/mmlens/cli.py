@@ -98,6 +98,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_task_options(score)
     score.add_argument("--json", action="store_true", help="print the aggregate metrics as one JSON object")
 
+    gain = sub.add_parser(
+        "gain", help="multimodal gain and leakage: three runs (with images, without, language backbone alone)"
+    )
+    gain.add_argument(
+        "task", nargs="?", default="mmstar", help="task with a <task>_blind variant (default mmstar)"
+    )
+    gain.add_argument("--model", required=True, help="the multimodal model (BACKEND[:NAME] or YAML file)")
+    gain.add_argument("--model-args", help="its backend options")
+    gain.add_argument("--backbone-model", required=True, help="its language backbone alone")
+    gain.add_argument("--backbone-model-args", help="the backbone's backend options")
+    _add_task_options(gain)
+    gain.add_argument("--output-dir", default=str(api.DEFAULT_OUTPUT_DIR))
+    gain.add_argument("--no-progress", action="store_true")
+    gain.add_argument("--json", action="store_true", help="print S_v, S_wv, S_t, MG, ML as JSON")
+
     listing = sub.add_parser("list", help="list tasks and model backends")
     listing.add_argument("what", nargs="?", choices=["tasks", "models", "all"], default="all")
     listing.add_argument("--include", action="append", default=[], metavar="PATH")
@@ -163,6 +178,36 @@ def score_command(args: argparse.Namespace) -> int:
         print(json.dumps({name: entry["value"] for name, entry in result.results["metrics"].items()}))
     else:
         print(format_summary(result.results))
+    return 0
+
+
+@command("gain")
+def gain_command(args: argparse.Namespace) -> int:
+    from mmlens.analyses.multimodal_gain import multimodal_gain
+
+    gain = multimodal_gain(
+        args.task,
+        args.model,
+        args.backbone_model,
+        model_args=args.model_args,
+        backbone_model_args=args.backbone_model_args,
+        data=args.data,
+        limit=args.limit,
+        include=args.include,
+        profile=args.profile,
+        store=args.store,
+        output_dir=args.output_dir,
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
+    summary = gain.to_dict()
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    rows = [["", summary["metric"], "run"]]
+    for name in ("S_v", "S_wv", "S_t"):
+        rows.append([name, f"{summary[name]:.4f}", summary["runs"][name]])
+    rows += [["MG = S_v - S_wv", f"{gain.mg:.4f}", ""], ["ML = max(0, S_wv - S_t)", f"{gain.ml:.4f}", ""]]
+    print(format_table(rows))
     return 0
 
 
@@ -245,4 +290,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module's main, so that commands registered by other modules (report) are
+    # found in the same COMMANDS table as under the `mmlens` console script.
+    from mmlens.cli import main as imported_main
+
+    sys.exit(imported_main())
