@@ -1,0 +1,76 @@
+"""The `report` and `view` commands (cli.py imports this module and calls add_parsers)."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mmlens.cli import command
+
+
+def _add_report_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "runs",
+        nargs="*",
+        metavar="RUN",
+        help="run ids or unique prefixes (default: every finished run in the store)",
+    )
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("RUN_A", "RUN_B"),
+        help="compare two runs of one task (A = baseline); repeatable. Tasks with exactly "
+        "two runs in the report are compared without asking",
+    )
+    parser.add_argument("--title", help="the report's title")
+
+
+def add_parsers(subparsers: Any) -> None:
+    report = subparsers.add_parser(
+        "report", help="build one self-contained HTML file: leaderboard, charts, sample browser, comparisons"
+    )
+    _add_report_options(report)
+    report.add_argument("-o", "--output", default="report.html", help="the HTML file (default %(default)s)")
+    view = subparsers.add_parser("view", help="build the report and serve it on 127.0.0.1 until Ctrl-C")
+    _add_report_options(view)
+    view.add_argument(
+        "--port", type=int, default=8765, help="port on 127.0.0.1; 0 = any free port (default %(default)s)"
+    )
+
+
+def _describe(summary: Any) -> str:
+    size = summary.bytes / 1e6
+    return (
+        f"{summary.runs} run(s), {summary.samples:,} samples, {summary.images:,} thumbnails, "
+        f"{summary.comparisons} comparison(s); {size:.1f} MB"
+    )
+
+
+@command("report")
+def report_command(args: argparse.Namespace) -> int:
+    from mmlens.report.build import build_report
+
+    summary = build_report(
+        args.store, args.runs, args.output, [tuple(pair) for pair in args.compare], args.title
+    )
+    print(f"wrote {summary.path}: {_describe(summary)}")
+    return 0
+
+
+@command("view")
+def view_command(args: argparse.Namespace) -> int:
+    from mmlens.report.build import build_report
+    from mmlens.report.serve import serve_report
+
+    with tempfile.TemporaryDirectory(prefix="mmlens-view-") as folder:
+        output = Path(folder) / "report.html"
+        summary = build_report(
+            args.store, args.runs, output, [tuple(pair) for pair in args.compare], args.title
+        )
+        print(f"built the report: {_describe(summary)}", flush=True)
+        serve_report(output, args.port)
+    return 0
