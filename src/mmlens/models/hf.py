@@ -1,0 +1,751 @@
+"""The ``hf`` backend: Hugging Face transformers models, in process, batched.
+
+``--model hf:<hub id or local folder> --model-args dtype=bfloat16,max_pixels=802816``
+
+Any model that ``AutoModelForImageTextToText`` / ``AutoProcessor`` load is driven through its own
+chat template and processor (no wrapper class per model); a text-only causal LM goes through
+``AutoModelForCausalLM`` / ``AutoTokenizer`` (detected from the config, or ``kind=text``).
+
+Batching: requests are grouped by settings, sorted by prompt length and run ``batch_size`` at a
+time. Generation pads on the left; loglikelihood pads on the right, so that a row's positions and
+causal attention are exactly those of the same row run alone. A batch that fails is retried one
+request at a time, so one bad request gets an error response and the rest still complete.
+
+Decoding: temperature 0 is greedy; otherwise each row samples with its own generator seeded by
+its request's seed (``SeededSampler``), so a sample does not depend on which batch it ran in. The
+model's generation_config is kept for everything else (e.g. a repetition penalty); its files are
+part of the weights identity. Stop strings end a row early and are cut from the text.
+
+Options (``HFArgs``): dtype, device, device_map, max_pixels (images shrunk to at most that many
+pixels, aspect ratio kept, before the processor), batch_size, drop_images (strip images and
+videos: the "same model without images" baseline), video_frames (pass N uniformly sampled frames
+of a video as images; 0 refuses video), trust_remote_code, revision, attn_implementation, kind.
+All but device, device_map and batch_size are in the fingerprint, with the weights' identity
+(content hash of a local folder, cached by file size and mtime; the resolved commit of a hub id).
+
+Loglikelihood boundary: the prompt (chat template with the generation prompt) is encoded by the
+processor exactly as for generation, the continuation is tokenized on its own (no special
+tokens) and its ids are appended (the lm-evaluation-harness convention). This keeps the prompt's
+tokens identical to what the model sees when generating, and scores the continuation tokens the
+model would emit for that text.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import inspect
+import json
+import math
+import os
+import random
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import NonNegativeInt, PositiveInt
+
+from mmlens.core.errors import ConfigError, DataError, MmlensError
+from mmlens.core.requests import GenerationSettings, Request, RequestKind, Response
+from mmlens.models.base import Emit, Model, ModelArgs, models
+from mmlens.models.hf_media import ChatInput, MediaSettings, to_chat
+
+if TYPE_CHECKING:
+    import torch
+    from PIL import Image as PILImage
+
+Kind = Literal["auto", "image-text", "text"]
+
+# Options that never change an answer (batched results equal unbatched ones): kept out of the fingerprint.
+ANSWER_NEUTRAL_ARGS = frozenset({"device", "device_map", "batch_size"})
+
+# Files of a model folder that decide its answers (weights, configs, tokenizer, chat template, code).
+IDENTITY_SUFFIXES = frozenset(
+    {".json", ".jinja", ".safetensors", ".bin", ".pt", ".pth", ".model", ".txt", ".py", ".tiktoken", ".gguf"}
+)
+
+# Per-token processor outputs, and the value given to appended continuation tokens (``None``: from hooks).
+PER_TOKEN_INPUTS: dict[str, int | None] = {
+    "input_ids": None,  # the continuation's own ids
+    "attention_mask": 1,
+    "token_type_ids": None,  # hf_hooks.CONTINUATION_TOKEN_TYPE
+    "mm_token_type_ids": 0,
+}
+DROPPED_INPUTS = frozenset({"labels"})
+
+
+class HFArgs(ModelArgs):
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    device: str = "auto"
+    device_map: str | None = None
+    max_pixels: PositiveInt | None = None
+    batch_size: PositiveInt = 8
+    drop_images: bool = False
+    video_frames: NonNegativeInt = 0
+    trust_remote_code: bool = False
+    revision: str | None = None
+    attn_implementation: str | None = None
+    kind: Kind = "auto"
+
+
+@dataclass
+class _Loaded:
+    model: Any
+    processor: Any  # a ProcessorMixin, or the tokenizer for a text-only model
+    tokenizer: Any
+    text_only: bool
+    model_type: str
+    context_limit: int | None
+    stop_token_ids: frozenset[int]
+    supports_logits_to_keep: bool
+
+
+@dataclass
+class _Item:
+    """One request, prepared: its chat-templated prompt, and its images once its batch is due."""
+
+    index: int
+    request: Request
+    prompt: str
+    chat: ChatInput
+    add_special_tokens: bool = True
+    images: list[PILImage.Image] = field(default_factory=list)
+
+
+@models.register("hf")
+class HFModel(Model):
+    """Hugging Face transformers models in process (image-text-to-text or text-only causal LMs)."""
+
+    backend = "hf"
+    Args = HFArgs
+    supported_kinds: ClassVar[frozenset[RequestKind]] = frozenset({"generate", "loglikelihood"})
+
+    def __init__(self, name: str, args: ModelArgs) -> None:
+        if not name:
+            raise ConfigError("the hf backend needs a model: --model hf:<hub id or local folder>")
+        super().__init__(name, args)
+        self._loaded: _Loaded | None = None
+        self._weights_identity: dict[str, Any] | None = None
+
+    @property
+    def hf_args(self) -> HFArgs:
+        assert isinstance(self.args, HFArgs)
+        return self.args
+
+    # -- identity -----------------------------------------------------------------------------
+
+    def fingerprint(self) -> dict[str, Any]:
+        if self._weights_identity is None:
+            self._weights_identity = weights_identity(self.name, self.hf_args.revision)
+        answer_args = {
+            key: value
+            for key, value in self.hf_args.model_dump(mode="json").items()
+            if key not in ANSWER_NEUTRAL_ARGS
+        }
+        return {"backend": self.backend, "weights": self._weights_identity, "args": answer_args}
+
+    # -- loading ------------------------------------------------------------------------------
+
+    def load(self) -> _Loaded:
+        if self._loaded is None:
+            self._loaded = _load(self.name, self.hf_args)
+        return self._loaded
+
+    def close(self) -> None:
+        if self._loaded is not None:
+            self._loaded = None
+            import gc
+
+            gc.collect()
+            _release_accelerator_memory()
+
+    # -- processing ---------------------------------------------------------------------------
+
+    def process(self, requests: Sequence[Request], emit: Emit) -> None:
+        loaded = self.load()
+        generate: list[_Item] = []
+        loglikelihood: list[_Item] = []
+        for index, request in enumerate(requests):
+            try:
+                item = self._prepare(loaded, index, request)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as error:
+                emit(index, Response(error=describe_error(error)))
+                continue
+            (generate if request.kind == "generate" else loglikelihood).append(item)
+
+        for batch in self._batches(generate, _generation_group):
+            self._run_safely(
+                self._with_images(batch, emit), lambda items: _generate_batch(loaded, items), emit
+            )
+        for batch in self._batches(loglikelihood, _loglikelihood_group):
+            self._run_safely(
+                self._with_images(batch, emit), lambda items: _loglikelihood_batch(loaded, items), emit
+            )
+
+    @staticmethod
+    def _with_images(batch: list[_Item], emit: Emit) -> list[_Item]:
+        """The batch's items with their images decoded; an unreadable one gets its error response."""
+        ready = []
+        for item in batch:
+            try:
+                item.images = item.chat.load_images()
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as error:
+                emit(item.index, Response(error=describe_error(error)))
+                continue
+            ready.append(item)
+        return ready
+
+    def _prepare(self, loaded: _Loaded, index: int, request: Request) -> _Item:
+        if request.kind == "loglikelihood" and not request.continuation:
+            raise DataError("loglikelihood request without a continuation")
+        media = MediaSettings(
+            max_pixels=self.hf_args.max_pixels,
+            drop_images=self.hf_args.drop_images,
+            video_frames=self.hf_args.video_frames,
+            text_only_model=loaded.text_only,
+        )
+        chat = to_chat(request.messages, media)
+        prompt = loaded.processor.apply_chat_template(
+            chat.messages, add_generation_prompt=True, tokenize=False
+        )
+        bos = loaded.tokenizer.bos_token
+        # Like transformers' own apply_chat_template(tokenize=True): a template that writes the BOS
+        # itself must not get a second one from the tokenizer.
+        add_special_tokens = not (bos is not None and prompt.startswith(bos))
+        return _Item(index, request, prompt, chat, add_special_tokens)
+
+    def _batches(
+        self, items: list[_Item], group_key: Callable[[_Item], tuple[Any, ...]]
+    ) -> Iterator[list[_Item]]:
+        """Batches of requests with the same settings and similar prompt lengths."""
+        groups: dict[tuple[Any, ...], list[_Item]] = defaultdict(list)
+        for item in items:
+            groups[group_key(item)].append(item)
+        size = self.hf_args.batch_size
+        for group in groups.values():
+            group.sort(key=lambda item: (item.chat.image_count, len(item.prompt)))
+            for start in range(0, len(group), size):
+                yield group[start : start + size]
+
+    @staticmethod
+    def _run_safely(batch: list[_Item], run: Callable[[list[_Item]], list[Response]], emit: Emit) -> None:
+        """Run a batch; if it fails, run its requests one by one so only the bad ones get errors."""
+        if not batch:
+            return
+        try:
+            responses = run(batch)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as error:
+            if len(batch) == 1:
+                emit(batch[0].index, Response(error=describe_error(error)))
+                return
+            _release_accelerator_memory()
+            for item in batch:
+                HFModel._run_safely([item], run, emit)
+            return
+        for item, response in zip(batch, responses, strict=True):
+            item.images = []  # answered: let the decoded images go
+            emit(item.index, response)
+
+
+# -- batches ----------------------------------------------------------------------------------
+
+
+def _generation_group(item: _Item) -> tuple[Any, ...]:
+    settings = item.request.settings
+    return ("generate", _settings_key(settings), item.add_special_tokens, bool(item.chat.media))
+
+
+def _loglikelihood_group(item: _Item) -> tuple[Any, ...]:
+    return ("loglikelihood", item.add_special_tokens, bool(item.chat.media))
+
+
+def _settings_key(settings: GenerationSettings) -> tuple[Any, ...]:
+    # The seed is not part of the key: each row samples with its own generator.
+    return (settings.max_new_tokens, settings.temperature, settings.top_p, settings.stop)
+
+
+def _encode(loaded: _Loaded, items: list[_Item], padding_side: Literal["left", "right"]) -> Any:
+    kwargs: dict[str, Any] = {
+        "text": [item.prompt for item in items],
+        "padding": True,
+        "padding_side": padding_side,
+        "return_tensors": "pt",
+        "add_special_tokens": items[0].add_special_tokens,
+    }
+    if any(item.images for item in items):
+        kwargs["images"] = [item.images for item in items]
+    encoded = loaded.processor(**kwargs)
+    return encoded
+
+
+def _split_too_long(
+    loaded: _Loaded, items: list[_Item], lengths: list[int], budgets: list[int]
+) -> tuple[list[_Item], dict[int, Response]]:
+    """Requests that fit the model's context, and error responses for those that don't."""
+    if loaded.context_limit is None:
+        return items, {}
+    fitting: list[_Item] = []
+    errors: dict[int, Response] = {}
+    for item, length, budget in zip(items, lengths, budgets, strict=True):
+        if length + budget > loaded.context_limit:
+            errors[item.index] = Response(
+                error=f"request too long: {length} prompt tokens + {budget} to generate or score exceed "
+                f"the model's context of {loaded.context_limit} tokens"
+            )
+        else:
+            fitting.append(item)
+    return fitting, errors
+
+
+def _with_errors_split(
+    loaded: _Loaded,
+    items: list[_Item],
+    encoded: Any,
+    budgets: list[int],
+    run_again: Callable[[list[_Item]], list[Response]],
+) -> list[Response] | None:
+    """If some rows are too long: their errors plus the others run again; else None."""
+    lengths = encoded["attention_mask"].sum(dim=1).tolist()
+    fitting, errors = _split_too_long(loaded, items, lengths, budgets)
+    if not errors:
+        return None
+    answered = dict(zip((item.index for item in fitting), run_again(fitting) if fitting else [], strict=True))
+    return [errors.get(item.index) or answered[item.index] for item in items]
+
+
+def _generate_batch(loaded: _Loaded, items: list[_Item]) -> list[Response]:
+    import torch
+    from transformers import LogitsProcessorList
+
+    settings = items[0].request.settings
+    encoded = _encode(loaded, items, "left")
+    split = _with_errors_split(
+        loaded,
+        items,
+        encoded,
+        [settings.max_new_tokens] * len(items),
+        lambda rest: _generate_batch(loaded, rest),
+    )
+    if split is not None:
+        return split
+    inputs = _model_inputs(loaded, encoded)
+    prompt_width = inputs["input_ids"].shape[1]
+
+    generation_config = copy.deepcopy(loaded.model.generation_config)
+    # The request decides decoding: greedy, or our per-row seeded sampler (see SeededSampler).
+    generation_config.update(
+        do_sample=False,
+        num_beams=1,
+        temperature=None,
+        top_p=None,
+        top_k=None,
+        min_p=None,
+        max_new_tokens=settings.max_new_tokens,
+        pad_token_id=loaded.tokenizer.pad_token_id,
+        stop_strings=list(settings.stop) or None,
+    )
+    logits_processor = LogitsProcessorList()
+    if settings.temperature > 0:
+        seeds = [_seed_for(item.request.settings) for item in items]
+        logits_processor.append(SeededSampler(settings.temperature, settings.top_p, seeds))
+    with torch.inference_mode():
+        output = loaded.model.generate(
+            **inputs,
+            generation_config=generation_config,
+            logits_processor=logits_processor,
+            tokenizer=loaded.tokenizer if settings.stop else None,
+        )
+    new_tokens = output[:, prompt_width:].tolist()
+    prompt_tokens = encoded["attention_mask"].sum(dim=1).tolist()
+    return [
+        _generation_response(loaded, ids, settings.stop, int(count))
+        for ids, count in zip(new_tokens, prompt_tokens, strict=True)
+    ]
+
+
+def _generation_response(
+    loaded: _Loaded, ids: list[int], stop: tuple[str, ...], prompt_tokens: int
+) -> Response:
+    end = next((i for i, token in enumerate(ids) if token in loaded.stop_token_ids), None)
+    kept = ids if end is None else ids[:end]
+    completion_tokens = len(ids) if end is None else end + 1
+    text = loaded.tokenizer.decode(kept, skip_special_tokens=True)
+    text = truncate_at_stop(text, stop)
+    return Response(text=text, usage={"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens})
+
+
+def truncate_at_stop(text: str, stop: Sequence[str]) -> str:
+    """The text before the earliest occurrence of any stop string."""
+    cut = min((position for s in stop if s and (position := text.find(s)) >= 0), default=len(text))
+    return text[:cut]
+
+
+def _loglikelihood_batch(loaded: _Loaded, items: list[_Item]) -> list[Response]:
+    import torch
+
+    encoded = _encode(loaded, items, "right")
+    continuations = [
+        loaded.tokenizer(item.request.continuation, add_special_tokens=False)["input_ids"] for item in items
+    ]
+    split = _with_errors_split(
+        loaded,
+        items,
+        encoded,
+        [len(c) for c in continuations],
+        lambda rest: _loglikelihood_batch(loaded, rest),
+    )
+    if split is not None:
+        return split
+    prompt_lengths = [int(n) for n in encoded["attention_mask"].sum(dim=1).tolist()]
+    inputs = _append_continuations(loaded, encoded, prompt_lengths, continuations)
+    width = inputs["input_ids"].shape[1]
+    # Logits only from the earliest position that predicts a continuation token to the end.
+    keep = width - min(prompt_lengths) + 1
+    extra = {"logits_to_keep": keep} if loaded.supports_logits_to_keep else {}
+    with torch.inference_mode():
+        logits = loaded.model(**_model_inputs(loaded, inputs), use_cache=False, **extra).logits
+    offset = width - logits.shape[1]
+    responses = []
+    for row, (start, tokens) in enumerate(zip(prompt_lengths, continuations, strict=True)):
+        positions = torch.arange(start - 1, start - 1 + len(tokens), device=logits.device) - offset
+        row_logits = logits[row, positions].float()
+        log_probs = torch.log_softmax(row_logits, dim=-1)
+        targets = torch.tensor(tokens, device=logits.device)
+        total = log_probs.gather(1, targets[:, None]).sum().item()
+        is_greedy = bool((row_logits.argmax(dim=-1) == targets).all().item())
+        responses.append(
+            Response(
+                logprob=float(total),
+                is_greedy=is_greedy,
+                usage={"prompt_tokens": start, "completion_tokens": len(tokens)},
+            )
+        )
+    return responses
+
+
+def _append_continuations(
+    loaded: _Loaded, encoded: Any, prompt_lengths: list[int], continuations: list[list[int]]
+) -> dict[str, Any]:
+    """Right-padded inputs with each row's continuation ids right after its prompt."""
+    import torch
+
+    input_ids = encoded["input_ids"]
+    batch, prompt_width = input_ids.shape
+    width = max(p + len(c) for p, c in zip(prompt_lengths, continuations, strict=True))
+    result: dict[str, Any] = {}
+    for key, value in encoded.items():
+        if key in DROPPED_INPUTS:
+            continue
+        is_per_token = isinstance(value, torch.Tensor) and tuple(value.shape) == (batch, prompt_width)
+        if key not in PER_TOKEN_INPUTS:
+            if is_per_token:
+                raise MmlensError(
+                    f"hf backend: don't know how to extend the processor's {key!r} for loglikelihood"
+                )
+            result[key] = value
+            continue
+        pad = loaded.tokenizer.pad_token_id if key == "input_ids" else 0
+        extended = value.new_full((batch, width), pad)
+        for row, (start, tokens) in enumerate(zip(prompt_lengths, continuations, strict=True)):
+            extended[row, :start] = value[row, :start]
+            extended[row, start : start + len(tokens)] = torch.tensor(
+                tokens if key == "input_ids" else [_continuation_value(loaded, key)] * len(tokens),
+                dtype=value.dtype,
+            )
+        result[key] = extended
+    return result
+
+
+def _continuation_value(loaded: _Loaded, key: str) -> int:
+    if key == "token_type_ids":
+        from mmlens.models.hf_hooks import CONTINUATION_TOKEN_TYPE
+
+        return CONTINUATION_TOKEN_TYPE.get(loaded.model_type, 0)
+    value = PER_TOKEN_INPUTS[key]
+    assert value is not None
+    return value
+
+
+def _model_inputs(loaded: _Loaded, encoded: Any) -> dict[str, Any]:
+    """Processor outputs on the model's device, floating point ones in the model's dtype."""
+    import torch
+
+    device = loaded.model.device
+    dtype = loaded.model.dtype
+    inputs: dict[str, Any] = {}
+    for key, value in dict(encoded).items():
+        if key in DROPPED_INPUTS:
+            continue
+        if isinstance(value, torch.Tensor):
+            value = value.to(device=device, dtype=dtype) if value.is_floating_point() else value.to(device)
+        inputs[key] = value
+    return inputs
+
+
+# -- sampling ---------------------------------------------------------------------------------
+
+
+def _seed_for(settings: GenerationSettings) -> int:
+    return settings.seed if settings.seed is not None else random.SystemRandom().getrandbits(63)
+
+
+class SeededSampler:
+    """Samples each row with its own seeded generator, so a request's sample does not depend on its batch.
+
+    Used as the last logits processor with greedy decoding: it draws a token per row (temperature,
+    nucleus top_p) and leaves only that token possible.
+    """
+
+    def __init__(self, temperature: float, top_p: float, seeds: list[int]) -> None:
+        self.temperature = temperature
+        self.top_p = top_p
+        self.seeds = seeds
+        self._generators: list[torch.Generator] | None = None
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        if self._generators is None:
+            self._generators = [torch.Generator(device=scores.device).manual_seed(s) for s in self.seeds]
+        logits = scores.float() / self.temperature
+        if self.top_p < 1.0:
+            sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+            cumulative = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
+            # Drop a token when the tokens ranked above it already reach top_p (the first always stays).
+            drop_sorted = (cumulative - torch.softmax(sorted_logits, dim=-1)) >= self.top_p
+            drop = drop_sorted.scatter(1, order, drop_sorted)
+            logits = logits.masked_fill(drop, -math.inf)
+        probs = torch.softmax(logits, dim=-1)
+        chosen = torch.cat(
+            [torch.multinomial(probs[row], 1, generator=gen) for row, gen in enumerate(self._generators)]
+        )
+        result = torch.full_like(scores, -math.inf)
+        result.scatter_(1, chosen[:, None], 0.0)
+        return result
+
+
+# -- loading ----------------------------------------------------------------------------------
+
+
+def _torch_if_imported() -> Any:
+    import sys
+
+    return sys.modules.get("torch")
+
+
+def _release_accelerator_memory() -> None:
+    torch_module = _torch_if_imported()
+    if torch_module is not None and torch_module.cuda.is_available():
+        torch_module.cuda.empty_cache()
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def detect_kind(config: Any) -> Literal["image-text", "text"] | None:
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES,
+    )
+
+    auto_map = getattr(config, "auto_map", None) or {}
+    if (
+        config.model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+        or "AutoModelForImageTextToText" in auto_map
+    ):
+        return "image-text"
+    if config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES or "AutoModelForCausalLM" in auto_map:
+        return "text"
+    return None
+
+
+def _load(name: str, args: HFArgs) -> _Loaded:
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoTokenizer
+
+    from mmlens.models.hf_hooks import load_processor
+
+    hub_kwargs: dict[str, Any] = {"trust_remote_code": args.trust_remote_code}
+    if args.revision:
+        hub_kwargs["revision"] = args.revision
+    try:
+        config = AutoConfig.from_pretrained(name, **hub_kwargs)
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"hf model {name!r}: cannot load its config: {one_line(error)}") from None
+    kind = detect_kind(config) if args.kind == "auto" else args.kind
+    if kind is None:
+        raise ConfigError(
+            f"hf model {name!r}: model type {config.model_type!r} is neither image-text-to-text nor a causal "
+            "LM in this transformers version (set kind=image-text or kind=text to force one)"
+        )
+    model_kwargs: dict[str, Any] = dict(hub_kwargs)
+    model_kwargs["dtype"] = args.dtype if args.dtype == "auto" else getattr(torch, args.dtype)
+    if args.attn_implementation:
+        model_kwargs["attn_implementation"] = args.attn_implementation
+    if args.device_map:
+        model_kwargs["device_map"] = args.device_map
+    model_class = AutoModelForImageTextToText if kind == "image-text" else AutoModelForCausalLM
+    model: Any = model_class.from_pretrained(name, **model_kwargs)
+    if not args.device_map:
+        model.to(resolve_device(args.device))
+    model.eval()
+
+    if kind == "image-text":
+        processor = load_processor(name, **hub_kwargs)
+        tokenizer = processor.tokenizer
+    else:
+        processor = tokenizer = AutoTokenizer.from_pretrained(name, **hub_kwargs)
+    if getattr(processor, "chat_template", None) is None:
+        raise ConfigError(f"hf model {name!r} has no chat template; mmlens sends chat messages")
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+
+    generation_config = model.generation_config
+    stop_ids = {tokenizer.pad_token_id, tokenizer.eos_token_id, *_as_list(generation_config.eos_token_id)}
+    text_config = config.get_text_config()
+    forward_parameters = inspect.signature(model.forward).parameters
+    return _Loaded(
+        model=model,
+        processor=processor,
+        tokenizer=tokenizer,
+        text_only=kind == "text",
+        model_type=config.model_type,
+        context_limit=getattr(text_config, "max_position_embeddings", None),
+        stop_token_ids=frozenset(i for i in stop_ids if i is not None),
+        supports_logits_to_keep="logits_to_keep" in forward_parameters,
+    )
+
+
+def _as_list(value: int | list[int] | None) -> list[int]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, int) else list(value)
+
+
+# -- weights identity -------------------------------------------------------------------------
+
+
+def weights_identity(name: str, revision: str | None) -> dict[str, Any]:
+    """What the weights are: a content hash for a local folder, the resolved commit for a hub id."""
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        return {"folder_sha256": folder_content_hash(folder)}
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise ConfigError(f"hf model folder {name} does not exist")
+    return {"hub": name, "commit": resolve_hub_commit(name, revision)}
+
+
+def resolve_hub_commit(name: str, revision: str | None) -> str:
+    if revision and re.fullmatch(r"[0-9a-f]{40}", revision):
+        return revision
+    from transformers.utils import cached_file
+
+    try:
+        config_path = cached_file(name, "config.json", revision=revision)
+    except (OSError, ValueError) as error:
+        raise ConfigError(
+            f"hf model {name!r}: not a local folder, and its revision cannot be resolved on the Hugging "
+            f"Face hub or in the local cache: {one_line(error)}"
+        ) from None
+    commit = Path(config_path).parent.name if config_path else ""
+    if not re.fullmatch(r"[0-9a-f]{40}", commit):
+        raise ConfigError(
+            f"hf model {name!r}: cannot tell which commit of it is in the cache ({config_path})"
+        )
+    return commit
+
+
+def folder_content_hash(folder: Path) -> str:
+    """sha256 over the relative paths and contents of the files that decide the model's answers.
+
+    File hashes are cached by (path, size, mtime) in ``$MMLENS_HOME/hf-file-hashes.json``, so a
+    multi-gigabyte model is read once, not on every run.
+    """
+    cache_path = _hash_cache_path()
+    cache = _read_hash_cache(cache_path)
+    changed = False
+    digest = hashlib.sha256()
+    for path in sorted(_identity_files(folder)):
+        stat = path.stat()
+        key = str(path.resolve())
+        entry = cache.get(key)
+        if not entry or entry.get("size") != stat.st_size or entry.get("mtime_ns") != stat.st_mtime_ns:
+            entry = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": _file_sha256(path)}
+            cache[key] = entry
+            changed = True
+        digest.update(f"{path.relative_to(folder).as_posix()}\0{entry['sha256']}\n".encode())
+    if changed:
+        _write_hash_cache(cache_path, cache)
+    return digest.hexdigest()
+
+
+def _identity_files(folder: Path) -> Iterator[Path]:
+    for path in folder.rglob("*"):
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        if path.is_file() and path.suffix in IDENTITY_SUFFIXES:
+            yield path
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _hash_cache_path() -> Path:
+    from mmlens.store.sqlite import default_home
+
+    return default_home() / "hf-file-hashes.json"
+
+
+def _read_hash_cache(path: Path) -> dict[str, dict[str, Any]]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_hash_cache(path: Path, cache: dict[str, dict[str, Any]]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(cache, sort_keys=True))
+        temporary.replace(path)
+    except OSError:
+        pass  # the cache only saves time
+
+
+def one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
+def describe_error(error: BaseException) -> str:
+    if isinstance(error, MmlensError):
+        return str(error)
+    return f"{type(error).__name__}: {one_line(error)}"
+
+
+__all__ = ["HFArgs", "HFModel", "SeededSampler", "truncate_at_stop", "weights_identity"]
