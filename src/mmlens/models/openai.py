@@ -1,0 +1,523 @@
+"""The ``openai`` backend: any OpenAI-compatible ``/v1/chat/completions`` endpoint.
+
+``--model openai:gpt-4o-mini --model-args base_url=http://127.0.0.1:8000/v1,concurrency=32``
+
+- Requests run concurrently on one asyncio event loop inside ``process`` (so ``emit`` is called on
+  the caller's thread), at most ``concurrency`` in flight. While the server pushes back (429, 503,
+  529, timeouts) the limit is halved and then grows back by about one slot per window of successes
+  (AIMD); a ``Retry-After`` (seconds or HTTP date, or ``retry-after-ms``) holds back every request
+  until then. Other failures are retried with exponential backoff and jitter: 408, 409, 5xx, timeouts,
+  connection errors and malformed replies. 400/401/403/404/422 are not retried. When the attempts run
+  out the request gets ``Response(error=...)``, never an invented answer.
+- The API key is read from the environment variable named by ``api_key_env`` at the start of each
+  ``process`` call; it is sent as a bearer token (nothing is sent when the variable is unset, for
+  local servers) and appears in no fingerprint, log or error message.
+- Output length is sent as ``max_tokens`` by default: every compatible server we know (vLLM, SGLang,
+  TGI, llama.cpp, Ollama, transformers serve) reads it, and OpenAI still accepts it for chat models.
+  OpenAI's reasoning models (o1, o3, ...) want ``token_limit_field=max_completion_tokens``.
+- Log-likelihood uses vLLM's chat extensions: the continuation is prefilled as the assistant's
+  message (``continue_final_message``) and ``prompt_logprobs`` returns the log-probability of every
+  prompt token; the continuation's tokens are the trailing ones. This works with images, which the
+  ``/v1/completions`` echo route cannot carry. Endpoints without it (api.openai.com; ``transformers
+  serve``, which rejects or ignores these fields) are detected on the first such request, and every
+  log-likelihood request then gets a clear "not supported" error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+import math
+import os
+import queue
+import ssl
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from pydantic import Field, field_validator
+
+from mmlens.core.errors import ConfigError, MmlensError
+from mmlens.core.requests import Request, RequestKind, Response
+from mmlens.models.base import Emit, Model, ModelArgs, models
+from mmlens.models.http_retry import AdaptiveConcurrency, backoff_delay, parse_retry_after
+from mmlens.models.openai_payload import (
+    ContinuationNotFound,
+    ImageDetail,
+    ImageEncoder,
+    ImageFormat,
+    ImageSettings,
+    LogprobsUnavailable,
+    MalformedReply,
+    RequestNotSendable,
+    TokenLimitField,
+    apply_stop_sequences,
+    chat_messages,
+    continuation_logprob,
+    generation_body,
+    loglikelihood_body,
+    reply_text,
+    reply_usage,
+)
+
+if TYPE_CHECKING:
+    import httpx
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+OVERLOAD_STATUSES = frozenset({429, 503, 529})
+RETRY_STATUSES = frozenset({408, 409})  # plus every 5xx
+# A 4xx answering a request for prompt log-probabilities means the server does not take the fields.
+LOGPROBS_REJECTED_STATUSES = frozenset({400, 422})
+SERVER_MESSAGE_LIMIT = 300
+CONNECTIONS_PER_CLIENT = 4
+
+
+class OpenAIArgs(ModelArgs):
+    base_url: str = Field("https://api.openai.com/v1", description="the endpoint, ending in /v1")
+    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the API key")
+    concurrency: int = Field(16, ge=1, le=4096, description="most requests in flight")
+    timeout: float = Field(120.0, gt=0, description="seconds per request")
+    max_retries: int = Field(5, ge=0)
+    retry_backoff: float = Field(0.5, ge=0, description="first backoff in seconds; doubles per attempt")
+    max_wait: float = Field(60.0, ge=0, description="longest single wait: backoff or Retry-After")
+    image_detail: ImageDetail | None = Field(None, description="OpenAI's image detail: auto, low or high")
+    image_format: ImageFormat = Field("original", description="original (bytes as they are), png or jpeg")
+    max_pixels: int | None = Field(None, ge=1, description="downscale larger images to this many pixels")
+    extra_body: dict[str, Any] = Field({}, description="merged into every request body; null removes a key")
+    drop_images: bool = Field(False, description="send the text only (a 'without images' baseline)")
+    token_limit_field: TokenLimitField = "max_tokens"
+
+    @field_validator("base_url")
+    @classmethod
+    def _normalise_base_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"base_url must start with http:// or https://, got {value!r}")
+        for suffix in ("/chat/completions", "/chat"):
+            if value.endswith(suffix):
+                value = value[: -len(suffix)]
+        return value
+
+    @field_validator("extra_body", mode="before")
+    @classmethod
+    def _parse_extra_body(cls, value: Any) -> Any:
+        if isinstance(value, str):  # from --model-args extra_body={"top_k":1}
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"extra_body must be a JSON object: {error}") from None
+        return value
+
+    @field_validator("max_pixels", "image_detail", mode="before")
+    @classmethod
+    def _none_from_text(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and value.strip().lower() in ("", "none", "null") else value
+
+
+@dataclass
+class Failure:
+    """Why one attempt (or, once attempts ran out, the request) failed."""
+
+    message: str
+    retryable: bool
+    status: int | None = None
+    overload: bool = False
+    retry_after: float | None = None
+
+
+@dataclass
+class OpenAIRunStats:
+    """What the last ``process`` call went through (for logs and tests)."""
+
+    requests: int = 0
+    attempts: int = 0
+    retries: int = 0
+    overload_signals: int = 0
+    errors: int = 0
+    lowest_concurrency: int = 0
+    max_in_flight: int = 0
+
+
+@models.register("openai")
+class OpenAIModel(Model):
+    """Any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, SGLang, transformers serve, ...)."""
+
+    backend = "openai"
+    Args = OpenAIArgs
+    supported_kinds: ClassVar[frozenset[RequestKind]] = frozenset({"generate", "loglikelihood"})
+
+    def __init__(self, name: str, args: OpenAIArgs) -> None:
+        if not name:
+            raise ConfigError(
+                "model openai: name the served model, e.g. --model openai:gpt-4o-mini "
+                "(for a local server, the name it serves under; see GET <base_url>/models)"
+            )
+        super().__init__(name, args)
+        self.args: OpenAIArgs = args
+        self.last_stats = OpenAIRunStats()
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Backend, model, endpoint and what changes the pixels or the body the model sees.
+
+        Not the key, nor concurrency/timeout/retries: they do not change answers.
+        """
+        args = self.args
+        return {
+            "backend": self.backend,
+            "name": self.name,
+            "base_url": args.base_url,
+            "media": {
+                "image_format": args.image_format,
+                "max_pixels": args.max_pixels,
+                "image_detail": args.image_detail,
+                "drop_images": args.drop_images,
+            },
+            "extra_body": args.extra_body,
+        }
+
+    def process(self, requests: Sequence[Request], emit: Emit) -> None:
+        if not requests:
+            return
+        run = _Run(self.name, self.args, requests)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            try:
+                asyncio.run(run.main(emit))
+            finally:
+                self._record(run)
+            return
+        try:
+            _run_beside_running_loop(run, emit)
+        finally:
+            self._record(run)
+
+    def _record(self, run: _Run) -> None:
+        stats = run.stats
+        stats.lowest_concurrency = run.limiter.lowest_limit
+        stats.max_in_flight = run.limiter.max_in_flight
+        self.last_stats = stats
+        if stats.retries or stats.errors:
+            logger.info(
+                "%s: %d requests, %d retries, %d overload signals (concurrency went down to %d), %d errors",
+                self.label,
+                stats.requests,
+                stats.retries,
+                stats.overload_signals,
+                stats.lowest_concurrency,
+                stats.errors,
+            )
+
+
+def _run_beside_running_loop(run: _Run, emit: Emit) -> None:
+    """Called from inside a running event loop (a notebook): run ours in a thread, emit from this one."""
+    finished = object()
+    outbox: queue.Queue[tuple[object, Any]] = queue.Queue()
+
+    def thread_main() -> None:
+        try:
+            asyncio.run(run.main(lambda index, response: outbox.put((index, response))))
+        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
+            outbox.put((finished, error))
+        else:
+            outbox.put((finished, None))
+
+    worker = threading.Thread(target=thread_main, name="mmlens-openai", daemon=True)
+    worker.start()
+    try:
+        while True:
+            index, item = outbox.get()
+            if index is finished:
+                if item is not None:
+                    raise item
+                return
+            assert isinstance(index, int)
+            emit(index, item)
+    except BaseException:
+        run.cancel_threadsafe()
+        worker.join()
+        raise
+
+
+class _Run:
+    """The state of one ``process`` call: client, limiter, log-likelihood support, stats."""
+
+    def __init__(self, model_name: str, args: OpenAIArgs, requests: Sequence[Request]) -> None:
+        self.model_name = model_name
+        self.args = args
+        self.requests = requests
+        self.url = args.base_url + "/chat/completions"
+        self.limiter = AdaptiveConcurrency(args.concurrency)
+        self.encoder = ImageEncoder(
+            ImageSettings(args.image_format, args.max_pixels, args.image_detail, args.drop_images)
+        )
+        self.stats = OpenAIRunStats(requests=len(requests))
+        self.key_is_set = bool(os.environ.get(args.api_key_env))
+        self.loglikelihood_supported = False
+        self.loglikelihood_unsupported: str | None = None
+        self.loglikelihood_probe: asyncio.Lock | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._main_task: asyncio.Task[Any] | None = None
+        self._cancelled = threading.Event()
+
+    def cancel_threadsafe(self) -> None:
+        self._cancelled.set()
+        if self._loop is not None and self._main_task is not None:
+            self._loop.call_soon_threadsafe(self._main_task.cancel)
+
+    async def main(self, emit: Emit) -> None:
+        import httpx
+
+        self._loop = asyncio.get_running_loop()
+        self._main_task = asyncio.current_task()
+        if self._cancelled.is_set():  # cancelled before the loop started
+            raise asyncio.CancelledError
+        self.loglikelihood_probe = asyncio.Lock()
+        key = os.environ.get(self.args.api_key_env)
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        workers_count = min(self.args.concurrency, len(self.requests))
+        # httpcore's pool scans all its connections on every request (quadratic in concurrency), so
+        # workers share small pools instead of one big one.
+        pool_count = math.ceil(workers_count / CONNECTIONS_PER_CLIENT)
+        per_pool = math.ceil(workers_count / pool_count)
+        limits = httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool)
+        timeout = httpx.Timeout(self.args.timeout, connect=min(self.args.timeout, 30.0))
+        pending = iter(enumerate(self.requests))
+
+        async def worker(client: httpx.AsyncClient) -> None:
+            for index, request in pending:  # one shared iterator: each request is taken once
+                response = await self.answer(client, request)
+                if not response.ok:
+                    self.stats.errors += 1
+                emit(index, response)
+
+        async with contextlib.AsyncExitStack() as stack:
+            clients = [
+                await stack.enter_async_context(
+                    httpx.AsyncClient(headers=headers, timeout=timeout, limits=limits, verify=ssl_context())
+                )
+                for _ in range(pool_count)
+            ]
+            del key, headers
+            workers = [asyncio.create_task(worker(clients[i // per_pool])) for i in range(workers_count)]
+            try:
+                await asyncio.gather(*workers)
+            finally:
+                for task in workers:
+                    task.cancel()
+                await asyncio.gather(*workers, return_exceptions=True)
+
+    async def answer(self, client: httpx.AsyncClient, request: Request) -> Response:
+        try:
+            messages = await self.messages_of(request)
+        except (RequestNotSendable, MmlensError) as error:
+            return Response(error=str(error))
+        if request.kind == "loglikelihood":
+            return await self.loglikelihood(client, request, messages)
+        body = generation_body(
+            self.model_name, messages, request.settings, self.args.token_limit_field, self.args.extra_body
+        )
+        result = await self.post(client, body, lambda data: (reply_text(data), reply_usage(data)))
+        if isinstance(result, Failure):
+            return Response(error=result.message)
+        text, usage = result
+        return Response(text=apply_stop_sequences(text, request.settings.stop), usage=usage)
+
+    async def messages_of(self, request: Request) -> list[dict[str, Any]]:
+        has_images = any(message.images for message in request.messages)
+        if not has_images or self.args.drop_images:
+            return chat_messages(request.messages, self.encoder)
+        return await asyncio.to_thread(chat_messages, request.messages, self.encoder)  # off the loop
+
+    async def loglikelihood(
+        self, client: httpx.AsyncClient, request: Request, messages: list[dict[str, Any]]
+    ) -> Response:
+        if request.continuation is None:
+            return Response(error="log-likelihood request without a continuation")
+        if not self.loglikelihood_supported and self.loglikelihood_unsupported is None:
+            assert self.loglikelihood_probe is not None
+            async with self.loglikelihood_probe:  # one probe at a time until the server has shown support
+                if not self.loglikelihood_supported and self.loglikelihood_unsupported is None:
+                    return await self.loglikelihood_attempt(client, request, messages)
+        if self.loglikelihood_unsupported is not None:
+            return Response(error=self.loglikelihood_unsupported)
+        return await self.loglikelihood_attempt(client, request, messages)
+
+    async def loglikelihood_attempt(
+        self, client: httpx.AsyncClient, request: Request, messages: list[dict[str, Any]]
+    ) -> Response:
+        continuation = request.continuation or ""
+        body = loglikelihood_body(
+            self.model_name, messages, continuation, self.args.token_limit_field, self.args.extra_body
+        )
+        try:
+            result = await self.post(
+                client, body, lambda data: (continuation_logprob(data, continuation), reply_usage(data))
+            )
+        except LogprobsUnavailable as error:
+            return self.mark_loglikelihood_unsupported(
+                f"{error} from {self.url}; the server ignores `prompt_logprobs`"
+            )
+        except ContinuationNotFound as error:
+            self.loglikelihood_supported = True
+            return Response(error=f"log-likelihood: {error}")
+        if isinstance(result, Failure):
+            if result.status in LOGPROBS_REJECTED_STATUSES and not self.loglikelihood_supported:
+                return self.mark_loglikelihood_unsupported(
+                    f"it rejected a chat request asking for prompt log-probabilities: {result.message}"
+                )
+            return Response(error=result.message)
+        self.loglikelihood_supported = True
+        (logprob, greedy), usage = result
+        return Response(logprob=logprob, is_greedy=greedy, usage=usage)
+
+    def mark_loglikelihood_unsupported(self, reason: str) -> Response:
+        self.loglikelihood_unsupported = (
+            f"log-likelihood is not supported by this endpoint ({reason}). It needs vLLM's "
+            "chat extensions `prompt_logprobs` and `continue_final_message` (vLLM's OpenAI-compatible "
+            "server has them; api.openai.com and `transformers serve` do not)"
+        )
+        return Response(error=self.loglikelihood_unsupported)
+
+    async def post(
+        self, client: httpx.AsyncClient, body: dict[str, Any], read: Callable[[Any], T]
+    ) -> T | Failure:
+        """POST with retries; ``read`` turns the JSON reply into the result (MalformedReply → retry)."""
+        attempts = self.args.max_retries + 1
+        failure = Failure("no attempt was made", retryable=False)
+        for attempt in range(1, attempts + 1):
+            ticket = await self.limiter.acquire()
+            try:
+                self.stats.attempts += 1
+                outcome = await self.send(client, body)
+            finally:
+                self.limiter.release()
+            if isinstance(outcome, Failure):
+                failure = outcome
+            else:
+                try:
+                    value = read(outcome)
+                except MalformedReply as error:
+                    failure = Failure(f"malformed reply from {self.url}: {self.scrub(str(error))}", True)
+                else:
+                    self.limiter.on_success()
+                    return value
+            if not failure.retryable:
+                return failure
+            if failure.overload:
+                self.stats.overload_signals += 1
+                self.limiter.on_overload(ticket)
+            if attempt == attempts:
+                break
+            if failure.retry_after is not None:
+                wait = min(failure.retry_after, self.args.max_wait)
+                self.limiter.pause(wait)
+            else:
+                wait = backoff_delay(attempt, self.args.retry_backoff, self.args.max_wait)
+            self.stats.retries += 1
+            await asyncio.sleep(wait)
+        return Failure(f"gave up after {attempts} attempts: {failure.message}", False, failure.status)
+
+    async def send(self, client: httpx.AsyncClient, body: dict[str, Any]) -> Any:
+        """One attempt: the parsed JSON reply, or a Failure saying whether to retry."""
+        import httpx
+
+        try:
+            reply = await client.post(self.url, json=body)
+        except httpx.TimeoutException:
+            return Failure(
+                f"no reply from {self.url} within {self.args.timeout:g} s", retryable=True, overload=True
+            )
+        except httpx.TransportError as error:
+            detail = self.scrub(str(error)) or type(error).__name__
+            return Failure(f"connection to {self.url} failed: {detail}", retryable=True)
+        status = reply.status_code
+        if 200 <= status < 300:
+            try:
+                return reply.json()
+            except ValueError:
+                preview = self.scrub(reply.text[:80])
+                return Failure(f"malformed reply from {self.url}: not JSON: {preview!r}", retryable=True)
+        return self.http_failure(reply)
+
+    def http_failure(self, reply: httpx.Response) -> Failure:
+        status = reply.status_code
+        message, code = self.server_message(reply)
+        where = f"HTTP {status} from {self.url}"
+        if status in (401, 403):
+            state = "it is set" if self.key_is_set else "it is not set"
+            return Failure(
+                f"{where}: the API key was refused; it is read from the environment variable "
+                f"{self.args.api_key_env} ({state})",
+                retryable=False,
+                status=status,
+            )
+        if status == 404:
+            return Failure(
+                f"{where}: {message or 'not found'} (check base_url, which should end in /v1, "
+                f"and the model name {self.model_name!r})",
+                retryable=False,
+                status=status,
+            )
+        if status == 429 and code == "insufficient_quota":
+            return Failure(f"{where}: {message or 'quota exhausted'}", retryable=False, status=status)
+        retryable = status in OVERLOAD_STATUSES or status in RETRY_STATUSES or status >= 500
+        return Failure(
+            f"{where}: {message}" if message else where,
+            retryable=retryable,
+            status=status,
+            overload=status in OVERLOAD_STATUSES,
+            retry_after=retry_after_seconds(reply.headers) if retryable else None,
+        )
+
+    def server_message(self, reply: httpx.Response) -> tuple[str, str | None]:
+        """The server's own error message (scrubbed, shortened) and error code, if it gave them."""
+        text = reply.text
+        message, code = text, None
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            error = data.get("error")
+            if isinstance(error, dict):
+                message = str(error.get("message") or error)
+                code = error.get("code") if isinstance(error.get("code"), str) else None
+            elif error is not None:
+                message = str(error)
+            elif "detail" in data:
+                message = str(data["detail"])
+            elif "message" in data:
+                message = str(data["message"])
+        message = " ".join(self.scrub(message).split())
+        if len(message) > SERVER_MESSAGE_LIMIT:
+            message = message[:SERVER_MESSAGE_LIMIT] + "..."
+        return message, code
+
+    def scrub(self, text: str) -> str:
+        key = os.environ.get(self.args.api_key_env)
+        return text.replace(key, "***") if key else text
+
+
+@functools.cache
+def ssl_context() -> ssl.SSLContext:
+    """One certificate store for all clients (loading it takes ~60 ms per client otherwise)."""
+    import httpx
+
+    return httpx.create_ssl_context()
+
+
+def retry_after_seconds(headers: httpx.Headers) -> float | None:
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds is not None:
+        try:
+            return max(0.0, float(milliseconds) / 1000)
+        except ValueError:
+            pass
+    return parse_retry_after(headers.get("retry-after"))

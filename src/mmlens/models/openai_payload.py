@@ -1,0 +1,312 @@
+"""What the ``openai`` backend sends and how it reads the replies (no I/O, no HTTP library).
+
+Requests become OpenAI chat-completions bodies: content parts ``text`` / ``image_url`` with images
+as base64 ``data:`` URLs. Replies become text + token usage, or, for log-likelihood, the sum of the
+prompt log-probabilities of the continuation's tokens (vLLM's ``prompt_logprobs`` extension).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from mmlens.core.media import ImageRef
+from mmlens.core.messages import ImagePart, Message, TextPart, VideoPart
+from mmlens.core.requests import GenerationSettings
+
+ImageFormat = Literal["original", "png", "jpeg"]
+ImageDetail = Literal["auto", "low", "high"]
+TokenLimitField = Literal["max_tokens", "max_completion_tokens"]
+
+# Mime types every OpenAI-compatible server we know decodes; anything else is re-encoded as PNG.
+PASSTHROUGH_MIME_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
+JPEG_QUALITY = 90
+# OpenAI accepts at most 4 stop sequences; the rest are applied to the text here.
+MAX_SERVER_STOP_SEQUENCES = 4
+
+
+class RequestNotSendable(Exception):
+    """This request cannot be expressed for a chat-completions endpoint (e.g. it holds a video)."""
+
+
+class MalformedReply(Exception):
+    """A 2xx reply that is not a chat completion we can read (retried like a transient failure)."""
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    image_format: ImageFormat = "original"
+    max_pixels: int | None = None
+    detail: ImageDetail | None = None
+    drop_images: bool = False
+
+
+def encode_image(image: ImageRef, image_format: ImageFormat, max_pixels: int | None) -> tuple[str, bytes]:
+    """The image as (mime type, encoded bytes), downscaled to at most ``max_pixels`` pixels.
+
+    Bytes are passed through untouched when neither the format nor the size needs to change, so the
+    server receives exactly the benchmark's file.
+    """
+    data = image.encoded()
+    mime = image.mime_type()
+    wanted_mime = {"original": mime, "png": "image/png", "jpeg": "image/jpeg"}[image_format]
+    if wanted_mime not in PASSTHROUGH_MIME_TYPES:
+        wanted_mime = "image/png"
+    too_big = False
+    if max_pixels is not None:
+        width, height = _image_size(image, data)
+        too_big = width * height > max_pixels
+    if not too_big and wanted_mime == mime:
+        return mime, data
+    from PIL import Image
+
+    picture = image.pil()
+    if too_big:
+        assert max_pixels is not None
+        scale = math.sqrt(max_pixels / (picture.width * picture.height))
+        size = (max(1, int(picture.width * scale)), max(1, int(picture.height * scale)))
+        picture = picture.resize(size, Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    if wanted_mime == "image/jpeg":
+        picture.convert("RGB").save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    else:
+        wanted_mime = "image/png" if wanted_mime in ("image/gif", "image/webp") else wanted_mime
+        picture.save(buffer, format="PNG")
+    return wanted_mime, buffer.getvalue()
+
+
+def _image_size(image: ImageRef, data: bytes) -> tuple[int, int]:
+    from PIL import Image, UnidentifiedImageError
+
+    from mmlens.core.errors import DataError
+
+    try:
+        with Image.open(io.BytesIO(data)) as opened:  # reads the header only
+            return opened.size
+    except (UnidentifiedImageError, OSError, ValueError) as error:
+        raise DataError(f"unreadable image {image.describe()}: {error}") from None
+
+
+class ImageEncoder:
+    """Images → data URLs, with a small LRU so that consecutive requests about one image encode it once.
+
+    Safe to call from several threads: only the cache is locked, encoding runs in parallel.
+    """
+
+    def __init__(self, settings: ImageSettings, cache_size: int = 16) -> None:
+        self.settings = settings
+        self._cache: OrderedDict[str, str] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def data_url(self, image: ImageRef) -> str:
+        remote = getattr(image, "url", None)
+        if isinstance(remote, str) and remote.startswith(("http://", "https://")):
+            return remote  # an image known by URL is passed through; the server fetches it as it is
+        key = image.digest
+        with self._lock:
+            url = self._cache.get(key)
+            if url is not None:
+                self._cache.move_to_end(key)
+                return url
+        mime, data = encode_image(image, self.settings.image_format, self.settings.max_pixels)
+        url = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+        with self._lock:
+            self._cache[key] = url
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return url
+
+    def content_part(self, image: ImageRef) -> dict[str, Any]:
+        image_url: dict[str, Any] = {"url": self.data_url(image)}
+        if self.settings.detail is not None:
+            image_url["detail"] = self.settings.detail
+        return {"type": "image_url", "image_url": image_url}
+
+
+def chat_messages(messages: tuple[Message, ...], encoder: ImageEncoder) -> list[dict[str, Any]]:
+    """Messages in chat-completions form; a message of one text part is sent as a plain string."""
+    result = []
+    for message in messages:
+        parts: list[dict[str, Any]] = []
+        for part in message.content:
+            if isinstance(part, TextPart):
+                parts.append({"type": "text", "text": part.text})
+            elif isinstance(part, ImagePart):
+                if not encoder.settings.drop_images:
+                    parts.append(encoder.content_part(part.image))
+            elif isinstance(part, VideoPart):
+                raise RequestNotSendable(
+                    f"the openai backend does not send video ({part.video.describe()}); "
+                    "sample frames into images in the instruction, or use a backend that reads video"
+                )
+        if len(parts) == 1 and parts[0]["type"] == "text":
+            result.append({"role": message.role, "content": parts[0]["text"]})
+        else:
+            result.append({"role": message.role, "content": parts})
+    return result
+
+
+def merge_extra_body(body: dict[str, Any], extra_body: dict[str, Any]) -> dict[str, Any]:
+    """``extra_body`` keys override the body's; a ``None`` value removes the key (e.g. temperature)."""
+    merged = dict(body)
+    for key, value in extra_body.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def generation_body(
+    model_name: str,
+    messages: list[dict[str, Any]],
+    settings: GenerationSettings,
+    token_limit_field: TokenLimitField,
+    extra_body: dict[str, Any],
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": model_name,
+        "messages": messages,
+        token_limit_field: settings.max_new_tokens,
+        "temperature": settings.temperature,
+    }
+    if settings.top_p != 1.0:
+        body["top_p"] = settings.top_p
+    if settings.stop:
+        body["stop"] = list(settings.stop[:MAX_SERVER_STOP_SEQUENCES])
+    if settings.seed is not None:
+        body["seed"] = settings.seed
+    return merge_extra_body(body, extra_body)
+
+
+def loglikelihood_body(
+    model_name: str,
+    messages: list[dict[str, Any]],
+    continuation: str,
+    token_limit_field: TokenLimitField,
+    extra_body: dict[str, Any],
+) -> dict[str, Any]:
+    """The conversation with the continuation prefilled as the assistant's (open) reply.
+
+    ``continue_final_message`` renders the last message without its end-of-turn token and
+    ``prompt_logprobs`` asks for the log-probability of every prompt token (vLLM extensions; one
+    token is generated because chat endpoints need at least one).
+    """
+    body = merge_extra_body(
+        {"model": model_name, "messages": messages, token_limit_field: 1, "temperature": 0.0}, extra_body
+    )
+    body["messages"] = [*messages, {"role": "assistant", "content": continuation}]
+    body.update({"prompt_logprobs": 1, "continue_final_message": True, "add_generation_prompt": False})
+    return body
+
+
+def apply_stop_sequences(text: str, stop: tuple[str, ...]) -> str:
+    """Cut at the first stop sequence (servers do it for those they were sent; this covers the rest)."""
+    cut = len(text)
+    for sequence in stop:
+        if sequence:
+            position = text.find(sequence)
+            if position != -1:
+                cut = min(cut, position)
+    return text[:cut]
+
+
+def reply_usage(data: dict[str, Any]) -> dict[str, int] | None:
+    usage = data.get("usage")
+    if not isinstance(usage, dict):
+        return None
+    counts = {k: v for k, v in usage.items() if isinstance(v, int) and not isinstance(v, bool)}
+    return counts or None
+
+
+def reply_text(data: Any) -> str:
+    """The assistant's text from a chat-completions reply; MalformedReply if there is none."""
+    if not isinstance(data, dict):
+        raise MalformedReply("the reply is not a JSON object")
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        error = data.get("error")  # some gateways answer 200 with an error object
+        if isinstance(error, dict) and error.get("message"):
+            raise MalformedReply(f"the reply is an error: {str(error['message'])[:200]}")
+        raise MalformedReply("the reply has no choices")
+    message = choices[0].get("message")
+    if not isinstance(message, dict):
+        raise MalformedReply("the reply's first choice has no message")
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # some servers answer with content parts
+        texts = [p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
+        if texts:
+            return "".join(texts)
+    refusal = message.get("refusal")
+    if isinstance(refusal, str) and refusal:
+        return refusal
+    finish = choices[0].get("finish_reason")
+    raise MalformedReply(f"the reply's message has no text content (finish_reason={finish!r})")
+
+
+class LogprobsUnavailable(Exception):
+    """A 2xx reply without prompt log-probabilities: the server ignores ``prompt_logprobs``."""
+
+
+class ContinuationNotFound(Exception):
+    """The prompt's last tokens do not spell the continuation (the chat template changed it)."""
+
+
+def prompt_logprobs_of(data: Any) -> list[Any]:
+    if isinstance(data, dict):
+        found = data.get("prompt_logprobs")
+        if found is None:
+            choices = data.get("choices")
+            if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+                found = choices[0].get("prompt_logprobs")  # where /v1/completions puts it
+        if isinstance(found, list) and found:
+            return found
+    raise LogprobsUnavailable("no prompt log-probabilities in the reply")
+
+
+def continuation_logprob(data: Any, continuation: str) -> tuple[float, bool | None]:
+    """Sum of the log-probabilities of the trailing prompt tokens that spell ``continuation``.
+
+    Each ``prompt_logprobs`` entry maps token ids to ``{logprob, rank, decoded_token}``; vLLM lists
+    the prompt's own token first, then the top alternatives. Tokens are taken from the end of the
+    prompt until their text ends with the whole continuation (leading/trailing whitespace ignored,
+    since chat templates often trim message content). A token that straddles the boundary with the
+    context is counted whole. ``is_greedy``: every continuation token was the model's top choice
+    (None when the server gives no ranks).
+    """
+    entries = prompt_logprobs_of(data)
+    target = continuation.strip()
+    if not target:
+        return 0.0, True
+    collected = ""
+    total = 0.0
+    greedy: bool | None = True
+    for entry in reversed(entries):
+        if not isinstance(entry, dict) or not entry:
+            break
+        info = next(iter(entry.values()))
+        if not isinstance(info, dict) or not isinstance(info.get("logprob"), int | float):
+            raise MalformedReply("a prompt_logprobs entry has no logprob")
+        collected = str(info.get("decoded_token") or "") + collected
+        total += float(info["logprob"])
+        rank = info.get("rank")
+        if not isinstance(rank, int):
+            greedy = None
+        elif greedy is not None:
+            greedy = greedy and rank == 1
+        if collected.rstrip().endswith(target):
+            return total, greedy
+        if len(collected) > len(continuation) + 64:
+            break
+    raise ContinuationNotFound(
+        f"the last prompt tokens do not spell the continuation {continuation[:40]!r} "
+        "(the server's chat template may change the assistant message)"
+    )
