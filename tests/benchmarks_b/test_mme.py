@@ -344,3 +344,18 @@ def test_running_a_model_on_a_questions_only_copy_is_one_clear_error(
     assert code == 2
     assert "has no images, so no model can be run on it" in err and "mmlens score` needs no images" in err
     assert "mme/existence/000000006040.jpg" in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_unreachable_hub_fails_fast_with_one_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
+    predictions = write_predictions(tmp_path / "p.jsonl", [("existence/000000006040.jpg/0", "yes")])
+    started = time.monotonic()
+    with pytest.raises(DataError, match=r"cannot load lmms-lab/MME .*127.0.0.1 is unreachable.*--data PATH"):
+        api.score("mme", predictions)
+    assert time.monotonic() - started < 10

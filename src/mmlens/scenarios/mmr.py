@@ -131,6 +131,9 @@ def download_from_hub(task: str) -> Path:
             f"task {task}: loading {HUB_ID} from the Hugging Face hub needs huggingface_hub "
             "(pip install 'mmlens[data]'); or pass --data PATH to a local copy in the published format"
         ) from None
+    from mmlens.scenarios.tables import ensure_hub_reachable
+
+    ensure_hub_reachable(HUB_ID)
     try:
         snapshot = Path(
             snapshot_download(

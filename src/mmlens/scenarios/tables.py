@@ -23,8 +23,11 @@ import base64
 import binascii
 import csv
 import json
+import os
 import re
+import socket
 import sys
+import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +38,7 @@ from mmlens.core.media import BytesImage, FileImage, ImageRef
 
 Row = dict[str, Any]
 BATCH_ROWS = 64
+HUB_PROBE_SECONDS = 5.0
 _MIN_BASE64_LENGTH = 64  # MMBench: shorter image cells are references to another row's index
 # PNG, JPEG, GIF, WEBP (RIFF), BMP, TIFF: a base64 cell counts as an image only if it decodes to one
 _IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8", b"GIF8", b"RIFF", b"BM", b"II*\x00", b"MM\x00*")
@@ -395,6 +399,32 @@ def _read_folder(path: Path, config: str | None, split: str, task: str) -> Table
     return _read_parquet_files(shards, str(path), path, task)
 
 
+def _offline_mode() -> bool:
+    return any(
+        os.environ.get(name, "").lower() in ("1", "true", "yes")
+        for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+    )
+
+
+def ensure_hub_reachable(hub_id: str) -> None:
+    """Fail in seconds, not after the hub client's half-minute of retries, when the hub cannot be
+    reached. In offline mode (HF_HUB_OFFLINE=1) nothing is probed: cached copies are used."""
+    if _offline_mode():
+        return
+    endpoint = urllib.parse.urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host = endpoint.hostname or "huggingface.co"
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=HUB_PROBE_SECONDS):
+            pass
+    except OSError as error:
+        raise DataError(
+            f"cannot load {hub_id} from the Hugging Face hub ({host} is unreachable: "
+            f"{error.strerror or error}); pass --data PATH to a local copy in the published format, "
+            "or set HF_HUB_OFFLINE=1 to use a copy in the Hugging Face cache"
+        ) from None
+
+
 def _read_hub(hub_id: str, config: str | None, split: str, task: str) -> Table:
     try:
         import datasets
@@ -403,6 +433,7 @@ def _read_hub(hub_id: str, config: str | None, split: str, task: str) -> Table:
             f"task {task}: loading {hub_id} from the Hugging Face hub needs the optional extra mmlens[data] "
             "(pip install 'mmlens[data]'); or pass --data PATH to a local copy in the published format"
         ) from None
+    ensure_hub_reachable(hub_id)
     try:
         dataset = datasets.load_dataset(hub_id, config, split=split)
     except Exception as error:  # noqa: BLE001 - network, auth, missing split: all end in one message
