@@ -192,3 +192,10 @@ def test_bootstrap_counts_a_group_drawn_twice_as_two_groups() -> None:
     value = bootstrapped(records, groups_per_record, resamples=50)["ratio"]
     # Every resample draws 10 pairs: always 10 distinct groups for 20 records, duplicates or not.
     assert (value.value, value.ci_low, value.ci_high) == (0.5, 0.5, 0.5)
+
+
+def test_model_args_keep_json_values_whole() -> None:
+    from mmlens.models.base import parse_model_args
+
+    parsed = parse_model_args('dtype=bfloat16,extra_body={"top_k": 1, "stop": ["a,b"]},batch_size=4')
+    assert parsed == {"dtype": "bfloat16", "extra_body": '{"top_k": 1, "stop": ["a,b"]}', "batch_size": "4"}

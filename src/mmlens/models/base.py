@@ -79,12 +79,35 @@ class ModelSpec(BaseModel):
         return f"{self.backend}:{self.name}" if self.name else self.backend
 
 
+def _split_top_level(text: str) -> list[str]:
+    """Split on commas outside brackets, braces and quotes (so JSON values may contain commas)."""
+    items, current, depth, quote = [], [], 0, ""
+    for char in text:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "[{(":
+            depth += 1
+        elif char in "]})":
+            depth -= 1
+        elif char == "," and depth == 0:
+            items.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    items.append("".join(current))
+    return items
+
+
 def parse_model_args(text: str | None) -> dict[str, Any]:
-    """Parse ``k=v,k2=v2``; values stay strings and the backend's Args model converts them."""
+    """Parse ``k=v,k2=v2``; values stay strings and the backend's Args model converts them.
+
+    A value may be JSON with commas inside brackets: ``extra_body={"top_k":1,"min_p":0.1}``."""
     if not text:
         return {}
     result: dict[str, Any] = {}
-    for item in text.split(","):
+    for item in _split_top_level(text):
         if not item.strip():
             continue
         if "=" not in item:
