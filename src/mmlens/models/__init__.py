@@ -4,4 +4,5 @@ from mmlens.models import (
     constant,  # noqa: F401
     hf,  # noqa: F401
     openai,  # noqa: F401
+    reference,  # noqa: F401
 )
