@@ -42,8 +42,12 @@ class GeneratedQuestions(Scenario):
             question = f"Is there a shape number {index} in the image? Please answer yes or no."
             yield Sample(
                 id=f"g{index}",
-                messages=[Message("user", (ImagePart(GeneratedImage(f"bench:{index}", _never_drawn)),
-                                           TextPart(question)))],
+                messages=[
+                    Message(
+                        "user",
+                        (ImagePart(GeneratedImage(f"bench:{index}", _never_drawn)), TextPart(question)),
+                    )
+                ],
                 target="yes" if index % 2 else "no",
                 category=("bench", f"family{index % 5}"),
             )
@@ -75,8 +79,14 @@ def main() -> None:
         shapes_task = write_task(folder, "bench_shapes", f"{{type: shapes, size: {n}, seed: 0}}")
 
         def overhead_run() -> api.RunResult:
-            return api.evaluate("bench_overhead", "constant", include=[overhead_task], store=folder / "o.sqlite",
-                                output_dir=folder / "runs", thumbnails=False)
+            return api.evaluate(
+                "bench_overhead",
+                "constant",
+                include=[overhead_task],
+                store=folder / "o.sqlite",
+                output_dir=folder / "runs",
+                thumbnails=False,
+            )
 
         first, _ = timed(overhead_run)
         cached, _ = timed(overhead_run)
@@ -85,16 +95,23 @@ def main() -> None:
         print(f"  fully cached rerun: {cached:.3f} s = {cached / n * 1000:.3f} ms per sample")
 
         def shapes_run() -> api.RunResult:
-            return api.evaluate("bench_shapes", "reference", include=[shapes_task], store=folder / "s.sqlite",
-                                output_dir=folder / "runs")
+            return api.evaluate(
+                "bench_shapes",
+                "reference",
+                include=[shapes_task],
+                store=folder / "s.sqlite",
+                output_dir=folder / "runs",
+            )
 
         first, result = timed(shapes_run)
         cached, again = timed(shapes_run)
         assert again.results["metrics"] == result.results["metrics"]
         accuracy = result.results["metrics"]["acc"]["value"]
         print(f"\nshapes ({n} samples) with the reference model (acc {accuracy:.3f}):")
-        print(f"  first run {first:.3f} s, fully cached rerun {cached:.3f} s, speed-up {first / cached:.1f}x "
-              "(goal >= 50x)")
+        print(
+            f"  first run {first:.3f} s, fully cached rerun {cached:.3f} s, speed-up {first / cached:.1f}x "
+            "(goal >= 50x)"
+        )
 
 
 if __name__ == "__main__":

@@ -81,7 +81,9 @@ class ModelSpec(BaseModel):
 
 def _split_top_level(text: str) -> list[str]:
     """Split on commas outside brackets, braces and quotes (so JSON values may contain commas)."""
-    items, current, depth, quote = [], [], 0, ""
+    items: list[str] = []
+    current: list[str] = []
+    depth, quote = 0, ""
     for char in text:
         if quote:
             quote = "" if char == quote else quote

@@ -60,8 +60,10 @@ class JsonlScenario(Scenario):
         missing_files = [str(image.path) for image in images if not image.path.is_file()]
         if missing_files:
             return BadSample(sample_id, f"image file {missing_files[0]} does not exist")
-        parts = [ImagePart(image) for image in images]
-        content = (*parts, TextPart(str(row["question"])))
+        content: tuple[ImagePart | TextPart, ...] = (
+            *(ImagePart(image) for image in images),
+            TextPart(str(row["question"])),
+        )
         answer = row.get("answer")
         return Sample(
             id=sample_id,
