@@ -17,6 +17,7 @@ from pathlib import Path
 from mmlens.core.errors import ConfigError
 
 _loaded: set[str] = set()
+_entry_points_loaded = False
 
 
 def _import_file(path: Path) -> None:
@@ -32,10 +33,11 @@ def _import_file(path: Path) -> None:
 
 
 def load_plugins() -> None:
-    for entry in entry_points(group="mmlens.plugins"):
-        if entry.value not in _loaded:
+    global _entry_points_loaded
+    if not _entry_points_loaded:  # scanning installed packages is slow: once per process
+        for entry in entry_points(group="mmlens.plugins"):
             entry.load()
-            _loaded.add(entry.value)
+        _entry_points_loaded = True
     for item in filter(None, (p.strip() for p in os.environ.get("MMLENS_PLUGINS", "").split(","))):
         if item in _loaded:
             continue

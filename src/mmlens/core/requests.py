@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 from mmlens.core.messages import Message, canonical_messages
@@ -29,9 +30,13 @@ class GenerationSettings:
     seed: int | None = None
 
     def canonical(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["stop"] = list(self.stop)
-        return data
+        return {
+            "max_new_tokens": self.max_new_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "stop": list(self.stop),
+            "seed": self.seed,
+        }
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,13 +53,18 @@ class Request:
     settings: GenerationSettings = field(default_factory=GenerationSettings)
     continuation: str | None = None
 
-    def canonical(self) -> dict[str, Any]:
+    @cached_property
+    def _canonical(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind, "messages": canonical_messages(self.messages)}
         if self.kind == "generate":
             data["settings"] = self.settings.canonical()
         else:
             data["continuation"] = self.continuation
         return data
+
+    def canonical(self) -> dict[str, Any]:
+        """The request with media replaced by content hashes (computed once; do not mutate)."""
+        return self._canonical
 
     def key(self, model_fingerprint: str) -> str:
         text = model_fingerprint + "\n" + canonical_json(self.canonical())

@@ -35,6 +35,7 @@ from mmlens.core.errors import ConfigError, UnknownNameError
 from mmlens.core.registry import Registry
 from mmlens.core.requests import canonical_json
 
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 BUILTIN_TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
 
 P = TypeVar("P", bound=parts.Part)
@@ -100,7 +101,7 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=YAML_LOADER)
     except yaml.YAMLError as error:
         raise ConfigError(f"task file {path}: not valid YAML: {error}") from None
     except OSError as error:
