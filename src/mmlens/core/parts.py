@@ -7,7 +7,7 @@ on load with ``extra="forbid"`` so that a misspelt key is an error naming the ke
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -84,6 +84,21 @@ class Inferencer(Part):
 class Extraction:
     answer: str | None
     method: ExtractionMethod
+
+
+def extract_from_prediction(
+    prediction: Prediction,
+    extract_text: Callable[[str], Extraction],
+    normalize_answer: Callable[[str], str] = str.strip,
+) -> Extraction:
+    """The steps every metric's extraction shares: an answer the inferencer decided itself (a
+    likelihood ranking) is exact, no text at all is failed, and any other text goes to the
+    metric's own rule."""
+    if prediction.answer is not None:
+        return Extraction(normalize_answer(prediction.answer), "exact")
+    if prediction.text is None:
+        return Extraction(None, "failed")
+    return extract_text(prediction.text)
 
 
 @dataclass

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from mmlens.core.parts import Aggregate, Extraction, Metric, Prediction, SampleRecord, metrics
+from mmlens.core.parts import (
+    Aggregate,
+    Extraction,
+    Metric,
+    Prediction,
+    SampleRecord,
+    extract_from_prediction,
+    metrics,
+)
 from mmlens.core.sample import Sample
 from mmlens.metrics.aggregation import mean_aggregate
 from mmlens.metrics.extractors import extractors
@@ -18,11 +26,8 @@ class Accuracy(Metric):
         extractors.get(self.extractor)  # fail at load time on an unknown extractor name
 
     def extract(self, sample: Sample, prediction: Prediction) -> Extraction:
-        if prediction.answer is not None:
-            return Extraction(prediction.answer, "exact")
-        if prediction.text is None:
-            return Extraction(None, "failed")
-        return extractors.get(self.extractor)(sample, prediction.text)
+        extractor = extractors.get(self.extractor)
+        return extract_from_prediction(prediction, lambda text: extractor(sample, text), lambda a: a)
 
     def score(self, sample: Sample, extraction: Extraction) -> dict[str, float]:
         correct = (

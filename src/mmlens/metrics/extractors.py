@@ -22,6 +22,10 @@ def option_letters(sample: Sample) -> str:
     return LETTERS[: len(sample.choices)] if sample.choices else "ABCD"
 
 
+def normalize_yes_no(answer: str) -> str:
+    return answer.strip().lower()
+
+
 @extractors.register("exact")
 def extract_exact(sample: Sample, response: str) -> Extraction:
     """The stripped response itself; 'exact' when it is non-empty."""

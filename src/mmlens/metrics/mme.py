@@ -18,9 +18,18 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-from mmlens.core.parts import Aggregate, Extraction, Metric, Prediction, SampleRecord, metrics
+from mmlens.core.parts import (
+    Aggregate,
+    Extraction,
+    Metric,
+    Prediction,
+    SampleRecord,
+    extract_from_prediction,
+    metrics,
+)
 from mmlens.core.sample import Sample
 from mmlens.metrics.aggregation import Leaf, LeafSums, stratified_bootstrap_aggregate
+from mmlens.metrics.extractors import normalize_yes_no
 
 MMEExtraction = Literal["official", "lmms-eval"]
 
@@ -105,11 +114,7 @@ class MMEScore(Metric):
     resamples: int = 1000
 
     def extract(self, sample: Sample, prediction: Prediction) -> Extraction:
-        if prediction.answer is not None:
-            return Extraction(prediction.answer.strip().lower(), "exact")
-        if prediction.text is None:
-            return Extraction(None, "failed")
-        return MME_EXTRACTORS[self.extraction](prediction.text)
+        return extract_from_prediction(prediction, MME_EXTRACTORS[self.extraction], normalize_yes_no)
 
     def score(self, sample: Sample, extraction: Extraction) -> dict[str, float]:
         return {"acc": float(extraction.answer is not None and extraction.answer == sample.target)}

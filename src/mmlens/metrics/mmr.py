@@ -18,7 +18,15 @@ from typing import ClassVar
 
 import numpy as np
 
-from mmlens.core.parts import Aggregate, Extraction, Metric, Prediction, SampleRecord, metrics
+from mmlens.core.parts import (
+    Aggregate,
+    Extraction,
+    Metric,
+    Prediction,
+    SampleRecord,
+    extract_from_prediction,
+    metrics,
+)
 from mmlens.core.sample import Sample
 from mmlens.metrics.aggregation import Leaf, LeafSums, ratio, stratified_bootstrap_aggregate
 
@@ -62,11 +70,7 @@ class MMRMetrics(Metric):
     resamples: int = 1000
 
     def extract(self, sample: Sample, prediction: Prediction) -> Extraction:
-        if prediction.answer is not None:
-            return Extraction(prediction.answer.strip().upper(), "exact")
-        if prediction.text is None:
-            return Extraction(None, "failed")
-        return extract_mmr_letter(prediction.text)
+        return extract_from_prediction(prediction, extract_mmr_letter, lambda answer: answer.strip().upper())
 
     def score(self, sample: Sample, extraction: Extraction) -> dict[str, float]:
         # positive_question travels with the record so that the pair rule can be applied at aggregation.

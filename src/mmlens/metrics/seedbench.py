@@ -21,6 +21,7 @@ from mmlens.core.parts import (
     Metric,
     Prediction,
     SampleRecord,
+    extract_from_prediction,
     inferencers,
     metrics,
 )
@@ -45,11 +46,10 @@ class SeedBenchAccuracy(Metric):
     """acc = share of right answers, per dimension and overall (micro over questions)."""
 
     def extract(self, sample: Sample, prediction: Prediction) -> Extraction:
-        if prediction.answer is not None:
-            return Extraction(prediction.answer, "exact")
-        if prediction.text is None:
-            return Extraction(None, "failed")
-        return extract_first_character(prediction.text, LETTERS[: len(sample.choices or "ABCD")])
+        letters = LETTERS[: len(sample.choices or "ABCD")]
+        return extract_from_prediction(
+            prediction, lambda text: extract_first_character(text, letters), lambda answer: answer
+        )
 
     def score(self, sample: Sample, extraction: Extraction) -> dict[str, float]:
         return {"acc": float(extraction.answer is not None and extraction.answer == sample.target)}

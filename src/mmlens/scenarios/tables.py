@@ -420,8 +420,8 @@ def ensure_hub_reachable(hub_id: str) -> None:
     except OSError as error:
         raise DataError(
             f"cannot load {hub_id} from the Hugging Face hub ({host} is unreachable: "
-            f"{error.strerror or error}); pass --data PATH to a local copy in the published format, "
-            "or set HF_HUB_OFFLINE=1 to use a copy in the Hugging Face cache"
+            f"{error.strerror or error}; HF_HUB_OFFLINE=1 uses a copy in the Hugging Face cache); "
+            "pass --data PATH to a local copy in the published format"
         ) from None
 
 
