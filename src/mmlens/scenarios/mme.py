@@ -182,7 +182,7 @@ class MMEScenario(Scenario):
     # --- the Hugging Face dataset -------------------------------------------------------------
 
     def _load_table(self, context: LoadContext) -> Iterator[Sample | BadSample]:
-        from mmlens.scenarios.tables import read_table, row_images
+        from mmlens.scenarios.tables import one_row_image, read_table
 
         table = read_table(context.data_path, default_hub_id=HUB_ID, split="test", task=context.task_name)
         table.require_columns("question_id", "image", "question", "answer", "category")
@@ -201,16 +201,11 @@ class MMEScenario(Scenario):
                 yield BadSample(sample_id, f"{table.origin} row {number}: answer {answer!r} is not Yes or No")
                 continue
             try:
-                images = row_images(row, "image", table, sample_id)
+                image = one_row_image(row, "image", table, sample_id)
             except SampleError as error:
                 yield BadSample(sample_id, error.reason)
                 continue
-            if len(images) != 1:
-                yield BadSample(
-                    sample_id, f"{table.origin} row {number}: expected one image, found {len(images)}"
-                )
-                continue
-            yield mme_sample(subtask, image_name, index, str(row["question"]), answer, images[0])
+            yield mme_sample(subtask, image_name, index, str(row["question"]), answer, image)
 
 
 def release_folders(root: Path) -> dict[str, Path]:

@@ -153,7 +153,7 @@ class POPEScenario(Scenario):
     # --- the Hugging Face dataset -------------------------------------------------------------
 
     def _load_table(self, context: LoadContext) -> Iterator[Sample | BadSample]:
-        from mmlens.scenarios.tables import read_table, row_images
+        from mmlens.scenarios.tables import one_row_image, read_table
 
         table = read_table(context.data_path, default_hub_id=HUB_ID, split="test", task=context.task_name)
         table.require_columns("question_id", "question", "answer", "image", "category")
@@ -167,18 +167,13 @@ class POPEScenario(Scenario):
                 yield BadSample(sample_id, f"{table.origin} row {number}: {bad}")
                 continue
             try:
-                images = row_images(row, "image", table, sample_id)
+                image = one_row_image(row, "image", table, sample_id)
             except SampleError as error:
                 yield BadSample(sample_id, error.reason)
                 continue
-            if len(images) != 1:
-                yield BadSample(
-                    sample_id, f"{table.origin} row {number}: expected one image, found {len(images)}"
-                )
-                continue
             image_name = str(row.get("image_source") or row["question_id"])
             yield self._sample(
-                split, sample_id, str(row["question"]), str(row["answer"]), images[0], image_name
+                split, sample_id, str(row["question"]), str(row["answer"]), image, image_name
             )
 
     @staticmethod

@@ -161,6 +161,15 @@ def row_images(row: Row, column: str, table: Table | str, row_id: str | None = N
     return images
 
 
+def one_row_image(row: Row, column: str, table: Table | str, row_id: str) -> ImageRef:
+    """The single image of ``row[column]``; SampleError when there is none, several, or not an image."""
+    images = row_images(row, column, table, row_id)
+    if len(images) != 1:
+        origin = table.origin if isinstance(table, Table) else table
+        raise SampleError(row_id, f"{origin}: expected one image in column {column!r}, found {len(images)}")
+    return images[0]
+
+
 # Strings pandas reads as NaN by default; VLMEvalKit reads the official TSVs with pandas, so an
 # option or hint cell holding one of these counts as absent there, and here too.
 PANDAS_NA_STRINGS = frozenset(
