@@ -53,6 +53,11 @@ def _add_task_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, help="use only the first N samples")
 
 
+def _task_options(args: argparse.Namespace) -> dict[str, object]:
+    """The options every command that loads a task shares (see _add_task_options)."""
+    return {"data": args.data, "limit": args.limit, "include": args.include, "profile": args.profile}
+
+
 def _model_args_text(args: argparse.Namespace) -> str | None:
     extra = []
     if args.base_url:
@@ -137,10 +142,7 @@ def run_command(args: argparse.Namespace) -> int:
         args.task,
         args.model,
         model_args=_model_args_text(args),
-        data=args.data,
-        limit=args.limit,
-        include=args.include,
-        profile=args.profile,
+        **_task_options(args),  # type: ignore[arg-type]
         store=args.store,
         output_dir=args.output_dir,
         seed=args.seed,
@@ -166,14 +168,7 @@ def run_command(args: argparse.Namespace) -> int:
 
 @command("score")
 def score_command(args: argparse.Namespace) -> int:
-    result = api.score(
-        args.task,
-        args.predictions,
-        data=args.data,
-        include=args.include,
-        profile=args.profile,
-        limit=args.limit,
-    )
+    result = api.score(args.task, args.predictions, **_task_options(args))  # type: ignore[arg-type]
     if args.json:
         print(json.dumps({name: entry["value"] for name, entry in result.results["metrics"].items()}))
     else:
@@ -191,10 +186,7 @@ def gain_command(args: argparse.Namespace) -> int:
         args.backbone_model,
         model_args=args.model_args,
         backbone_model_args=args.backbone_model_args,
-        data=args.data,
-        limit=args.limit,
-        include=args.include,
-        profile=args.profile,
+        **_task_options(args),  # type: ignore[arg-type]
         store=args.store,
         output_dir=args.output_dir,
         progress=not args.no_progress and sys.stderr.isatty(),
