@@ -9,6 +9,7 @@ import shlex
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from mmlens import api
 from mmlens.core.errors import MmlensError
@@ -53,7 +54,7 @@ def _add_task_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, help="use only the first N samples")
 
 
-def _task_options(args: argparse.Namespace) -> dict[str, object]:
+def _task_options(args: argparse.Namespace) -> dict[str, Any]:
     """The options every command that loads a task shares (see _add_task_options)."""
     return {"data": args.data, "limit": args.limit, "include": args.include, "profile": args.profile}
 
@@ -142,7 +143,7 @@ def run_command(args: argparse.Namespace) -> int:
         args.task,
         args.model,
         model_args=_model_args_text(args),
-        **_task_options(args),  # type: ignore[arg-type]
+        **_task_options(args),
         store=args.store,
         output_dir=args.output_dir,
         seed=args.seed,
@@ -168,7 +169,7 @@ def run_command(args: argparse.Namespace) -> int:
 
 @command("score")
 def score_command(args: argparse.Namespace) -> int:
-    result = api.score(args.task, args.predictions, **_task_options(args))  # type: ignore[arg-type]
+    result = api.score(args.task, args.predictions, **_task_options(args))
     if args.json:
         print(json.dumps({name: entry["value"] for name, entry in result.results["metrics"].items()}))
     else:
@@ -186,7 +187,7 @@ def gain_command(args: argparse.Namespace) -> int:
         args.backbone_model,
         model_args=args.model_args,
         backbone_model_args=args.backbone_model_args,
-        **_task_options(args),  # type: ignore[arg-type]
+        **_task_options(args),
         store=args.store,
         output_dir=args.output_dir,
         progress=not args.no_progress and sys.stderr.isatty(),
