@@ -62,12 +62,12 @@ def main() -> None:
         )
         for i in range(arguments.count)
     ]
-    with local_server(0.02) as base_url:
+    with local_server(0.02) as server:
         model = build_model(
             ModelSpec(
                 backend="openai",
                 name="bench",
-                args={"base_url": base_url, "concurrency": arguments.concurrency},
+                args={"base_url": server.base_url, "concurrency": arguments.concurrency},
             )
         )
         model.process(requests[:8], lambda index, response: None)  # warm up imports and pools

@@ -6,7 +6,9 @@ import asyncio
 import io
 import json
 import os
+import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -30,6 +32,7 @@ from mmlens.models.openai_payload import (
     LogprobsUnavailable,
     MalformedReply,
     continuation_logprob,
+    json_codec,
     reply_text,
 )
 from tests.fixtures.fault_server import FaultServer, fake_logprob, fake_tokens
@@ -113,6 +116,7 @@ def test_every_request_is_answered_once_with_its_own_answer_despite_faults() -> 
         ("404", "check base_url"),
         ("422", "HTTP 422"),
         ("quota", "quota"),
+        ("307", "redirected to /v1/moved/chat/completions"),
     ],
 )
 def test_client_errors_are_not_retried_and_say_why(behaviour: str, expected: str) -> None:
@@ -155,6 +159,20 @@ def test_backoff_grows_exponentially_within_jitter_and_cap() -> None:
         assert max(delays) - min(delays) > ceiling / 10  # jittered, not in lock step
 
 
+def test_a_reply_that_stops_halfway_or_never_comes_is_timed_out() -> None:
+    stalled, silent = "half a reply #fault=stall", "no reply #fault=hang,hang"
+    with FaultServer(hang_seconds=10) as server:
+        model = make_model(server, timeout=0.5, max_retries=1, concurrency=2)
+        started = time.monotonic()
+        responses, _ = run(model, [ask(stalled), ask(silent)])
+        elapsed = time.monotonic() - started
+        counts = dict(server.record.counts)
+    assert responses[0].text == f"echo: {stalled}" and counts[stalled] == 2  # retried after the timeout
+    assert responses[1].error is not None and "no reply from" in responses[1].error
+    assert "within 0.5 s" in responses[1].error and counts[silent] == 2
+    assert elapsed < 3  # two attempts of 0.5 s each, not the server's 10 s
+
+
 def test_connection_refused_ends_in_a_clear_error() -> None:
     with FaultServer() as server:
         base_url = server.base_url
@@ -177,6 +195,14 @@ def test_concurrency_bound_is_respected_and_used() -> None:
         responses, _ = run(model, [ask(f"q{i}") for i in range(40)])
         assert server.record.max_in_flight == 5
     assert all(r.ok for r in responses.values())
+
+
+def test_connections_are_kept_alive_and_bounded_by_concurrency() -> None:
+    with FaultServer(latency=0.01) as server:
+        responses, _ = run(make_model(server, concurrency=4), [ask(f"k{i}") for i in range(40)])
+        connections = server.record.connections
+    assert all(r.ok for r in responses.values())
+    assert 1 <= len(connections) <= 4  # 40 requests over at most 4 kept-alive connections
 
 
 def test_concurrency_adapts_to_an_overloaded_server() -> None:
@@ -238,6 +264,68 @@ def test_api_key_comes_from_the_named_variable_and_never_leaks(monkeypatch: pyte
     ):
         assert secret not in text
     assert all(secret not in (r.error or "") for r in responses.values())
+
+
+def test_proxies_from_the_environment_are_used_unless_no_proxy_exempts_the_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "all_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with FaultServer() as server:
+        # the fault server also answers requests addressed to it as a proxy (absolute-form URLs)
+        monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{server.port}")
+        monkeypatch.setenv("no_proxy", "")
+        unreachable = build_model(
+            ModelSpec(
+                backend="openai",
+                name="m",
+                args={"base_url": "http://model.invalid:9/v1", "timeout": 2, "max_retries": 0},
+            )
+        )
+        proxied, _ = run(unreachable, [ask("via the proxy")])  # type: ignore[arg-type]
+
+        monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")  # a dead proxy...
+        monkeypatch.setenv("no_proxy", "127.0.0.1")  # ...that this host does not use
+        direct, _ = run(make_model(server), [ask("around the proxy")])
+        monkeypatch.setenv("no_proxy", "")
+        refused, _ = run(make_model(server, max_retries=0), [ask("through the dead proxy")])
+        counts = dict(server.record.counts)
+    assert proxied[0].text == "echo: via the proxy"
+    assert direct[0].text == "echo: around the proxy"
+    assert refused[0].error is not None and "connection to" in refused[0].error
+    assert "through the dead proxy" not in counts
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        + ["-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def test_https_checks_the_server_certificate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cert, key = self_signed_certificate(tmp_path)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    with FaultServer(ssl_context=server_context) as server:
+        assert server.base_url.startswith("https://")
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        untrusted_model = make_model(server)
+        untrusted, _ = run(untrusted_model, [ask("over tls")])
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        trusted, _ = run(make_model(server), [ask("over tls")])
+    assert untrusted[0].error is not None and "certificate" in untrusted[0].error
+    assert "SSL_CERT_FILE" in untrusted[0].error
+    assert untrusted_model.last_stats.attempts == 1  # an untrusted certificate is not retried
+    assert trusted[0].text == "echo: over tls"
 
 
 def test_no_authorization_header_without_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -326,6 +414,31 @@ class RemoteImage(ImageRef):
 
     def encoded(self) -> bytes:
         raise AssertionError("an image known by URL is not downloaded by the client")
+
+
+def test_request_bodies_are_compact_utf8_json_with_or_without_orjson(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "héllo ☃"}], "temperature": 0.5}
+    codecs = [json_codec()]
+    monkeypatch.setitem(sys.modules, "orjson", None)  # as if it were not installed
+    codecs.append(json_codec())
+    for dump, load in codecs:
+        data = dump(body)
+        assert json.loads(data.decode("utf-8")) == body and load(data) == body
+        assert "héllo ☃".encode() in data and b", " not in data
+        with pytest.raises((TypeError, ValueError)):
+            dump({"not json": {1, 2}})
+
+
+def test_a_body_that_cannot_be_json_is_an_error_and_the_rest_go_on() -> None:
+    with FaultServer() as server:
+        model = make_model(server, extra_body={"weights": {0.1, 0.2}})  # a set, from Python callers
+        responses, _ = run(model, [ask("set")])
+        fine, _ = run(make_model(server), [ask("fine")])
+        assert "set" not in server.record.counts
+    assert responses[0].error is not None and "cannot be written as JSON" in responses[0].error
+    assert fine[0].text == "echo: fine"
 
 
 def test_an_image_known_by_url_is_passed_through() -> None:

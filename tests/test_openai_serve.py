@@ -8,10 +8,11 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from PIL import Image
 
@@ -40,9 +41,10 @@ def wait_until_ready(server: subprocess.Popen[bytes], url: str, log: Path) -> No
         if server.poll() is not None:
             pytest.fail(f"transformers serve exited with {server.returncode}:\n{log.read_text()[-3000:]}")
         try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
+            with urllib.request.urlopen(url, timeout=1) as reply:
+                if reply.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.3)
     pytest.fail(f"transformers serve was not ready within {STARTUP_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")

@@ -3,15 +3,18 @@
 ``--model openai:gpt-4o-mini --model-args base_url=http://127.0.0.1:8000/v1,concurrency=32``
 
 - Requests run concurrently on one asyncio event loop inside ``process`` (so ``emit`` is called on
-  the caller's thread), at most ``concurrency`` in flight. While the server pushes back (429, 503,
-  529, timeouts) the limit is halved and then grows back by about one slot per window of successes
-  (AIMD); a ``Retry-After`` (seconds or HTTP date, or ``retry-after-ms``) holds back every request
-  until then. Other failures are retried with exponential backoff and jitter: 408, 409, 5xx, timeouts,
-  connection errors and malformed replies. 400/401/403/404/422 are not retried. When the attempts run
-  out the request gets ``Response(error=...)``, never an invented answer.
+  the caller's thread), at most ``concurrency`` in flight, over one aiohttp session whose keep-alive
+  pool holds a connection per slot; each body is serialised once, whatever the retries. While the
+  server pushes back (429, 503, 529, timeouts) the limit is halved and then grows back by about one
+  slot per window of successes (AIMD); a ``Retry-After`` (seconds or HTTP date, or
+  ``retry-after-ms``) holds back every request until then. Other failures are retried with
+  exponential backoff and jitter: 408, 409, 5xx, timeouts, connection errors and malformed replies.
+  3xx and 400/401/403/404/422 are not retried. When the attempts run out the request gets
+  ``Response(error=...)``, never an invented answer.
 - The API key is read from the environment variable named by ``api_key_env`` at the start of each
   ``process`` call; it is sent as a bearer token (nothing is sent when the variable is unset, for
-  local servers) and appears in no fingerprint, log or error message.
+  local servers) and appears in no fingerprint, log or error message. ``timeout`` bounds each attempt
+  as a whole, connecting and reading included. Proxies come from HTTP(S)_PROXY / ALL_PROXY / NO_PROXY.
 - Output length is sent as ``max_tokens`` by default: every compatible server we know (vLLM, SGLang,
   TGI, llama.cpp, Ollama, transformers serve) reads it, and OpenAI still accepts it for chat models.
   OpenAI's reasoning models (o1, o3, ...) want ``token_limit_field=max_completion_tokens``.
@@ -26,16 +29,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 import logging
-import math
 import os
 import queue
 import ssl
 import threading
-from collections.abc import Callable, Sequence
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -58,14 +61,16 @@ from mmlens.models.openai_payload import (
     apply_stop_sequences,
     chat_messages,
     continuation_logprob,
+    dump_json,
     generation_body,
+    load_json,
     loglikelihood_body,
     reply_text,
     reply_usage,
 )
 
 if TYPE_CHECKING:
-    import httpx
+    import aiohttp
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -75,7 +80,9 @@ RETRY_STATUSES = frozenset({408, 409})  # plus every 5xx
 # A 4xx answering a request for prompt log-probabilities means the server does not take the fields.
 LOGPROBS_REJECTED_STATUSES = frozenset({400, 422})
 SERVER_MESSAGE_LIMIT = 300
-CONNECTIONS_PER_CLIENT = 4
+# Idle connections are closed before servers close them (vLLM and uvicorn: after 5 s), so that a request
+# is rarely sent on a socket the server is just closing (a POST is not resent automatically).
+KEEPALIVE_SECONDS = 4.0
 
 
 class OpenAIArgs(ModelArgs):
@@ -246,7 +253,7 @@ def _run_beside_running_loop(run: _Run, emit: Emit) -> None:
 
 
 class _Run:
-    """The state of one ``process`` call: client, limiter, log-likelihood support, stats."""
+    """The state of one ``process`` call: limiter, log-likelihood support, stats."""
 
     def __init__(self, model_name: str, args: OpenAIArgs, requests: Sequence[Request]) -> None:
         self.model_name = model_name
@@ -262,6 +269,7 @@ class _Run:
         self.loglikelihood_supported = False
         self.loglikelihood_unsupported: str | None = None
         self.loglikelihood_probe: asyncio.Lock | None = None
+        self.proxy = environment_proxy(self.url)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main_task: asyncio.Task[Any] | None = None
         self._cancelled = threading.Event()
@@ -272,93 +280,93 @@ class _Run:
             self._loop.call_soon_threadsafe(self._main_task.cancel)
 
     async def main(self, emit: Emit) -> None:
-        import httpx
-
         self._loop = asyncio.get_running_loop()
         self._main_task = asyncio.current_task()
         if self._cancelled.is_set():  # cancelled before the loop started
             raise asyncio.CancelledError
         self.loglikelihood_probe = asyncio.Lock()
-        key = os.environ.get(self.args.api_key_env)
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
         workers_count = min(self.args.concurrency, len(self.requests))
-        # httpcore's pool scans all its connections on every request (quadratic in concurrency), so
-        # workers share small pools instead of one big one.
-        pool_count = math.ceil(workers_count / CONNECTIONS_PER_CLIENT)
-        per_pool = math.ceil(workers_count / pool_count)
-        limits = httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool)
-        timeout = httpx.Timeout(self.args.timeout, connect=min(self.args.timeout, 30.0))
         pending = iter(enumerate(self.requests))
 
-        async def worker(client: httpx.AsyncClient) -> None:
+        async def worker(session: aiohttp.ClientSession) -> None:
             for index, request in pending:  # one shared iterator: each request is taken once
-                response = await self.answer(client, request)
+                response = await self.answer(session, request)
                 if not response.ok:
                     self.stats.errors += 1
                 emit(index, response)
 
-        async with contextlib.AsyncExitStack() as stack:
-            clients = [
-                await stack.enter_async_context(
-                    httpx.AsyncClient(headers=headers, timeout=timeout, limits=limits, verify=ssl_context())
-                )
-                for _ in range(pool_count)
-            ]
-            del key, headers
-            workers = [asyncio.create_task(worker(clients[i // per_pool])) for i in range(workers_count)]
+        async with open_session(self.args, self.url, connections=workers_count) as session:
+            workers: list[asyncio.Task[None]] = []
             try:
+                for _ in range(workers_count):
+                    workers.append(asyncio.create_task(worker(session)))
+                    # One loop turn per worker: its connection opens and its first request goes out
+                    # before the next worker starts, rather than all connects first and all requests
+                    # ~20 ms later in one burst (at 64) that the replies then keep arriving in.
+                    await asyncio.sleep(0)
                 await asyncio.gather(*workers)
             finally:
                 for task in workers:
                     task.cancel()
                 await asyncio.gather(*workers, return_exceptions=True)
 
-    async def answer(self, client: httpx.AsyncClient, request: Request) -> Response:
+    async def answer(self, session: aiohttp.ClientSession, request: Request) -> Response:
+        if request.kind == "loglikelihood" and request.continuation is None:
+            return Response(error="log-likelihood request without a continuation")
         try:
-            messages = await self.messages_of(request)
+            payload = await self.payload_of(request)
         except (RequestNotSendable, MmlensError) as error:
             return Response(error=str(error))
         if request.kind == "loglikelihood":
-            return await self.loglikelihood(client, request, messages)
-        body = generation_body(
-            self.model_name, messages, request.settings, self.args.token_limit_field, self.args.extra_body
-        )
-        result = await self.post(client, body, lambda data: (reply_text(data), reply_usage(data)))
+            return await self.loglikelihood(session, request, payload)
+        result = await self.post(session, payload, lambda data: (reply_text(data), reply_usage(data)))
         if isinstance(result, Failure):
             return Response(error=result.message)
         text, usage = result
         return Response(text=apply_stop_sequences(text, request.settings.stop), usage=usage)
 
-    async def messages_of(self, request: Request) -> list[dict[str, Any]]:
+    async def payload_of(self, request: Request) -> bytes:
+        """The request body, serialised once for all its attempts (off the loop when it carries images)."""
         has_images = any(message.images for message in request.messages)
         if not has_images or self.args.drop_images:
-            return chat_messages(request.messages, self.encoder)
-        return await asyncio.to_thread(chat_messages, request.messages, self.encoder)  # off the loop
+            return self.body_bytes(request)
+        return await asyncio.to_thread(self.body_bytes, request)
+
+    def body_bytes(self, request: Request) -> bytes:
+        args = self.args
+        messages = chat_messages(request.messages, self.encoder)
+        if request.kind == "loglikelihood":
+            body = loglikelihood_body(
+                self.model_name, messages, request.continuation or "", args.token_limit_field, args.extra_body
+            )
+        else:
+            body = generation_body(
+                self.model_name, messages, request.settings, args.token_limit_field, args.extra_body
+            )
+        try:
+            return dump_json(body)
+        except (TypeError, ValueError) as error:
+            raise RequestNotSendable(f"the request body cannot be written as JSON: {error}") from None
 
     async def loglikelihood(
-        self, client: httpx.AsyncClient, request: Request, messages: list[dict[str, Any]]
+        self, session: aiohttp.ClientSession, request: Request, payload: bytes
     ) -> Response:
-        if request.continuation is None:
-            return Response(error="log-likelihood request without a continuation")
         if not self.loglikelihood_supported and self.loglikelihood_unsupported is None:
             assert self.loglikelihood_probe is not None
             async with self.loglikelihood_probe:  # one probe at a time until the server has shown support
                 if not self.loglikelihood_supported and self.loglikelihood_unsupported is None:
-                    return await self.loglikelihood_attempt(client, request, messages)
+                    return await self.loglikelihood_attempt(session, request, payload)
         if self.loglikelihood_unsupported is not None:
             return Response(error=self.loglikelihood_unsupported)
-        return await self.loglikelihood_attempt(client, request, messages)
+        return await self.loglikelihood_attempt(session, request, payload)
 
     async def loglikelihood_attempt(
-        self, client: httpx.AsyncClient, request: Request, messages: list[dict[str, Any]]
+        self, session: aiohttp.ClientSession, request: Request, payload: bytes
     ) -> Response:
         continuation = request.continuation or ""
-        body = loglikelihood_body(
-            self.model_name, messages, continuation, self.args.token_limit_field, self.args.extra_body
-        )
         try:
             result = await self.post(
-                client, body, lambda data: (continuation_logprob(data, continuation), reply_usage(data))
+                session, payload, lambda data: (continuation_logprob(data, continuation), reply_usage(data))
             )
         except LogprobsUnavailable as error:
             return self.mark_loglikelihood_unsupported(
@@ -386,7 +394,7 @@ class _Run:
         return Response(error=self.loglikelihood_unsupported)
 
     async def post(
-        self, client: httpx.AsyncClient, body: dict[str, Any], read: Callable[[Any], T]
+        self, session: aiohttp.ClientSession, payload: bytes, read: Callable[[Any], T]
     ) -> T | Failure:
         """POST with retries; ``read`` turns the JSON reply into the result (MalformedReply → retry)."""
         attempts = self.args.max_retries + 1
@@ -395,7 +403,7 @@ class _Run:
             ticket = await self.limiter.acquire()
             try:
                 self.stats.attempts += 1
-                outcome = await self.send(client, body)
+                outcome = await self.send(session, payload)
             finally:
                 self.limiter.release()
             if isinstance(outcome, Failure):
@@ -424,31 +432,37 @@ class _Run:
             await asyncio.sleep(wait)
         return Failure(f"gave up after {attempts} attempts: {failure.message}", False, failure.status)
 
-    async def send(self, client: httpx.AsyncClient, body: dict[str, Any]) -> Any:
+    async def send(self, session: aiohttp.ClientSession, payload: bytes) -> Any:
         """One attempt: the parsed JSON reply, or a Failure saying whether to retry."""
-        import httpx
+        import aiohttp
 
         try:
-            reply = await client.post(self.url, json=body)
-        except httpx.TimeoutException:
+            async with session.post(self.url, data=payload, proxy=self.proxy, allow_redirects=False) as reply:
+                content = await reply.read()
+        except TimeoutError:  # the whole attempt, connecting included, took longer than `timeout`
             return Failure(
                 f"no reply from {self.url} within {self.args.timeout:g} s", retryable=True, overload=True
             )
-        except httpx.TransportError as error:
+        except aiohttp.ClientConnectorCertificateError as error:
+            return Failure(
+                f"the certificate of {self.url} is not trusted ({error.certificate_error}); if it is "
+                "your own server's, point SSL_CERT_FILE at its certificate authority",
+                retryable=False,
+            )
+        except aiohttp.ClientError as error:  # refused, reset, dropped mid-reply, unreadable HTTP
             detail = self.scrub(str(error)) or type(error).__name__
             return Failure(f"connection to {self.url} failed: {detail}", retryable=True)
-        status = reply.status_code
+        status = reply.status
         if 200 <= status < 300:
             try:
-                return reply.json()
+                return load_json(content)
             except ValueError:
-                preview = self.scrub(reply.text[:80])
+                preview = self.scrub(content[:80].decode("utf-8", "replace"))
                 return Failure(f"malformed reply from {self.url}: not JSON: {preview!r}", retryable=True)
-        return self.http_failure(reply)
+        return self.http_failure(status, reply.headers, content.decode("utf-8", "replace"))
 
-    def http_failure(self, reply: httpx.Response) -> Failure:
-        status = reply.status_code
-        message, code = self.server_message(reply)
+    def http_failure(self, status: int, headers: Mapping[str, str], text: str) -> Failure:
+        message, code = self.server_message(text)
         where = f"HTTP {status} from {self.url}"
         if status in (401, 403):
             state = "it is set" if self.key_is_set else "it is not set"
@@ -465,6 +479,13 @@ class _Run:
                 retryable=False,
                 status=status,
             )
+        if 300 <= status < 400:  # a POST is not followed to another address
+            location = headers.get("Location", "elsewhere")
+            return Failure(
+                f"{where}: redirected to {location} (set base_url to where the API now is)",
+                retryable=False,
+                status=status,
+            )
         if status == 429 and code == "insufficient_quota":
             return Failure(f"{where}: {message or 'quota exhausted'}", retryable=False, status=status)
         retryable = status in OVERLOAD_STATUSES or status in RETRY_STATUSES or status >= 500
@@ -473,12 +494,11 @@ class _Run:
             retryable=retryable,
             status=status,
             overload=status in OVERLOAD_STATUSES,
-            retry_after=retry_after_seconds(reply.headers) if retryable else None,
+            retry_after=retry_after_seconds(headers) if retryable else None,
         )
 
-    def server_message(self, reply: httpx.Response) -> tuple[str, str | None]:
+    def server_message(self, text: str) -> tuple[str, str | None]:
         """The server's own error message (scrubbed, shortened) and error code, if it gave them."""
-        text = reply.text
         message, code = text, None
         try:
             data = json.loads(text)
@@ -505,15 +525,62 @@ class _Run:
         return text.replace(key, "***") if key else text
 
 
-@functools.cache
+def open_session(args: OpenAIArgs, url: str, connections: int) -> aiohttp.ClientSession:
+    """One HTTP client for a ``process`` call: a keep-alive pool of ``connections`` sockets to the server.
+
+    The key is read here and lives only in this session's default headers.
+    """
+    import aiohttp
+
+    key = os.environ.get(args.api_key_env)
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    connector = aiohttp.TCPConnector(
+        limit=connections,
+        limit_per_host=0,
+        keepalive_timeout=KEEPALIVE_SECONDS,
+        ssl=ssl_context() if url.startswith("https://") else True,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        headers=headers,
+        timeout=aiohttp.ClientTimeout(total=args.timeout, sock_connect=min(args.timeout, 30.0)),
+    )
+
+
+def environment_proxy(url: str) -> str | None:
+    """The proxy HTTPS_PROXY / HTTP_PROXY / ALL_PROXY name for ``url`` unless NO_PROXY exempts its host
+    (as requests and aiohttp read them; on macOS and Windows the system settings when none is set).
+
+    Read once per ``process`` call: aiohttp's own ``trust_env`` looks it up in a worker thread per request.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    proxies = urllib.request.getproxies()
+    return proxies.get(parts.scheme) or proxies.get("all")
+
+
 def ssl_context() -> ssl.SSLContext:
-    """One certificate store for all clients (loading it takes ~60 ms per client otherwise)."""
-    import httpx
+    """The certificates to trust, chosen as httpx and requests do: SSL_CERT_FILE or SSL_CERT_DIR when
+    set, else certifi's bundle when installed, else the system's."""
+    return _ssl_context(os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR") or None)
 
-    return httpx.create_ssl_context()
+
+@functools.cache
+def _ssl_context(cafile: str | None, capath: str | None) -> ssl.SSLContext:
+    """Built once per choice: loading a certificate store takes tens of milliseconds."""
+    if cafile is None and capath is None:
+        try:
+            import certifi
+        except ImportError:
+            return ssl.create_default_context()
+        cafile = certifi.where()
+    return ssl.create_default_context(cafile=cafile, capath=capath)
 
 
-def retry_after_seconds(headers: httpx.Headers) -> float | None:
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     milliseconds = headers.get("retry-after-ms")
     if milliseconds is not None:
         try:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -28,6 +30,29 @@ PASSTHROUGH_MIME_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "im
 JPEG_QUALITY = 90
 # OpenAI accepts at most 4 stop sequences; the rest are applied to the text here.
 MAX_SERVER_STOP_SEQUENCES = 4
+
+
+def _stdlib_dump_json(body: Any) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+def json_codec() -> tuple[Callable[[Any], bytes], Callable[[bytes], Any]]:
+    """orjson when installed (a 1 MB image body: ~0.1 ms instead of ~3 ms, holding the GIL), else json."""
+    try:
+        import orjson
+    except ImportError:
+        return _stdlib_dump_json, json.loads
+
+    def orjson_dump_json(body: Any) -> bytes:
+        # orjson's bytes keep a buffer about 8 times their length; a body lives as long as its request
+        return bytes(memoryview(orjson.dumps(body)))
+
+    return orjson_dump_json, orjson.loads
+
+
+dump_json, load_json = json_codec()
+"""``dump_json(body) -> bytes`` (compact UTF-8) and ``load_json(bytes)``; both raise ValueError/TypeError
+subclasses on what they cannot handle."""
 
 
 class RequestNotSendable(Exception):

@@ -172,9 +172,7 @@ class POPEScenario(Scenario):
                 yield BadSample(sample_id, error.reason)
                 continue
             image_name = str(row.get("image_source") or row["question_id"])
-            yield self._sample(
-                split, sample_id, str(row["question"]), str(row["answer"]), image, image_name
-            )
+            yield self._sample(split, sample_id, str(row["question"]), str(row["answer"]), image, image_name)
 
     @staticmethod
     def _sample(
