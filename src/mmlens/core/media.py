@@ -23,14 +23,14 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     try:
         with path.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     except OSError as error:
-        raise DataError(f"cannot read media file {path}: {error.strerror or error}") from None
+        raise DataError(f"cannot read {path}: {error.strerror or error}") from None
     return digest.hexdigest()
 
 
@@ -104,7 +104,7 @@ class FileImage(ImageRef):
     @property
     def digest(self) -> str:
         if self._digest is None:
-            self._digest = "sha256:" + _file_sha256(self.path)
+            self._digest = "sha256:" + file_sha256(self.path)
         return self._digest
 
     def encoded(self) -> bytes:
@@ -201,7 +201,7 @@ class VideoRef:
     @property
     def digest(self) -> str:
         if self._digest is None:
-            self._digest = "sha256:" + _file_sha256(self.path)
+            self._digest = "sha256:" + file_sha256(self.path)
         return self._digest
 
     def describe(self) -> str:
