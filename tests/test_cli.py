@@ -221,3 +221,43 @@ def test_entry_point_reports_errors_without_traceback(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("error: unknown task 'no_such_task'")
     assert "Traceback" not in result.stderr
+
+
+def test_several_tasks_share_one_model(
+    capsys: pytest.CaptureFixture[str], numbers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mmlens.models.constant import ConstantModel
+
+    built: list[ConstantModel] = []
+    closed: list[ConstantModel] = []
+    original_init = ConstantModel.__init__
+    monkeypatch.setattr(
+        ConstantModel, "__init__", lambda self, *a: (built.append(self), original_init(self, *a))[1]
+    )
+    monkeypatch.setattr(ConstantModel, "close", lambda self: closed.append(self))
+    code, out, _ = run_main(
+        capsys,
+        "run",
+        "numbers",
+        "shapes_small",
+        "--include",
+        str(numbers),
+        "--model",
+        "constant",
+        "--json",
+        "--output-dir",
+        str(tmp_path / "runs"),
+    )
+    assert code == 0
+    results = json.loads(out)
+    assert [r["task"] for r in results] == ["numbers", "shapes_small"]
+    assert results[0]["counts"]["scored"] == 12 and results[1]["counts"]["scored"] == 200
+    assert len(built) == 1 and closed == built
+    code, _, err = run_main(
+        capsys, "run", "numbers", "nope", "--include", str(numbers), "--model", "constant"
+    )
+    assert code == 2 and "unknown task 'nope'" in err and len(built) == 1  # checked before loading a model
+    code, _, err = run_main(
+        capsys, "run", "numbers", "shapes_small", "--include", str(numbers), "--data", str(tmp_path)
+    )
+    assert code == 2 and "--data names the data of one task" in err

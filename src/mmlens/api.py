@@ -107,8 +107,12 @@ def evaluate(
     thumbnails: bool = True,
     resume_hint: str = "rerun the same command",
 ) -> RunResult:
-    """Run ``task`` on ``model``: plan, reuse cached responses, compute the rest, score, save."""
+    """Run ``task`` on ``model``: plan, reuse cached responses, compute the rest, score, save.
+
+    A Model object passed in stays open (so that several tasks can share one loaded model); one
+    built here from a spec is closed at the end."""
     started = time.time()
+    own_model = not isinstance(model, Model)
     task_obj = load_task(task, include, profile)
     model_spec = resolve_model_spec(model, model_args)
     context = LoadContext(task_obj.name, task_obj.task_dir, str(data) if data is not None else None, limit)
@@ -169,7 +173,8 @@ def evaluate(
     finally:
         if own_store:
             store_obj.close()
-        model_obj.close()
+        if own_model:
+            model_obj.close()
 
 
 def read_predictions(path: str | Path) -> dict[str, str | None]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from mmlens import api
 from mmlens.core.errors import MmlensError
+from mmlens.models.base import Model
 from mmlens.runner.execute import RunInterrupted
 from mmlens.store.sqlite import Store, default_store_path
 from mmlens.summary import format_summary, format_table
@@ -79,7 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", parser_class=ArgumentParser)
 
     run = sub.add_parser("run", help="evaluate a model on a task (resumes an interrupted run)")
-    run.add_argument("task", nargs="?", default=DEFAULT_TASK, help=f"task name (default {DEFAULT_TASK})")
+    run.add_argument(
+        "task",
+        nargs="*",
+        default=[DEFAULT_TASK],
+        help=f"task name(s) (default {DEFAULT_TASK}); several share one loaded model",
+    )
     run.add_argument(
         "--model",
         default=DEFAULT_MODEL,
@@ -139,10 +145,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 @command("run")
 def run_command(args: argparse.Namespace) -> int:
+    tasks: list[str] = args.task
+    if len(tasks) > 1 and args.data:
+        raise MmlensError("--data names the data of one task; run the tasks one at a time")
+    for task in tasks:  # every name is checked before any model is loaded
+        api.load_task(task, args.include, args.profile)
+    model = api.resolve_model(args.model, _model_args_text(args))
+    try:
+        results = [_run_one_task(task, model, args) for task in tasks]
+    finally:
+        model.close()
+    if args.json:
+        print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
+    return 0
+
+
+def _run_one_task(task: str, model: Model, args: argparse.Namespace) -> dict[str, Any]:
     result = api.evaluate(
-        args.task,
-        args.model,
-        model_args=_model_args_text(args),
+        task,
+        model,
         **_task_options(args),
         store=args.store,
         output_dir=args.output_dir,
@@ -151,8 +172,7 @@ def run_command(args: argparse.Namespace) -> int:
         resume_hint=f"rerun `mmlens {shlex.join(args.argv)}`",
     )
     if args.json:
-        print(json.dumps(result.results, indent=2))
-        return 0
+        return result.results
     print(format_summary(result.results))
     stats = result.stats
     if stats is not None:
@@ -164,7 +184,8 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"run {result.run_id}: {result.run_dir}/results.json, samples.jsonl")
     if result.results["counts"]["errors"]:
         print("some requests failed (see samples.jsonl); rerun the same command to retry them")
-    return 0
+    print()
+    return result.results
 
 
 @command("score")
