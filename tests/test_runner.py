@@ -219,3 +219,31 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path) -> None:
     with Store(store) as db:
         runs = db.find_runs("numbers")
         assert [r.status for r in runs] == ["interrupted"]
+
+
+def test_a_task_needing_likelihoods_is_refused_by_a_generate_only_backend(tmp_path: Path) -> None:
+    from mmlens.core.errors import MmlensError
+
+    task = build_numbers_task(tmp_path / "bench", count=4, duplicates=0)
+    rows = [json.loads(line) for line in (tmp_path / "bench" / "numbers.jsonl").read_text().splitlines()]
+    for row in rows:
+        row["choices"], row["answer"] = ["yes", "no"], "A" if row["answer"] == "yes" else "B"
+    (tmp_path / "bench" / "numbers.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ranked = tmp_path / "bench" / "ranked.yaml"
+    ranked.write_text(
+        task.read_text()
+        .replace("name: numbers", "name: ranked")
+        .replace("inferencer: {type: generate, max_new_tokens: 4}", "inferencer: {type: rank_choices}")
+    )
+    with pytest.raises(
+        MmlensError,
+        match="model pixel_oracle cannot answer loglikelihood requests, which task "
+        "ranked sends .its inferencer is 'rank_choices'",
+    ):
+        api.evaluate("ranked", "pixel_oracle", include=[ranked], store=tmp_path / "s.sqlite", output_dir=None)
+    with Store(tmp_path / "s.sqlite") as store:
+        assert store.find_runs() == []  # refused before the run began
+    ranked_result = api.evaluate(
+        "ranked", "constant", include=[ranked], store=tmp_path / "s.sqlite", output_dir=None
+    )
+    assert ranked_result.results["counts"]["scored"] == 4

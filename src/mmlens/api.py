@@ -20,8 +20,13 @@ from mmlens.core.parts import LoadContext, Prediction, SampleRecord
 from mmlens.core.requests import canonical_json
 from mmlens.core.task import Task, TaskCatalog
 from mmlens.models.base import Model, ModelSpec, build_model, parse_model_spec, validate_model_spec
-from mmlens.runner.execute import ExecutionStats, execute
-from mmlens.runner.plan import load_samples, plan_requests, set_aside_samples_without_media
+from mmlens.runner.execute import ExecutionStats, RunInterrupted, execute
+from mmlens.runner.plan import (
+    check_request_kinds,
+    load_samples,
+    plan_requests,
+    set_aside_samples_without_media,
+)
 from mmlens.runner.provenance import dataset_fingerprint, environment, task_provenance
 from mmlens.runner.scoring import build_results, prompt_of, score_prediction
 from mmlens.runner.thumbnails import save_thumbnails
@@ -127,6 +132,7 @@ def evaluate(
         fingerprint = model_obj.fingerprint_key()
         apply_run_seed(task_obj, seed)
         plan = plan_requests(task_obj, samples, fingerprint)
+        check_request_kinds(task_obj, plan, model_obj)
         run_id = run_identity(task_obj, model_obj, data_fp, limit, seed)
         run_dir = Path(output_dir) / run_id if output_dir is not None else None
         provenance: dict[str, Any] = {
@@ -145,8 +151,11 @@ def evaluate(
             responses, stats = execute(
                 plan.unique, model_obj, store_obj, progress=progress, resume_hint=resume_hint
             )
-        except BaseException:
+        except RunInterrupted:
             store_obj.set_status(run_id, "interrupted")
+            raise
+        except BaseException:
+            store_obj.set_status(run_id, "failed")
             raise
         records = []
         for planned in plan.samples:

@@ -10,6 +10,7 @@ from mmlens.core.parts import LoadContext
 from mmlens.core.requests import Request
 from mmlens.core.sample import BadSample, Sample
 from mmlens.core.task import Task
+from mmlens.models.base import Model
 
 
 @dataclass
@@ -88,3 +89,15 @@ def plan_requests(task: Task, samples: list[Sample], model_fingerprint: str) -> 
             plan.unique.setdefault(key, request)
         plan.samples.append(PlannedSample(sample, requests, keys))
     return plan
+
+
+def check_request_kinds(task: Task, plan: Plan, model: Model) -> None:
+    """A task that needs log-likelihoods cannot run on a backend that only generates: say so up front."""
+    needed = {request.kind for request in plan.unique.values()}
+    missing = sorted(needed - model.supported_kinds)
+    if missing:
+        raise MmlensError(
+            f"model {model.label} cannot answer {' or '.join(missing)} requests, which task {task.name} "
+            f"sends (its inferencer is {task.config.inferencer.get('type')!r}); use a backend that can "
+            "(hf, openai with a vLLM server) or a profile of the task that generates"
+        )
