@@ -8,8 +8,9 @@ Tables
 - records: per-sample records of a run (one JSON document each).
 - thumbnails: a small JPEG per image content hash, for the HTML report (never full-size images).
 
-Responses are committed in small batches (at most ``commit_interval`` seconds apart), so a run
-killed with SIGKILL loses at most that much work and never leaves a half-written row.
+Each response is committed as soon as it is put (``commit_interval`` seconds, 0 by default, can
+batch commits for backends that answer thousands of requests a second), so a run killed with
+SIGKILL loses no answered request and never leaves a half-written row.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ class RunRow:
 
 
 class Store:
-    def __init__(self, path: str | Path | None = None, commit_interval: float = 0.25) -> None:
+    def __init__(self, path: str | Path | None = None, commit_interval: float = 0.0) -> None:
         self.path = Path(path) if path is not None else default_store_path()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
