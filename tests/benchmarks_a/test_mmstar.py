@@ -162,3 +162,19 @@ def test_gain_command_runs_the_three_evaluations(tmp_path: Path, capsys: pytest.
     assert len(list((tmp_path / "runs").iterdir())) == 3
     code = main(["gain", "--model", "bench_a_image_aware", "--backbone-model", "constant", *common])
     assert code == 0 and "MG = S_v - S_wv" in capsys.readouterr().out
+
+
+def test_the_backbone_alone_gets_the_language_model_prompt(tmp_path: Path) -> None:
+    data = build_mmstar(tmp_path / "mmstar")
+    options = {"data": data, "store": tmp_path / "s.sqlite", "output_dir": None}
+    gain = multimodal_gain(
+        "mmstar", "bench_a_image_aware", "constant", backbone_model_args="text=D", **options
+    )
+    backbone_prompt = gain.runs["S_t"].records[0].prompt[0]["content"]
+    assert [part["type"] for part in backbone_prompt] == ["text"]
+    assert backbone_prompt[0]["text"].startswith("Question: ")
+    assert backbone_prompt[0]["text"].endswith("such as answer letter 'A' only. \n")
+    blind_prompt = gain.runs["S_wv"].records[0].prompt[0]["content"]
+    assert blind_prompt[0]["text"].endswith(
+        "Answer with the option's letter from the given choices directly."
+    )

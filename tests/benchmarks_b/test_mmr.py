@@ -222,3 +222,10 @@ def test_missing_inputs_are_clear_errors(tmp_path: Path, monkeypatch: pytest.Mon
         DataError, match=r"cannot load BAAI/Multimodal-Robustness-Benchmark from the Hugging Face hub"
     ):
         api.score("mmr", predictions)
+
+
+@pytest.mark.parametrize(("response", "letter"), [("B\n", "B"), ("\nB", "B"), ("  C. because", "C")])
+def test_the_response_is_stripped_as_the_official_model_scripts_do(response: str, letter: str) -> None:
+    from mmlens.metrics.mmr import extract_mmr_letter
+
+    assert extract_mmr_letter(response).answer == letter

@@ -8,8 +8,9 @@ Large Vision-Language Models?", section 4):
     ML = max(0, S_wv - S_t)  (what multimodal training leaked: answers known without images
                               that the backbone alone does not know)
 
-The three runs go through ``mmlens.api.evaluate`` (so they are cached and resumable); the image-free
-runs use the task's ``<task>_blind`` variant, which sends the same prompts without media.
+The three runs go through ``mmlens.api.evaluate`` (so they are cached and resumable). S_wv uses the
+task's ``<task>_blind`` variant (the same prompts without media); S_t uses ``<task>_llm`` where the
+benchmark words its prompt differently for a language model (MMStar does), else the blind variant.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from mmlens import api
 from mmlens.core.errors import ConfigError
+from mmlens.core.task import TaskCatalog
 from mmlens.models.base import ModelSpec
 from mmlens.store.sqlite import Store
 
@@ -71,6 +73,7 @@ def multimodal_gain(
     model_args: str | None = None,
     backbone_model_args: str | None = None,
     blind_task: str | None = None,
+    backbone_task: str | None = None,
     metric: str | None = None,
     data: str | Path | None = None,
     limit: int | None = None,
@@ -80,12 +83,16 @@ def multimodal_gain(
     output_dir: str | Path | None = api.DEFAULT_OUTPUT_DIR,
     progress: bool = False,
 ) -> MultimodalGain:
-    """Run ``task`` with ``model`` (S_v), ``blind_task`` (default ``<task>_blind``) with ``model`` (S_wv)
-    and with ``backbone_model`` (S_t); return the three scores with MG and ML.
+    """Run ``task`` with ``model`` (S_v), ``blind_task`` (default ``<task>_blind``) with ``model`` (S_wv),
+    and ``backbone_task`` with ``backbone_model`` (S_t; default ``<task>_llm``, the benchmark's prompt
+    for a language model, where the task has one, else the blind task); return the scores, MG and ML.
 
     Models are given as specs (not built Model objects): each evaluation builds and closes its own.
     """
     blind = blind_task or f"{task}_blind"
+    if backbone_task is None:
+        llm_variant = f"{task}_llm"
+        backbone_task = llm_variant if llm_variant in TaskCatalog(include).entries else blind
     common: dict[str, Any] = {
         "data": data,
         "limit": limit,
@@ -98,7 +105,7 @@ def multimodal_gain(
     runs = {
         "S_v": api.evaluate(task, model, model_args=model_args, **common),
         "S_wv": api.evaluate(blind, model, model_args=model_args, **common),
-        "S_t": api.evaluate(blind, backbone_model, model_args=backbone_model_args, **common),
+        "S_t": api.evaluate(backbone_task, backbone_model, model_args=backbone_model_args, **common),
     }
     name, s_v = _primary_value(runs["S_v"], metric)
     _, s_wv = _primary_value(runs["S_wv"], name)

@@ -34,6 +34,8 @@ LETTER_ORDER = ("A", "B", "C", "D")
 
 
 def extract_mmr_letter(response: str) -> Extraction:
+    # The official model scripts strip the decoded output before calculation.py reads it.
+    response = response.strip()
     text = response.split(".")[0] if "." in response else response
     words = text.replace(",", " ").split(" ")
     for letter in LETTER_ORDER:
