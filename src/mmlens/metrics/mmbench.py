@@ -1,5 +1,6 @@
-"""MMBench's reference scorer without a judge model (VLMEvalKit @ d21c5e9 — ``can_infer_option``
-changed across versions —, vlmeval/utils/matching_util.py ``can_infer`` and vlmeval/dataset/utils/multiple_choice.py ``prefetch_circular_group``).
+"""MMBench's reference scorer without a judge model: VLMEvalKit's vlmeval/utils/matching_util.py
+``can_infer`` as of commit d21c5e9 (``can_infer_option`` has changed across versions) and
+vlmeval/dataset/utils/multiple_choice.py ``prefetch_circular_group``.
 
 Extraction, in order:
 1. a response containing one of VLMEvalKit's refusal phrases -> "Z" (no option);
