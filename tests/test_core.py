@@ -199,3 +199,35 @@ def test_model_args_keep_json_values_whole() -> None:
 
     parsed = parse_model_args('dtype=bfloat16,extra_body={"top_k": 1, "stop": ["a,b"]},batch_size=4')
     assert parsed == {"dtype": "bfloat16", "extra_body": '{"top_k": 1, "stop": ["a,b"]}', "batch_size": "4"}
+
+
+def test_the_readme_task_example_runs_with_its_variant_and_profile(tmp_path: Path) -> None:
+    """The "Your own tasks" example of the README, verbatim."""
+    import json
+    import re
+
+    from mmlens import api
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Your own tasks") :]
+    task_yaml = re.search(r"```yaml\n(# my_tasks/colours.yaml\n.*?)```", section, re.S)
+    row = re.search(r"```json\n(.*?)\n```", section, re.S)
+    assert task_yaml and row
+    folder = tmp_path / "my_tasks"
+    (folder / "img").mkdir(parents=True)
+    Image.new("RGB", (8, 8), (200, 0, 0)).save(folder / "img" / "ball.png")
+    (folder / "colours.yaml").write_text(task_yaml.group(1))
+    (folder / "colours.jsonl").write_text(json.dumps(json.loads(row.group(1))) + "\n")
+    for task, profile in (("colours", None), ("colours_ranked", None), ("colours", "lenient")):
+        result = api.evaluate(
+            task,
+            "constant",
+            model_args="text=A",
+            include=[folder],
+            profile=profile,
+            store=tmp_path / "s.sqlite",
+            output_dir=None,
+        )
+        assert result.results["counts"]["scored"] == 1, task
+    ranked = TaskCatalog([folder]).load("colours_ranked")
+    assert type(ranked.inferencer).__name__ == "RankChoices"

@@ -40,6 +40,13 @@ BUILTIN_TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
 
 P = TypeVar("P", bound=parts.Part)
 
+PART_REGISTRIES: dict[str, Registry[Any]] = {
+    "scenario": parts.scenarios,
+    "instruction": parts.instructions,
+    "inferencer": parts.inferencers,
+    "metric": parts.metrics,
+}
+
 
 class TaskConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -90,12 +97,41 @@ class TaskEntry:
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``override`` into ``base``; a mapping that names another part ``type`` replaces the
+    base's mapping instead of merging with it (the old part's fields mean nothing to the new one)."""
     merged = copy.deepcopy(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
+        current = merged.get(key)
+        switches_type = (
+            isinstance(value, dict)
+            and "type" in value
+            and (not isinstance(current, dict) or current.get("type") != value["type"])
+        )
+        if isinstance(value, dict) and isinstance(current, dict) and not switches_type:
+            merged[key] = deep_merge(current, value)
         else:
             merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def merge_task_override(raw: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``deep_merge``, except that a part whose type the override changes keeps only the options of the
+    base's part that the new type has (a profile that turns a likelihood ranking into generation must
+    not hand the ranking's options to the generation inferencer)."""
+    merged = deep_merge(raw, override)
+    for section, registry in PART_REGISTRIES.items():
+        base_part, new_part = raw.get(section), override.get(section)
+        if not (isinstance(base_part, dict) and isinstance(new_part, dict)):
+            continue
+        new_type = new_part.get("type")
+        if new_type is None or new_type == base_part.get("type") or str(new_type) not in registry:
+            continue
+        accepted = registry.get(str(new_type)).model_fields
+        merged[section] = {
+            key: value
+            for key, value in merged[section].items()
+            if key == "type" or key in new_part or key in accepted
+        }
     return merged
 
 
@@ -209,7 +245,7 @@ def load_task_file(
 
     raw = _read_yaml(path)
     if overrides:
-        raw = deep_merge(raw, {k: v for k, v in overrides.items() if k != "description"})
+        raw = merge_task_override(raw, {k: v for k, v in overrides.items() if k != "description"})
         raw["name"] = name or raw["name"]
         raw.pop("variants", None)
     if profile is not None:
@@ -219,7 +255,7 @@ def load_task_file(
             raise ConfigError(
                 f"--profile {profile}: task {raw.get('name')} has no such profile (known: {known})"
             )
-        raw = deep_merge(raw, profiles[profile])
+        raw = merge_task_override(raw, profiles[profile])
     try:
         config = TaskConfig.model_validate(raw)
     except ValidationError as error:
