@@ -493,3 +493,100 @@ def test_a_hub_id_is_identified_by_its_cached_commit_offline(tmp_path: Path) -> 
     weights_line, error_line = result.stdout.strip().splitlines()[-2:]
     assert json.loads(weights_line) == {"hub": "tiny-org/tiny-vlm", "commit": commit}
     assert error_line.startswith("ConfigError") and "tiny-org/not-downloaded" in error_line
+
+
+# -- the token that closes the assistant's turn (continuation_ends_turn) ----------------------------
+
+
+def _closing_token_case(arch: str, folder: Path) -> tuple[tuple[Message, ...], str, int]:
+    """Messages, continuation, and the closing token id the model's template implies, found by hand:
+    Qwen's template closes a turn with <|im_end|>; the tiny LLaVA template writes only a space, so the
+    tokenizer's EOS (</s>, as LLaVA-1.5's llava_v1 conversation) closes it."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    if arch == "qwen2":
+        return (Message.user(QUESTIONS[1]),), "red", tokenizer.convert_tokens_to_ids("<|im_end|>")
+    return (Message.user(ImagePart(IMAGES[4]), QUESTIONS[4]),), "The chair", tokenizer.eos_token_id
+
+
+@pytest.mark.parametrize("arch", ["llava", "qwen2"])
+def test_end_of_turn_logprob_matches_a_direct_forward_pass(
+    tiny_model_factory: TinyModelFactory,  # noqa: F811
+    arch: str,
+) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
+
+    folder = tiny_model_factory(arch)
+    messages, continuation, closing_id = _closing_token_case(arch, folder)
+    open_reply, whole_reply = run(
+        hf_model(folder),
+        [
+            Request("loglikelihood", messages, continuation=continuation),
+            Request("loglikelihood", messages, continuation=continuation, continuation_ends_turn=True),
+        ],
+    )
+    assert_ok([open_reply, whole_reply])
+
+    if arch == "qwen2":
+        processor: Any = AutoTokenizer.from_pretrained(folder)
+        model: Any = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+        chat: list[dict[str, Any]] = [{"role": "user", "content": QUESTIONS[1]}]
+        prompt = processor.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+        inputs = processor([prompt], return_tensors="pt")
+        tokenizer = processor
+    else:
+        processor = AutoProcessor.from_pretrained(folder)
+        model = AutoModelForImageTextToText.from_pretrained(folder, dtype=torch.float32)
+        chat = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": QUESTIONS[4]}]}]
+        prompt = processor.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+        inputs = processor(text=[prompt], images=[[IMAGES[4].pil()]], return_tensors="pt")
+        tokenizer = processor.tokenizer
+    answer_ids = tokenizer(continuation, add_special_tokens=False)["input_ids"]
+    scored = [*answer_ids, closing_id]
+    ids = torch.cat([inputs["input_ids"], torch.tensor([scored])], dim=1)
+    start = inputs["input_ids"].shape[1]
+    extra = {"pixel_values": inputs["pixel_values"]} if "pixel_values" in inputs else {}
+    with torch.no_grad():
+        logits = model(input_ids=ids, attention_mask=torch.ones_like(ids), **extra).logits
+    log_probs = torch.log_softmax(logits[0, start - 1 : -1].float(), dim=-1)
+    per_token = log_probs.gather(1, torch.tensor(scored)[:, None])[:, 0]
+
+    assert open_reply.logprob == pytest.approx(float(per_token[:-1].sum()), abs=1e-4)
+    assert whole_reply.logprob == pytest.approx(float(per_token.sum()), abs=1e-4)
+    assert whole_reply.logprob != pytest.approx(open_reply.logprob, abs=1e-3)
+    assert open_reply.usage and whole_reply.usage
+    assert whole_reply.usage["completion_tokens"] == open_reply.usage["completion_tokens"] + 1 == len(scored)
+
+
+def test_end_of_turn_batched_equals_unbatched(tiny_model_factory: TinyModelFactory) -> None:  # noqa: F811
+    folder = tiny_model_factory("llava")
+    requests = [
+        Request("loglikelihood", messages, continuation=answer, continuation_ends_turn=ends)
+        for question, image in zip(QUESTIONS[:4], IMAGES[:4], strict=True)
+        if (messages := (Message.user(ImagePart(image), question),))
+        for answer in ("yes", "a red ball on the street")
+        for ends in (False, True)
+    ]
+    batched = run(hf_model(folder, batch_size=16), requests)
+    assert_ok(batched)
+    assert_same_answers(batched, run(hf_model(folder, batch_size=1), requests))
+
+
+def test_the_closing_token_can_change_the_ranking(tiny_model_factory: TinyModelFactory) -> None:  # noqa: F811
+    from mmlens.core.sample import Sample
+    from mmlens.inferencers.basic import RankChoices
+
+    model = hf_model(tiny_model_factory("qwen2"))
+    sample = Sample(id="q", messages=[Message.user(QUESTIONS[4])], target="A", choices=["A", "B", "C", "D"])
+    predictions = {}
+    for ends in (False, True):
+        inferencer = RankChoices(include_end_of_turn=ends)
+        requests = inferencer.plan(sample, sample.messages)
+        assert all(r.continuation_ends_turn is ends for r in requests)
+        responses = run(model, requests)
+        assert_ok(responses)
+        predictions[ends] = inferencer.combine(sample, requests, responses)
+    # this seeded tiny model prefers "B" as an open reply, "A" as a whole reply (closing token included)
+    assert (predictions[False].answer, predictions[True].answer) == ("B", "A")

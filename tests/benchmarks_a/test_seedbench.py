@@ -157,3 +157,85 @@ def test_generation_profile_end_to_end(tmp_path: Path) -> None:
     predictions.write_text('{"id": "101", "response": "A"}\n{"id": "105", "response": "d"}\n')
     scored = api.score("seedbench", predictions, data=data, profile="generate").results
     assert scored["metrics"]["acc"]["value"] == pytest.approx(1 / 5)  # "d" is not the letter D
+
+
+# -- the token that closes the assistant's turn ------------------------------------------------------
+
+
+def test_a_default_request_keeps_its_cache_key() -> None:
+    from mmlens.core.messages import Message
+
+    messages = (Message.user("Q?"),)
+    default = Request("loglikelihood", messages, continuation=" A")
+    # the canonical form and key of this request before continuation_ends_turn existed
+    assert default.canonical() == {
+        "kind": "loglikelihood",
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "Q?"}]}],
+        "continuation": " A",
+    }
+    assert default.key("fp") == "0a6bf8fe39bf125d9c319495869bea9f250f69b2a48fd4aa6281068b9527d106"
+    assert Request("generate", messages).key("fp") == (
+        "dcb67c6af7046b2a43aebe0dafefd6217b54ae03534113b653b3e1fc6dd2466f"
+    )
+    whole = Request("loglikelihood", messages, continuation=" A", continuation_ends_turn=True)
+    assert whole.canonical() == {**default.canonical(), "continuation_ends_turn": True}
+    assert whole.key("fp") != default.key("fp")
+
+
+@pytest.mark.parametrize(
+    ("task", "profile", "inferencer", "ends_turn"),
+    [
+        ("seedbench", None, "RankChoices", True),
+        ("seedbench", "option-tokens", "RankChoices", False),
+        ("seedbench2", None, "RankChoicesTokenMean", True),
+        ("seedbench2", "qwen-vl", "RankChoicesTokenMean", False),
+        ("seedbench2_plus", None, "RankChoicesTokenMean", True),
+        ("seedbench2_plus", "qwen-vl", "RankChoicesTokenMean", False),
+    ],
+)
+def test_the_official_interfaces_score_the_closing_token(
+    tmp_path: Path, task: str, profile: str | None, inferencer: str, ends_turn: bool
+) -> None:
+    loaded = TaskCatalog().load(task, profile)
+    assert type(loaded.inferencer).__name__ == inferencer
+    sample = next(iter(load("seedbench", build_seed1_parquet(tmp_path / "seed.parquet"))))
+    requests = loaded.inferencer.plan(sample, sample.messages)
+    assert len(requests) == 4 and all(r.continuation_ends_turn is ends_turn for r in requests)
+
+
+def test_the_generate_profile_drops_the_ranking_options() -> None:
+    for task in ("seedbench", "seedbench2", "seedbench2_plus"):
+        assert type(TaskCatalog().load(task, "generate").inferencer).__name__ == "Generate"
+
+
+def test_the_openai_backend_refuses_end_of_turn_likelihood_per_request() -> None:
+    from mmlens.core.messages import Message
+    from mmlens.models.base import ModelSpec, build_model
+
+    # Port 9 (discard) is never contacted: the refusal comes before any request is sent.
+    model = build_model(ModelSpec(backend="openai", name="m", args={"base_url": "http://127.0.0.1:9/v1"}))
+    messages = (Message.user("Q?"),)
+    requests = [Request("loglikelihood", messages, continuation="A", continuation_ends_turn=True)] * 2
+    answers: dict[int, Response] = {}
+    model.process(requests, lambda index, response: answers.__setitem__(index, response))
+    assert sorted(answers) == [0, 1]
+    for response in answers.values():
+        assert response.error and "end-of-turn likelihood is not supported by this endpoint" in response.error
+
+
+# -- the lmms-eval generation profile of SEED-Bench-2-Plus is case-insensitive ------------------------
+
+
+def test_seed2_plus_generation_profile_ignores_letter_case(tmp_path: Path) -> None:
+    data = build_seed2plus_parquet(tmp_path / "plus.parquet")  # answers A, B, A, C
+    predictions = tmp_path / "p.jsonl"
+    predictions.write_text(
+        '{"id": "0", "response": "a"}\n{"id": "1", "response": "b) the chart"}\n'
+        '{"id": "2", "response": "B"}\n{"id": "3", "response": " c"}\n'
+    )
+    plus = api.score("seedbench2_plus", predictions, data=data, profile="generate")
+    assert plus.results["metrics"]["acc"]["value"] == pytest.approx(3 / 4)  # only "2" (B for A) is wrong
+    assert [r.answer for r in plus.records] == ["A", "B", "B", "C"]
+    # SEED-Bench (v1) and SEED-Bench-2 compare case-sensitively in lmms-eval: "b" is not B there
+    assert extract_first_character("b) the chart", "ABCD").answer is None
+    assert extract_first_character("b) the chart", "ABCD", case_insensitive=True).answer == "B"

@@ -28,22 +28,34 @@ def test_seedbench2_ranks_by_the_mean_over_the_options_tokens(
     data = build_seed2_json(tmp_path / "seed2")
     store = tmp_path / "s.sqlite"
     options = {"model_args": "dtype=float32", "data": data, "store": store, "output_dir": None}
-    mean_run = api.evaluate("seedbench2", f"hf:{folder}", **options)
+    mean_run = api.evaluate("seedbench2", f"hf:{folder}", **options)  # LLaVA-1.5's: closing </s> included
     assert mean_run.results["counts"]["errors"] == 0
-    summed_task = dataclasses.replace(TaskCatalog().load("seedbench2"), inferencer=RankChoices())
+    summed_task = dataclasses.replace(
+        TaskCatalog().load("seedbench2"), inferencer=RankChoices(include_end_of_turn=True)
+    )
     summed_run = api.evaluate(summed_task, f"hf:{folder}", **options)
     assert summed_run.stats is not None and summed_run.stats.computed == 0  # the same requests, cached
+    qwen_run = api.evaluate("seedbench2", f"hf:{folder}", profile="qwen-vl", **options)  # option tokens only
+    open_summed_task = dataclasses.replace(TaskCatalog().load("seedbench2"), inferencer=RankChoices())
+    open_summed_run = api.evaluate(open_summed_task, f"hf:{folder}", **options)
+    assert open_summed_run.stats is not None and open_summed_run.stats.computed == 0
 
     tokenizer = AutoTokenizer.from_pretrained(folder)
     samples = {s.id: s for s in api.load_task("seedbench2").scenario.load(_context(data))}
-    for mean_record, summed_record in zip(mean_run.records, summed_run.records, strict=True):
+    runs = zip(mean_run.records, summed_run.records, qwen_run.records, open_summed_run.records, strict=True)
+    for mean_record, summed_record, qwen_record, open_record in runs:
         choices = samples[mean_record.id].choices or []
         counts = [len(tokenizer(choice, add_special_tokens=False)["input_ids"]) for choice in choices]
+        # the official LLaVA-1.5 interface: mean over the option's tokens and the closing </s>
         expected = [
-            total / count for total, count in zip(summed_record.details["logprobs"], counts, strict=True)
+            total / (n + 1) for total, n in zip(summed_record.details["logprobs"], counts, strict=True)
         ]
         assert mean_record.details["mean_logprobs"] == pytest.approx(expected)
         assert mean_record.answer == "ABCD"[expected.index(max(expected))]
+        # the official Qwen-VL interface: mean over the option's tokens only
+        expected_open = [total / n for total, n in zip(open_record.details["logprobs"], counts, strict=True)]
+        assert qwen_record.details["mean_logprobs"] == pytest.approx(expected_open)
+        assert qwen_record.details["mean_logprobs"] != pytest.approx(expected, abs=1e-3)
 
 
 def _context(data: Path) -> LoadContext:

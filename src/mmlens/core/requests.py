@@ -45,13 +45,15 @@ class Request:
 
     generate: messages -> text, under ``settings``.
     loglikelihood: log P(continuation | messages) where the continuation is the start of the
-        assistant's reply.
+        assistant's reply; with ``continuation_ends_turn`` it is the whole reply, so the token that
+        closes the assistant's turn is scored too (and counted in ``usage["completion_tokens"]``).
     """
 
     kind: RequestKind
     messages: tuple[Message, ...]
     settings: GenerationSettings = field(default_factory=GenerationSettings)
     continuation: str | None = None
+    continuation_ends_turn: bool = False
 
     @cached_property
     def _canonical(self) -> dict[str, Any]:
@@ -60,6 +62,9 @@ class Request:
             data["settings"] = self.settings.canonical()
         else:
             data["continuation"] = self.continuation
+            # Only when set, so the keys of requests that predate the field stay the same.
+            if self.continuation_ends_turn:
+                data["continuation_ends_turn"] = True
         return data
 
     def canonical(self) -> dict[str, Any]:

@@ -97,18 +97,10 @@ class TaskEntry:
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Merge ``override`` into ``base``; a mapping that names another part ``type`` replaces the
-    base's mapping instead of merging with it (the old part's fields mean nothing to the new one)."""
     merged = copy.deepcopy(base)
     for key, value in override.items():
-        current = merged.get(key)
-        switches_type = (
-            isinstance(value, dict)
-            and "type" in value
-            and (not isinstance(current, dict) or current.get("type") != value["type"])
-        )
-        if isinstance(value, dict) and isinstance(current, dict) and not switches_type:
-            merged[key] = deep_merge(current, value)
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = copy.deepcopy(value)
     return merged

@@ -41,13 +41,22 @@ class RankChoices(Inferencer):
     """Score every option text as the continuation of the prompt; the most likely option wins.
 
     normalize: "none" compares total log-probabilities; "chars" divides by the option's length.
+    include_end_of_turn: score each option as the assistant's whole reply, the token that closes the
+        turn included (the official SEED-Bench interfaces score the closing ``</s>`` too).
     """
 
     normalize: str = "none"
+    include_end_of_turn: bool = False
 
     def plan(self, sample: Sample, messages: list[Message]) -> list[Request]:
         return [
-            Request("loglikelihood", tuple(messages), continuation=choice) for choice in sample.choices or []
+            Request(
+                "loglikelihood",
+                tuple(messages),
+                continuation=choice,
+                continuation_ends_turn=self.include_end_of_turn,
+            )
+            for choice in sample.choices or []
         ]
 
     def combine(self, sample: Sample, requests: list[Request], responses: list[Response]) -> Prediction:

@@ -1,14 +1,21 @@
 """SEED-Bench scoring: accuracy per dimension and overall (AILab-CVC/SEED-Bench eval.py).
 
 Official method: likelihood ranking of the four option texts (the ``rank_choices`` inferencers
-set the answer; the lowest loss wins, ties go to the earlier option as ``argsort`` does).
-- SEED-Bench (v1), InstructBLIP interface: the loss is LAVIS's T5 loss with reduction "none",
-  i.e. the *sum* of the option's token losses -> ``rank_choices`` with ``normalize: none``.
-- SEED-Bench-2 (LLaVA-1.5 and Qwen-VL interfaces): the *mean* loss over the option's tokens ->
-  ``rank_choices_token_mean`` below, which needs the backend to report the option's token count
-  as ``Response.usage["completion_tokens"]``.
+set the answer; the lowest loss wins, ties go to the earlier option as ``argsort`` does). The
+official interfaces score each option as the assistant's whole reply, closing token included:
+- SEED-Bench (v1), InstructBLIP interface: LAVIS's T5 loss with reduction "none", the *sum* of
+  the losses of the option's tokens and of the ``</s>`` the T5 tokenizer appends ->
+  ``rank_choices`` with ``include_end_of_turn: true``.
+- SEED-Bench-2, LLaVA-1.5 interface: the option is the assistant's message of a llava_v1
+  conversation (closed by ``</s>``) and the model's *mean* loss is taken over the last
+  ``len(tokenizer(option))`` tokens (the BOS counted makes it the option's tokens plus ``</s>``)
+  -> ``rank_choices_token_mean`` below with ``include_end_of_turn: true``; it needs the backend to
+  report the scored token count as ``Response.usage["completion_tokens"]``.
+- SEED-Bench-2, Qwen-VL interface: the mean over the option's tokens only (the option is appended
+  to the question, no closing token) -> ``rank_choices_token_mean`` without it (profile ``qwen-vl``).
 Generation mode (a profile, lmms-eval's): the answer is the first character of the stripped
-response, compared case-sensitively with the answer letter.
+response, compared with the answer letter case-sensitively (seedbench, seedbench_2) or not
+(seedbench_2_plus lowercases both: ``case_insensitive``).
 """
 
 from __future__ import annotations
@@ -34,21 +41,30 @@ from mmlens.metrics.extractors import LETTERS
 TOKEN_COUNT_KEY = "completion_tokens"
 
 
-def extract_first_character(response: str, letters: str) -> Extraction:
+def extract_first_character(response: str, letters: str, case_insensitive: bool = False) -> Extraction:
     stripped = response.strip()
-    if not stripped or stripped[0] not in letters:
+    first = stripped[:1].upper() if case_insensitive else stripped[:1]
+    if not first or first not in letters:
         return Extraction(None, "failed")
-    return Extraction(stripped[0], "exact" if len(stripped) == 1 else "rule")
+    return Extraction(first, "exact" if len(stripped) == 1 else "rule")
 
 
 @metrics.register("seedbench")
 class SeedBenchAccuracy(Metric):
-    """acc = share of right answers, per dimension and overall (micro over questions)."""
+    """acc = share of right answers, per dimension and overall (micro over questions).
+
+    case_insensitive: a lower-case first character counts as its letter (lmms-eval's
+    seedbench_2_plus compares ``pred.lower().strip()`` with the answer lowered).
+    """
+
+    case_insensitive: bool = False
 
     def extract(self, sample: Sample, prediction: Prediction) -> Extraction:
         letters = LETTERS[: len(sample.choices or "ABCD")]
         return extract_from_prediction(
-            prediction, lambda text: extract_first_character(text, letters), lambda answer: answer
+            prediction,
+            lambda text: extract_first_character(text, letters, self.case_insensitive),
+            lambda answer: answer,
         )
 
     def score(self, sample: Sample, extraction: Extraction) -> dict[str, float]:
@@ -60,10 +76,16 @@ class SeedBenchAccuracy(Metric):
 
 @inferencers.register("rank_choices_token_mean")
 class RankChoicesTokenMean(Inferencer):
-    """Likelihood ranking by the mean log-probability per option token (SEED-Bench-2's official loss)."""
+    """Likelihood ranking by the mean log-probability per option token (SEED-Bench-2's official loss).
+
+    include_end_of_turn: the closing token is one more scored token of the mean, as in the official
+    LLaVA-1.5 interface; off, the mean is over the option's own tokens (the Qwen-VL interface).
+    """
+
+    include_end_of_turn: bool = False
 
     def plan(self, sample: Sample, messages: list[Message]) -> list[Request]:
-        return RankChoices().plan(sample, messages)
+        return RankChoices(include_end_of_turn=self.include_end_of_turn).plan(sample, messages)
 
     def combine(self, sample: Sample, requests: list[Request], responses: list[Response]) -> Prediction:
         errors = [r.error for r in responses if r.error]

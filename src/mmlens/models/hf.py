@@ -27,7 +27,8 @@ Loglikelihood boundary: the prompt (chat template with the generation prompt) is
 processor exactly as for generation, the continuation is tokenized on its own (no special
 tokens) and its ids are appended (the lm-evaluation-harness convention). This keeps the prompt's
 tokens identical to what the model sees when generating, and scores the continuation tokens the
-model would emit for that text.
+model would emit for that text. A request with ``continuation_ends_turn`` also scores the token
+that closes the assistant's turn, found from the model's own chat template (``end_of_turn_token``).
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ class _Item:
     prompt: str
     chat: ChatInput
     add_special_tokens: bool = True
+    end_of_turn: int | None = None  # the id scored after the continuation (continuation_ends_turn)
     images: list[PILImage.Image] = field(default_factory=list)
 
 
@@ -210,7 +212,11 @@ class HFModel(Model):
         # Like transformers' own apply_chat_template(tokenize=True): a template that writes the BOS
         # itself must not get a second one from the tokenizer.
         add_special_tokens = not (bos is not None and prompt.startswith(bos))
-        return _Item(index, request, prompt, chat, add_special_tokens)
+        end_of_turn = None
+        if request.kind == "loglikelihood" and request.continuation_ends_turn:
+            assert request.continuation is not None
+            end_of_turn = end_of_turn_token(loaded, chat.messages, request.continuation)
+        return _Item(index, request, prompt, chat, add_special_tokens, end_of_turn)
 
     def _batches(
         self, items: list[_Item], group_key: Callable[[_Item], tuple[Any, ...]]
@@ -385,7 +391,9 @@ def _loglikelihood_batch(loaded: _Loaded, items: list[_Item]) -> list[Response]:
 
     encoded = _encode(loaded, items, "right")
     continuations = [
-        loaded.tokenizer(item.request.continuation, add_special_tokens=False)["input_ids"] for item in items
+        loaded.tokenizer(item.request.continuation, add_special_tokens=False)["input_ids"]
+        + ([] if item.end_of_turn is None else [item.end_of_turn])
+        for item in items
     ]
     split = _with_errors_split(
         loaded,
@@ -421,6 +429,40 @@ def _loglikelihood_batch(loaded: _Loaded, items: list[_Item]) -> list[Response]:
             )
         )
     return responses
+
+
+def end_of_turn_token(loaded: _Loaded, messages: list[dict[str, Any]], continuation: str) -> int:
+    """The first token that closes the assistant's turn after ``continuation``, per the chat template.
+
+    The conversation is rendered with the continuation as the assistant's (closed) message; what the
+    template writes after the continuation's text is tokenized and its first token taken. Leading
+    whitespace is skipped: templates such as llava-hf's write a space after every message's text,
+    which is layout, not the token the model was trained to end its reply with. A template that
+    writes nothing after the reply (or a text not found in the rendering) gives the tokenizer's EOS.
+    """
+    content: Any = continuation if loaded.text_only else [{"type": "text", "text": continuation}]
+    rendered = loaded.processor.apply_chat_template(
+        [*messages, {"role": "assistant", "content": content}], add_generation_prompt=False, tokenize=False
+    )
+    closing = _text_after(rendered, continuation).lstrip()
+    ids = loaded.tokenizer(closing, add_special_tokens=False)["input_ids"] if closing else []
+    if ids:
+        return int(ids[0])
+    if loaded.tokenizer.eos_token_id is None:
+        raise MmlensError(
+            "end-of-turn likelihood: the chat template writes nothing after the assistant's reply and "
+            "the tokenizer has no EOS token"
+        )
+    return int(loaded.tokenizer.eos_token_id)
+
+
+def _text_after(rendered: str, continuation: str) -> str:
+    """What follows the last occurrence of the continuation (templates may trim it) in ``rendered``."""
+    for text in (continuation, continuation.strip()):
+        position = rendered.rfind(text) if text else -1
+        if position >= 0:
+            return rendered[position + len(text) :]
+    return ""
 
 
 def _append_continuations(

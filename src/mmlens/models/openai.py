@@ -23,7 +23,10 @@
   prompt token; the continuation's tokens are the trailing ones. This works with images, which the
   ``/v1/completions`` echo route cannot carry. Endpoints without it (api.openai.com; ``transformers
   serve``, which rejects or ignores these fields) are detected on the first such request, and every
-  log-likelihood request then gets a clear "not supported" error.
+  log-likelihood request then gets a clear "not supported" error. A request that also scores the
+  token closing the assistant's turn (``continuation_ends_turn``) gets an error of its own: the open
+  final message leaves that token out. (Sending the turn closed, without ``continue_final_message``,
+  would let vLLM score it; not done yet.)
 """
 
 from __future__ import annotations
@@ -83,6 +86,13 @@ SERVER_MESSAGE_LIMIT = 300
 # Idle connections are closed before servers close them (vLLM and uvicorn: after 5 s), so that a request
 # is rarely sent on a socket the server is just closing (a POST is not resent automatically).
 KEEPALIVE_SECONDS = 4.0
+
+
+END_OF_TURN_UNSUPPORTED = (
+    "end-of-turn likelihood is not supported by this endpoint: vLLM's prompt_logprobs scores the "
+    "assistant's message left open (continue_final_message), without the token that closes the turn. "
+    "Use the hf backend, or a task profile that scores the option's tokens only (include_end_of_turn: false)"
+)
 
 
 class OpenAIArgs(ModelArgs):
@@ -313,6 +323,8 @@ class _Run:
     async def answer(self, session: aiohttp.ClientSession, request: Request) -> Response:
         if request.kind == "loglikelihood" and request.continuation is None:
             return Response(error="log-likelihood request without a continuation")
+        if request.kind == "loglikelihood" and request.continuation_ends_turn:
+            return Response(error=END_OF_TURN_UNSUPPORTED)
         try:
             payload = await self.payload_of(request)
         except (RequestNotSendable, MmlensError) as error:
