@@ -105,16 +105,36 @@ def test_changing_the_model_fingerprint_misses_the_cache(tmp_path: Path) -> None
 
 def test_failed_requests_are_counted_not_cached_and_retried(tmp_path: Path) -> None:
     task = build_numbers_task(tmp_path / "bench", count=10, duplicates=0)
-    (tmp_path / "bench" / "images" / "3.png").write_bytes(b"not a png")
     kwargs = dict(include=[task], store=tmp_path / "s.sqlite", output_dir=None)
-    result = api.evaluate("numbers", "pixel_oracle", **kwargs)
+    result = api.evaluate("numbers", "pixel_oracle", model_args="fail_numbers=4", **kwargs)
     counts = result.results["counts"]
-    assert counts["errors"] == 1 and counts["scored"] == 10 and result.results["complete"] is False
-    broken = next(r for r in result.records if r.id == "n3")
-    assert broken.extraction == "error" and "unreadable image" in (broken.error or "")
-    assert broken.scores["acc"] == 0.0
+    assert counts["errors"] == 2 and counts["scored"] == 10 and result.results["complete"] is False
+    failed = [r for r in result.records if r.extraction == "error"]  # n3 and n4 ask about the number 4
+    assert [r.id for r in failed] == ["n3", "n4"]
+    assert all(r.error == "simulated server failure" and r.scores["acc"] == 0.0 for r in failed)
     rerun = api.evaluate("numbers", "pixel_oracle", **kwargs)
-    assert rerun.stats is not None and (rerun.stats.cached, rerun.stats.computed) == (9, 1)
+    assert rerun.stats is not None and (rerun.stats.cached, rerun.stats.computed) == (8, 2)
+    assert rerun.results["complete"] is True and rerun.results["metrics"]["acc"]["value"] == 1.0
+
+
+def test_an_unreadable_image_is_a_bad_sample_not_a_retried_request(tmp_path: Path) -> None:
+    task = build_numbers_task(tmp_path / "bench", count=10, duplicates=0)
+    (tmp_path / "bench" / "images" / "3.png").write_bytes(b"not a png")
+    log = tmp_path / "computed.log"
+    kwargs = dict(include=[task], store=tmp_path / "s.sqlite", output_dir=None)
+    for _ in range(2):
+        result = api.evaluate("numbers", "constant", **kwargs)
+        counts = result.results["counts"]
+        assert (counts["scored"], counts["bad_samples"], counts["errors"]) == (9, 1, 0)
+        assert result.results["bad_samples"] == [
+            {
+                "id": "n3",
+                "reason": f"unreadable image {tmp_path / 'bench' / 'images' / '3.png'}: "
+                "not a recognised image format",
+            }
+        ]
+    oracle = api.evaluate("numbers", "pixel_oracle", model_args=f"log={log}", **kwargs)
+    assert oracle.results["counts"]["bad_samples"] == 1 and len(log.read_text().splitlines()) == 9
 
 
 def _run_cli(args: list[str], env: dict[str, str], **kwargs: object) -> subprocess.Popen[str]:

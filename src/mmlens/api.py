@@ -26,6 +26,7 @@ from mmlens.runner.plan import (
     load_samples,
     plan_requests,
     set_aside_samples_without_media,
+    set_aside_unreadable_images,
 )
 from mmlens.runner.provenance import dataset_fingerprint, environment, task_provenance
 from mmlens.runner.scoring import build_results, prompt_of, score_prediction
@@ -133,6 +134,9 @@ def evaluate(
         apply_run_seed(task_obj, seed)
         plan = plan_requests(task_obj, samples, fingerprint)
         check_request_kinds(task_obj, plan, model_obj)
+        bad_from_data += set_aside_unreadable_images(plan, store_obj.cached_keys(plan.unique))
+        if not plan.samples:
+            raise DataError(f"task {task_obj.name}: no readable samples ({bad_from_data[0].reason})")
         run_id = run_identity(task_obj, model_obj, data_fp, limit, seed)
         run_dir = Path(output_dir) / run_id if output_dir is not None else None
         provenance: dict[str, Any] = {

@@ -25,6 +25,7 @@ class OracleArgs(ModelArgs):
     batch_size: int = 7
     delay: float = 0.0
     log: str | None = None
+    fail_numbers: str = ""  # "3,5": questions about these numbers fail like an overloaded server
 
 
 def decode_number(request: Request) -> int:
@@ -51,6 +52,10 @@ class PixelOracle(Model):
     Args = OracleArgs
     supported_kinds: ClassVar[frozenset[RequestKind]] = frozenset({"generate"})
 
+    def fingerprint(self) -> dict[str, object]:
+        # Like a served model: batching, speed, logging and transient failures do not change answers.
+        return {"backend": self.backend, "name": self.name}
+
     def process(self, requests: Sequence[Request], emit: Emit) -> None:
         args = self.args
         assert isinstance(args, OracleArgs)
@@ -61,8 +66,12 @@ class PixelOracle(Model):
             if args.delay:
                 time.sleep(args.delay)
             answers: dict[int, Response] = {}
+            failing = {int(n) for n in args.fail_numbers.split(";") if n}
             for index in batch:
                 request = requests[index]
+                if asked_number(request) in failing:
+                    answers[index] = Response(error="simulated server failure")
+                    continue
                 try:
                     same = decode_number(request) == asked_number(request)
                     answers[index] = Response(text="Yes" if same else "No")

@@ -53,9 +53,26 @@ class ImageRef(ABC):
         try:
             image = Image.open(io.BytesIO(self.encoded()))
             image.load()
-        except (UnidentifiedImageError, OSError, ValueError) as error:
+        except UnidentifiedImageError:
+            raise DataError(f"unreadable image {self.describe()}: not a recognised image format") from None
+        except (OSError, ValueError) as error:
             raise DataError(f"unreadable image {self.describe()}: {error}") from None
         return image.convert("RGB") if image.mode != "RGB" else image
+
+    def unreadable_reason(self) -> str | None:
+        """Why the image cannot be decoded, checked without decoding its pixels; None when it can."""
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(io.BytesIO(self.encoded())) as image:
+                image.verify()
+        except DataError as error:
+            return str(error)
+        except UnidentifiedImageError:
+            return f"unreadable image {self.describe()}: not a recognised image format"
+        except (OSError, ValueError, SyntaxError) as error:  # PIL reports some corrupt files as SyntaxError
+            return f"unreadable image {self.describe()}: {error}"
+        return None
 
     def mime_type(self) -> str:
         head = self.encoded()[:12]
@@ -133,6 +150,9 @@ class GeneratedImage(ImageRef):
 
     def pil(self) -> PILImage.Image:
         return self._draw()
+
+    def unreadable_reason(self) -> str | None:
+        return None  # drawn on demand, never corrupt
 
     def encoded(self) -> bytes:
         buffer = io.BytesIO()

@@ -91,6 +91,27 @@ def plan_requests(task: Task, samples: list[Sample], model_fingerprint: str) -> 
     return plan
 
 
+def set_aside_unreadable_images(plan: Plan, cached_keys: set[str]) -> list[BadSample]:
+    """Samples with an image that cannot be decoded become bad samples before anything is sent, so
+    that a corrupt file is reported once as bad data, not retried as a failed request on every run.
+    Only samples that still need a model are checked (a cached rerun reads no image)."""
+    kept: list[PlannedSample] = []
+    bad: list[BadSample] = []
+    for planned in plan.samples:
+        needs_model = any(key not in cached_keys for key in planned.keys)
+        reasons = (
+            [r for r in (i.unreadable_reason() for i in planned.sample.images) if r] if needs_model else []
+        )
+        if reasons:
+            bad.append(BadSample(planned.sample.id, reasons[0]))
+        else:
+            kept.append(planned)
+    if bad:
+        plan.samples = kept
+        plan.unique = {key: plan.unique[key] for planned in kept for key in planned.keys}
+    return bad
+
+
 def check_request_kinds(task: Task, plan: Plan, model: Model) -> None:
     """A task that needs log-likelihoods cannot run on a backend that only generates: say so up front."""
     needed = {request.kind for request in plan.unique.values()}

@@ -112,6 +112,17 @@ class Store:
                 found[key] = Response.from_dict(json.loads(payload))
         return found
 
+    def cached_keys(self, keys: Iterable[str]) -> set[str]:
+        """Which of ``keys`` have a stored response (without reading the responses)."""
+        found: set[str] = set()
+        key_list = list(keys)
+        for start in range(0, len(key_list), 500):
+            chunk = key_list[start : start + 500]
+            placeholders = ",".join("?" * len(chunk))
+            rows = self._db.execute(f"SELECT key FROM responses WHERE key IN ({placeholders})", chunk)
+            found.update(key for (key,) in rows)
+        return found
+
     def put_response(self, key: str, model: str, kind: str, response: Response) -> None:
         if not response.ok:
             return
