@@ -261,3 +261,15 @@ def test_several_tasks_share_one_model(
         capsys, "run", "numbers", "shapes_small", "--include", str(numbers), "--data", str(tmp_path)
     )
     assert code == 2 and "--data names the data of one task" in err
+
+
+def test_score_counts_missing_predictions_once_and_respects_limit(numbers: Path, tmp_path: Path) -> None:
+    from mmlens import api
+
+    predictions = tmp_path / "p.jsonl"
+    predictions.write_text("".join(json.dumps({"id": f"n{i}", "response": "yes"}) + "\n" for i in (0, 1, 9)))
+    counts = api.score("numbers", predictions, include=[numbers]).results["counts"]
+    assert (counts["errors"], counts["missing_predictions"], counts["scored"]) == (0, 9, 12)
+    limited = api.score("numbers", predictions, include=[numbers], limit=4).results
+    assert limited["counts"]["scored"] == 4 and limited["counts"]["predictions_past_limit"] == 1
+    assert limited["complete"] is False and limited["metrics"]["acc"]["value"] == 0.25  # n0 right of 4

@@ -63,7 +63,7 @@ def test_registry_suggests_close_names() -> None:
     registry.add("vanilla", 2)
     with pytest.raises(UnknownNameError, match="unknown widget 'circulr'. Did you mean 'circular'"):
         registry.get("circulr")
-    with pytest.raises(ValueError, match="already registered"):
+    with pytest.raises(ConfigError, match="already registered"):
         registry.add("vanilla", 3)
 
 

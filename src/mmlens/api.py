@@ -29,7 +29,7 @@ from mmlens.runner.plan import (
     set_aside_unreadable_images,
 )
 from mmlens.runner.provenance import dataset_fingerprint, environment, task_provenance
-from mmlens.runner.scoring import build_results, prompt_of, score_prediction
+from mmlens.runner.scoring import NO_PREDICTION, build_results, prompt_of, score_prediction
 from mmlens.runner.thumbnails import save_thumbnails
 from mmlens.store.sqlite import Store
 
@@ -230,9 +230,10 @@ def score(
     """Score responses produced elsewhere with the task's official extraction and metric."""
     task_obj = load_task(task, include, profile)
     responses = read_predictions(predictions)
-    context = LoadContext(task_obj.name, task_obj.task_dir, str(data) if data is not None else None, limit)
-    samples, bad_samples = load_samples(task_obj, context)
-    known = {sample.id for sample in samples}
+    # Every sample is loaded so that an id past --limit is told apart from an id that does not exist.
+    context = LoadContext(task_obj.name, task_obj.task_dir, str(data) if data is not None else None, None)
+    all_samples, bad_samples = load_samples(task_obj, context)
+    known = {sample.id for sample in all_samples}
     unknown = [sample_id for sample_id in responses if sample_id not in known]
     if unknown:
         shown = ", ".join(repr(u) for u in unknown[:5])
@@ -240,12 +241,13 @@ def score(
             f"predictions file {predictions}: {len(unknown)} id(s) are not samples of task {task_obj.name} "
             f"(e.g. {shown}); see the task's id scheme: {task_obj.id_scheme}"
         )
+    samples = all_samples[:limit] if limit is not None else all_samples
     records = []
     for sample in samples:
         if sample.id in responses:
             prediction = Prediction(text=responses[sample.id])
         else:
-            prediction = Prediction(text=None, error="no prediction for this sample")
+            prediction = Prediction(text=None, error=NO_PREDICTION)
         records.append(score_prediction(task_obj, sample, prediction, []))
     provenance = {
         **environment(),
@@ -254,5 +256,7 @@ def score(
         "dataset": {"fingerprint": dataset_fingerprint(samples), "data": context.data_path, "limit": limit},
     }
     results = build_results(task_obj, records, bad_samples, provenance)
-    results["counts"]["missing_predictions"] = len(samples) - sum(1 for s in samples if s.id in responses)
+    predicted = sum(1 for sample in samples if sample.id in responses)
+    results["counts"]["missing_predictions"] = len(samples) - predicted
+    results["counts"]["predictions_past_limit"] = len(responses) - predicted
     return RunResult("score", results, records, None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import shlex
 import sys
 from collections.abc import Callable, Sequence
@@ -145,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 @command("run")
 def run_command(args: argparse.Namespace) -> int:
-    tasks: list[str] = args.task
+    tasks: list[str] = list(dict.fromkeys(args.task))
     if len(tasks) > 1 and args.data:
         raise MmlensError("--data names the data of one task; run the tasks one at a time")
     for task in tasks:  # every name is checked before any model is loaded
@@ -301,6 +302,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MmlensError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `mmlens run ... | head`: the reader left; nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

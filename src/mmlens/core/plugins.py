@@ -29,14 +29,25 @@ def _import_file(path: Path) -> None:
         raise ConfigError(f"MMLENS_PLUGINS: cannot import {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:  # noqa: BLE001 - any failure in a plugin is the plugin's, said in one line
+        del sys.modules[name]
+        raise ConfigError(
+            f"MMLENS_PLUGINS: {path} failed to import: {type(error).__name__}: {error}"
+        ) from None
 
 
 def load_plugins() -> None:
     global _entry_points_loaded
     if not _entry_points_loaded:  # scanning installed packages is slow: once per process
         for entry in entry_points(group="mmlens.plugins"):
-            entry.load()
+            try:
+                entry.load()
+            except Exception as error:  # noqa: BLE001
+                raise ConfigError(
+                    f"plugin {entry.name} ({entry.value}) failed to import: {type(error).__name__}: {error}"
+                ) from None
         _entry_points_loaded = True
     for item in filter(None, (p.strip() for p in os.environ.get("MMLENS_PLUGINS", "").split(","))):
         if item in _loaded:
@@ -49,6 +60,8 @@ def load_plugins() -> None:
         else:
             try:
                 importlib.import_module(item)
-            except ImportError as error:
-                raise ConfigError(f"MMLENS_PLUGINS: cannot import module {item}: {error}") from None
+            except Exception as error:  # noqa: BLE001 - any failure in a plugin is the plugin's
+                raise ConfigError(
+                    f"MMLENS_PLUGINS: module {item} failed to import: {type(error).__name__}: {error}"
+                ) from None
         _loaded.add(item)

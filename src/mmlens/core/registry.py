@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
-from mmlens.core.errors import UnknownNameError
+from mmlens.core.errors import ConfigError, UnknownNameError
 
 T = TypeVar("T")
 
@@ -38,7 +38,8 @@ class Registry(Generic[T]):
     def add(self, name: str, obj: T) -> None:
         existing = self._entries.get(name)
         if existing is not None and existing is not obj and not _same_definition(existing, obj):
-            raise ValueError(f"{self.kind} {name!r} is already registered")
+            where = getattr(existing, "__module__", "?")
+            raise ConfigError(f"{self.kind} {name!r} is already registered (by {where}); choose another name")
         self._entries[name] = obj
 
     def get(self, name: str) -> T:

@@ -38,8 +38,18 @@ def add_parsers(subparsers: Any) -> None:
     view = subparsers.add_parser("view", help="build the report and serve it on 127.0.0.1 until Ctrl-C")
     _add_report_options(view)
     view.add_argument(
-        "--port", type=int, default=8765, help="port on 127.0.0.1; 0 = any free port (default %(default)s)"
+        "--port", type=_port, default=8765, help="port on 127.0.0.1; 0 = any free port (default %(default)s)"
     )
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (0-65535)")
+    return port
 
 
 def _describe(summary: Any) -> str:

@@ -40,14 +40,18 @@ def score_prediction(
     )
 
 
+NO_PREDICTION = "no prediction for this sample"
+
+
 def count_outcomes(records: Iterable[SampleRecord], bad_samples: list[BadSample]) -> dict[str, Any]:
     records = list(records)
     methods = Counter(record.extraction for record in records)
+    missing = sum(1 for record in records if record.error == NO_PREDICTION)
     return {
         "samples": len(records) + len(bad_samples),
         "scored": len(records),
         "bad_samples": len(bad_samples),
-        "errors": methods.get("error", 0),
+        "errors": methods.get("error", 0) - missing,
         "failed_extraction": methods.get("failed", 0),
         "extraction": dict(sorted(methods.items())),
     }
@@ -63,7 +67,7 @@ def build_results(
         "primary_metric": type(task.metric).primary,
         **aggregate.to_dict(),
         "counts": counts,
-        "complete": counts["errors"] == 0,
+        "complete": counts["errors"] == 0 and not any(r.error == NO_PREDICTION for r in records),
         "bad_samples": [{"id": b.id, "reason": b.reason} for b in bad_samples[:1000]],
         "provenance": provenance,
     }
