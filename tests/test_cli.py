@@ -141,6 +141,22 @@ def test_bad_input_messages(capsys: pytest.CaptureFixture[str], numbers: Path, t
         ("show", "no-such-run"): "no run 'no-such-run'",
         (
             "run",
+            "shapes_small",
+            "--model",
+            "constant",
+            "--data",
+            str(tmp_path),
+        ): "task shapes_small generates its samples and reads no data",
+        (
+            "run",
+            "shapes_small",
+            "--model",
+            "constant",
+            "--output-dir",
+            "/proc/forbidden",
+        ): "--output-dir /proc/forbidden: cannot create it",
+        (
+            "run",
             "numbers",
             "--include",
             str(numbers),

@@ -158,7 +158,9 @@ def _stored_responses(store: Path) -> int:
             return 0
 
 
-def test_resume_after_kill_9_gives_identical_numbers(tmp_path: Path) -> None:
+def test_resume_after_kill_9_gives_identical_numbers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     task = build_numbers_task(tmp_path / "bench", count=200, duplicates=0)
     env = {**os.environ, "MMLENS_PLUGINS": ORACLE, "MMLENS_HOME": str(tmp_path / "home")}
     log = tmp_path / "computed.log"
@@ -187,6 +189,12 @@ def test_resume_after_kill_9_gives_identical_numbers(tmp_path: Path) -> None:
     saved = _stored_responses(store)
     assert 40 <= saved < 200
     computed_before = len(log.read_text().splitlines())
+    from mmlens.cli import main
+
+    assert main(["--store", str(store), "show"]) == 0
+    assert "killed" in capsys.readouterr().out
+    assert main(["--store", str(store), "show", "numbers"]) == 0
+    assert f"killed; rerun `mmlens {' '.join(args[:3])}" in capsys.readouterr().out
 
     finished = _run_cli(args, env)
     out, err = finished.communicate(timeout=120)

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mmlens.core.errors import DataError
+from mmlens.core.errors import DataError, MmlensError
 from mmlens.core.parts import LoadContext, Prediction, SampleRecord
 from mmlens.core.requests import canonical_json
 from mmlens.core.task import Task, TaskCatalog
@@ -85,6 +87,16 @@ def run_identity(task: Task, model: Model, data_fingerprint: str, limit: int | N
     return f"{task.name}__{_slug(model.label)}__{hashlib.sha256(identity).hexdigest()[:10]}"
 
 
+def ensure_output_dir(folder: Path) -> None:
+    """Fail before any work, not after it, when run folders cannot be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise MmlensError(f"--output-dir {folder}: cannot create it ({error.strerror or error})") from None
+    if not os.access(folder, os.W_OK):
+        raise MmlensError(f"--output-dir {folder}: not writable")
+
+
 def write_run_folder(run_dir: Path, results: dict[str, Any], records: list[SampleRecord]) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     samples_tmp = run_dir / "samples.jsonl.tmp"
@@ -121,6 +133,8 @@ def evaluate(
     own_model = not isinstance(model, Model)
     task_obj = load_task(task, include, profile)
     model_spec = resolve_model_spec(model, model_args)
+    if output_dir is not None:
+        ensure_output_dir(Path(output_dir))
     context = LoadContext(task_obj.name, task_obj.task_dir, str(data) if data is not None else None, limit)
     samples, bad_from_data = load_samples(task_obj, context)
     samples, without_media = set_aside_samples_without_media(task_obj, samples, context.data_path)
@@ -149,6 +163,8 @@ def evaluate(
             "seed": seed,
             "store": str(store_obj.path),
             "started": started,
+            "resume": resume_hint,
+            "process": {"host": socket.gethostname(), "pid": os.getpid()},
         }
         store_obj.begin_run(run_id, task_obj.name, model_obj.label, str(run_dir or ""), provenance)
         try:

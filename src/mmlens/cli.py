@@ -7,6 +7,7 @@ import importlib
 import json
 import os
 import shlex
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ from mmlens import api
 from mmlens.core.errors import MmlensError
 from mmlens.models.base import Model
 from mmlens.runner.execute import RunInterrupted
-from mmlens.store.sqlite import Store, default_store_path
+from mmlens.store.sqlite import RunRow, Store, default_store_path
 from mmlens.summary import format_summary, format_table
 
 DEFAULT_TASK = "shapes"
@@ -250,6 +251,24 @@ def list_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_status(run: RunRow) -> str:
+    """A run marked running whose process is gone was killed (kill -9, a crash, a lost machine)."""
+    process = run.provenance.get("process") or {}
+    if run.status == "running" and process.get("host") == socket.gethostname():
+        try:
+            os.kill(int(process["pid"]), 0)
+        except (OSError, KeyError, ValueError):
+            return "killed"
+    return run.status
+
+
+def _headline(run: RunRow) -> str:
+    results = run.results or {}
+    entry = results.get("metrics", {}).get(results.get("primary_metric", ""), {})
+    value = entry.get("value")
+    return f"{results['primary_metric']} {value:.4f}" if isinstance(value, float) else ""
+
+
 @command("show")
 def show_command(args: argparse.Namespace) -> int:
     if args.run and Path(args.run, "results.json").is_file():
@@ -258,8 +277,8 @@ def show_command(args: argparse.Namespace) -> int:
         with Store(args.store) as store:
             runs = store.find_runs(args.run or "")
             if not args.run:
-                rows = [["run", "status", "task", "model"]] + [
-                    [r.run_id, r.status, r.task, r.model] for r in runs
+                rows = [["run", "status", "task", "model", "headline"]] + [
+                    [r.run_id, _run_status(r), r.task, r.model, _headline(r)] for r in runs
                 ]
                 print(format_table(rows) if runs else f"no runs in {store.path}")
                 return 0
@@ -273,8 +292,10 @@ def show_command(args: argparse.Namespace) -> int:
                     f"{args.run!r} matches {len(runs)} runs: " + ", ".join(r.run_id for r in runs[:5])
                 )
             run = runs[0]
-            if run.results is None:
-                print(f"run {run.run_id}: {run.status}; rerun its command to resume it")
+            status = _run_status(run)
+            if status != "done" or run.results is None:
+                hint = run.provenance.get("resume") or "rerun its command"
+                print(f"run {run.run_id}: {status}; {hint} to resume it")
                 return 0
             results = run.results
     print(json.dumps(results, indent=2) if args.json else format_summary(results))

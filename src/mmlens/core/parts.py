@@ -40,6 +40,7 @@ class Scenario(Part):
     """Where samples come from."""
 
     id_scheme: ClassVar[str] = "row order, as given by the data"
+    reads_data: ClassVar[bool] = True  # False for generators: --data is then refused, not ignored
 
     @abstractmethod
     def load(self, context: LoadContext) -> Iterator[Sample | BadSample]:

@@ -32,6 +32,10 @@ class Plan:
 
 
 def load_samples(task: Task, context: LoadContext) -> tuple[list[Sample], list[BadSample]]:
+    if context.data_path is not None and not type(task.scenario).reads_data:
+        raise DataError(
+            f"--data {context.data_path}: task {task.name} generates its samples and reads no data"
+        )
     samples: list[Sample] = []
     bad: list[BadSample] = []
     seen: set[str] = set()

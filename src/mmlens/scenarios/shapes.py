@@ -260,6 +260,8 @@ def make_sample(seed: int, index: int) -> Sample:
 class ShapesScenario(Scenario):
     """Fields: ``size`` (number of samples), ``seed`` (another seed gives other images and questions)."""
 
+    reads_data: ClassVar[bool] = False
+
     id_scheme: ClassVar[str] = (
         "shapes-<index>, index from 0 in generation order; family = index mod 5 "
         "(existence, position, count, colour, text); the same seed and index always give the same sample"
