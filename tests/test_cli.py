@@ -116,7 +116,7 @@ def test_bad_input_messages(capsys: pytest.CaptureFixture[str], numbers: Path, t
             "constant",
             "--model-args",
             "colour=red",
-        ): "bad --model-args: colour: Extra inputs are not permitted",
+        ): "bad --model-args (or args: in a model file): colour: Extra inputs are not permitted",
         (
             "run",
             "numbers",
@@ -289,3 +289,15 @@ def test_score_counts_missing_predictions_once_and_respects_limit(numbers: Path,
     limited = api.score("numbers", predictions, include=[numbers], limit=4).results
     assert limited["counts"]["scored"] == 4 and limited["counts"]["predictions_past_limit"] == 1
     assert limited["complete"] is False and limited["metrics"]["acc"]["value"] == 0.25  # n0 right of 4
+
+
+def test_malformed_yaml_is_one_line_with_its_position(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "broken.yaml").write_text("name: broken\nscenario: {type: jsonl\nmetric: {type: accuracy}\n")
+    (tmp_path / "model.yaml").write_text("backend: constant\nargs: [unclosed\n")
+    code, _, err = run_main(capsys, "list", "tasks", "--include", str(tmp_path / "broken.yaml"))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "broken.yaml: not valid YAML: line 3, column" in err
+    code, _, err = run_main(capsys, "run", "shapes_small", "--model", str(tmp_path / "model.yaml"))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "model.yaml: not valid YAML: line" in err

@@ -127,11 +127,18 @@ def merge_task_override(raw: dict[str, Any], override: dict[str, Any]) -> dict[s
     return merged
 
 
+def yaml_error_line(error: yaml.YAMLError) -> str:
+    """PyYAML's multi-line message as one line, with the line and column where it went wrong."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or " ".join(str(error).split())
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark else problem
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=YAML_LOADER)
     except yaml.YAMLError as error:
-        raise ConfigError(f"task file {path}: not valid YAML: {error}") from None
+        raise ConfigError(f"task file {path}: not valid YAML: {yaml_error_line(error)}") from None
     except OSError as error:
         raise ConfigError(f"task file {path}: cannot read: {error.strerror}") from None
     if not isinstance(data, dict):

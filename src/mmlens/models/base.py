@@ -129,7 +129,9 @@ def parse_model_spec(text: str, args_text: str | None = None) -> ModelSpec:
             data = yaml.safe_load(path.read_text()) or {}
             spec = ModelSpec.model_validate(data)
         except yaml.YAMLError as error:
-            raise ConfigError(f"model file {text}: not valid YAML: {error}") from None
+            from mmlens.core.task import yaml_error_line
+
+            raise ConfigError(f"model file {text}: not valid YAML: {yaml_error_line(error)}") from None
         except ValidationError as error:
             raise ConfigError(f"model file {text}: {format_validation_error(error)}") from None
         spec.args = {**spec.args, **parse_model_args(args_text)}
@@ -156,7 +158,10 @@ def validate_model_spec(spec: ModelSpec) -> tuple[type[Model], ModelArgs]:
     try:
         args = cls.Args.model_validate(spec.args)
     except ValidationError as error:
-        raise ConfigError(f"model {spec.label}: bad --model-args: {format_validation_error(error)}") from None
+        problems = format_validation_error(error)
+        raise ConfigError(
+            f"model {spec.label}: bad --model-args (or args: in a model file): {problems}"
+        ) from None
     return cls, args
 
 
