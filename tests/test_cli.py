@@ -301,3 +301,16 @@ def test_malformed_yaml_is_one_line_with_its_position(
     assert "broken.yaml: not valid YAML: line 3, column" in err
     code, _, err = run_main(capsys, "run", "shapes_small", "--model", str(tmp_path / "model.yaml"))
     assert code == 2 and len(err.strip().splitlines()) == 1 and "model.yaml: not valid YAML: line" in err
+
+
+def test_included_tasks_cannot_shadow_built_in_ones(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "mine.yaml").write_text("name: shapes\nscenario: {type: jsonl}\nmetric: {type: accuracy}\n")
+    code, _, err = run_main(capsys, "run", "shapes", "--include", str(tmp_path), "--model", "constant")
+    assert code == 2 and "mine.yaml: 'shapes' is a built-in task; give yours another name" in err
+
+
+def test_gain_needs_a_variant_without_images(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_main(capsys, "gain", "shapes", "--model", "constant", "--backbone-model", "constant")
+    assert code == 2 and "task shapes has no variant without images (shapes_blind)" in err

@@ -231,3 +231,11 @@ def test_the_readme_task_example_runs_with_its_variant_and_profile(tmp_path: Pat
         assert result.results["counts"]["scored"] == 1, task
     ranked = TaskCatalog([folder]).load("colours_ranked")
     assert type(ranked.inferencer).__name__ == "RankChoices"
+
+
+def test_no_interval_is_claimed_from_a_single_group() -> None:
+    from mmlens.core.parts import MetricValue
+
+    low, high = mean_interval([1.0, 0.0, 1.0], ["img", "img", "img"])
+    assert math.isnan(low) and math.isnan(high)
+    assert MetricValue(2 / 3, low, high, 3).to_dict() == {"value": 2 / 3, "ci95": None, "n": 3}

@@ -90,9 +90,14 @@ def multimodal_gain(
     Models are given as specs (not built Model objects): each evaluation builds and closes its own.
     """
     blind = blind_task or f"{task}_blind"
+    known = TaskCatalog(include).entries
+    if blind not in known:
+        raise ConfigError(
+            f"task {task} has no variant without images ({blind}); multimodal gain needs one "
+            f"(in its YAML: variants: {{{blind}: {{inferencer: {{type: blind}}}}}})"
+        )
     if backbone_task is None:
-        llm_variant = f"{task}_llm"
-        backbone_task = llm_variant if llm_variant in TaskCatalog(include).entries else blind
+        backbone_task = f"{task}_llm" if f"{task}_llm" in known else blind
     common: dict[str, Any] = {
         "data": data,
         "limit": limit,

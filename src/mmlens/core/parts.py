@@ -6,6 +6,7 @@ on load with ``extra="forbid"`` so that a misspelt key is an error naming the ke
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -161,8 +162,9 @@ class MetricValue:
     n: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        ci = None if self.ci_low is None or self.ci_high is None else [self.ci_low, self.ci_high]
-        return {"value": self.value, "ci95": ci, "n": self.n}
+        bounds = (self.ci_low, self.ci_high)
+        known = all(bound is not None and not math.isnan(bound) for bound in bounds)
+        return {"value": self.value, "ci95": list(bounds) if known else None, "n": self.n}
 
 
 @dataclass

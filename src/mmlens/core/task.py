@@ -159,11 +159,16 @@ class TaskCatalog:
         load_plugins()
         self.entries: dict[str, TaskEntry] = {}
         self._scan(BUILTIN_TASKS_DIR)
+        builtin = dict(self.entries)
         for folder in include or []:
             path = Path(folder)
             if not path.exists():
                 raise ConfigError(f"--include {folder}: no such file or folder")
             self._scan(path)
+        for name, entry in builtin.items():
+            if self.entries[name] is not entry:
+                clash = self.entries[name].path
+                raise ConfigError(f"task file {clash}: {name!r} is a built-in task; give yours another name")
 
     def _scan(self, root: Path) -> None:
         files = [root] if root.is_file() else sorted(root.rglob("*.y*ml"))

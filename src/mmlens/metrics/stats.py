@@ -35,7 +35,7 @@ def mean_interval(values: Sequence[float], groups: Sequence[str | None] | None =
         if np.all((array == 0) | (array == 1)):
             return wilson_interval(float(array.sum()), n)
         if n < 2:
-            return (mean, mean)
+            return (math.nan, math.nan)  # no spread to estimate from one value
         half = Z95 * float(array.std(ddof=1)) / math.sqrt(n)
         return (mean - half, mean + half)
     assert groups is not None
@@ -45,7 +45,7 @@ def mean_interval(values: Sequence[float], groups: Sequence[str | None] | None =
         residual_sums[key] = residual_sums.get(key, 0.0) + float(value) - mean
     clusters = len(residual_sums)
     if clusters < 2:
-        return (mean, mean)
+        return (math.nan, math.nan)  # one group: its questions say nothing about the spread
     variance = sum(s * s for s in residual_sums.values()) / (n * n) * clusters / (clusters - 1)
     half = Z95 * math.sqrt(variance)
     low, high = mean - half, mean + half
