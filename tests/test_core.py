@@ -239,3 +239,22 @@ def test_no_interval_is_claimed_from_a_single_group() -> None:
     low, high = mean_interval([1.0, 0.0, 1.0], ["img", "img", "img"])
     assert math.isnan(low) and math.isnan(high)
     assert MetricValue(2 / 3, low, high, 3).to_dict() == {"value": 2 / 3, "ci95": None, "n": 3}
+
+
+def test_the_readme_backend_plugin_example_works(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    from mmlens import api
+    from mmlens.core.plugins import load_plugins
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    code = re.search(r"```python\n(# my_backend.py.*?)```", readme, re.S)
+    assert code
+    (tmp_path / "my_backend.py").write_text(code.group(1))
+    monkeypatch.setenv("MMLENS_PLUGINS", str(tmp_path / "my_backend.py"))
+    load_plugins()
+    result = api.evaluate(
+        "shapes_small", "echo", model_args="prefix=A", limit=5, store=tmp_path / "s.sqlite", output_dir=None
+    )
+    assert [r.response for r in result.records][0].startswith("A")
+    assert result.results["counts"]["scored"] == 5
