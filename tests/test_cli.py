@@ -314,3 +314,22 @@ def test_included_tasks_cannot_shadow_built_in_ones(
 def test_gain_needs_a_variant_without_images(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_main(capsys, "gain", "shapes", "--model", "constant", "--backbone-model", "constant")
     assert code == 2 and "task shapes has no variant without images (shapes_blind)" in err
+
+
+def test_an_answer_outside_the_options_is_a_bad_sample(tmp_path: Path) -> None:
+    from mmlens import api
+
+    (tmp_path / "t.yaml").write_text(
+        "name: mc\nscenario: {type: jsonl, path: d.jsonl}\nmetric: {type: accuracy}\n"
+    )
+    rows = [
+        {"id": "ok", "question": "q", "choices": ["a", "b"], "answer": "B"},
+        {"id": "bad", "question": "q", "choices": ["a", "b"], "answer": "C"},
+    ]
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = api.evaluate(
+        "mc", "constant", include=[tmp_path / "t.yaml"], store=tmp_path / "s.sqlite", output_dir=None
+    )
+    assert result.results["bad_samples"] == [
+        {"id": "bad", "reason": f"{tmp_path / 'd.jsonl'}, line 2: answer 'C' is not one of the options"}
+    ]

@@ -37,6 +37,7 @@ import copy
 import inspect
 import math
 import random
+import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -613,9 +614,12 @@ def detect_kind(config: Any) -> Literal["image-text", "text"] | None:
 def _load(name: str, args: HFArgs) -> _Loaded:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
 
     from mmlens.models.hf_hooks import load_processor
 
+    if not sys.stderr.isatty():  # no "Loading weights" bars in logs and pipes (mmlens has its own)
+        transformers_logging.disable_progress_bar()
     hub_kwargs: dict[str, Any] = {"trust_remote_code": args.trust_remote_code}
     if args.revision:
         hub_kwargs["revision"] = args.revision

@@ -65,11 +65,21 @@ class JsonlScenario(Scenario):
             TextPart(str(row["question"])),
         )
         answer = row.get("answer")
+        choices = [str(c) for c in row["choices"]] if row.get("choices") else None
+        letters = "ABCDEFGHIJ"[: len(choices or [])]
+        if (
+            choices
+            and isinstance(answer, str)
+            and len(answer) == 1
+            and answer.isupper()
+            and answer not in letters
+        ):
+            return BadSample(sample_id, f"{file}, line {number}: answer {answer!r} is not one of the options")
         return Sample(
             id=sample_id,
             messages=[Message("user", content)],
             target=None if answer is None else str(answer),
-            choices=[str(c) for c in row["choices"]] if row.get("choices") else None,
+            choices=choices,
             category=tuple(str(c) for c in _as_list(row.get("category"))),
             group=None if row.get("group") is None else str(row["group"]),
             metadata={
