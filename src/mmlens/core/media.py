@@ -111,8 +111,8 @@ class BytesImage(ImageRef):
         return self.label or super().describe()
 
 
-class FileImage(ImageRef):
-    """An image file on disk; hashed from its bytes on first use."""
+class _FileBacked:
+    """A media file on disk, known by the sha256 of its bytes (computed on first use)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -124,14 +124,18 @@ class FileImage(ImageRef):
             self._digest = "sha256:" + file_sha256(self.path)
         return self._digest
 
+    def describe(self) -> str:
+        return str(self.path)
+
+
+class FileImage(_FileBacked, ImageRef):
+    """An image file on disk."""
+
     def encoded(self) -> bytes:
         try:
             return self.path.read_bytes()
         except OSError as error:
             raise DataError(f"cannot read image {self.path}: {error.strerror or error}") from None
-
-    def describe(self) -> str:
-        return str(self.path)
 
 
 class GeneratedImage(ImageRef):
@@ -211,18 +215,5 @@ class AbsentImage(ImageRef):
         return self.label
 
 
-class VideoRef:
+class VideoRef(_FileBacked):
     """A video file; frames are sampled by the model backend (its frame settings are fingerprinted)."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._digest: str | None = None
-
-    @property
-    def digest(self) -> str:
-        if self._digest is None:
-            self._digest = "sha256:" + file_sha256(self.path)
-        return self._digest
-
-    def describe(self) -> str:
-        return str(self.path)

@@ -20,22 +20,22 @@ _loaded: set[str] = set()
 _entry_points_loaded = False
 
 
-def _import_file(path: Path) -> None:
-    name = "mmlens_plugin_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+def import_python_file(path: Path, prefix: str, what: str) -> None:
+    """Import a .py file once per process (under a name derived from its path); any failure in it
+    becomes one ConfigError that starts with ``what``."""
+    name = f"{prefix}_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
     if name in sys.modules:
         return
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
-        raise ConfigError(f"MMLENS_PLUGINS: cannot import {path}")
+        raise ConfigError(f"{what}: cannot import {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as error:  # noqa: BLE001 - any failure in a plugin is the plugin's, said in one line
+    except Exception as error:  # noqa: BLE001 - any failure in the file is the file's, said in one line
         del sys.modules[name]
-        raise ConfigError(
-            f"MMLENS_PLUGINS: {path} failed to import: {type(error).__name__}: {error}"
-        ) from None
+        raise ConfigError(f"{what}: {path} failed to import: {type(error).__name__}: {error}") from None
 
 
 def load_plugins() -> None:
@@ -56,7 +56,7 @@ def load_plugins() -> None:
             path = Path(item)
             if not path.is_file():
                 raise ConfigError(f"MMLENS_PLUGINS: plugin file {item} does not exist")
-            _import_file(path)
+            import_python_file(path, "mmlens_plugin", "MMLENS_PLUGINS")
         else:
             try:
                 importlib.import_module(item)

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import importlib.util
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mmlens.core import parts
 from mmlens.core.errors import ConfigError, UnknownNameError
+from mmlens.core.plugins import import_python_file
 from mmlens.core.registry import Registry
 from mmlens.core.requests import canonical_json
 
@@ -205,20 +204,8 @@ def _import_hooks(task_path: Path, hooks: str) -> str:
     hook_path = (task_path.parent / hooks).resolve()
     if not hook_path.is_file():
         raise ConfigError(f"task file {task_path}: hooks file {hooks} does not exist")
-    source = hook_path.read_text(encoding="utf-8")
-    module_name = "mmlens_task_hooks_" + hashlib.sha256(str(hook_path).encode()).hexdigest()[:12]
-    if module_name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(module_name, hook_path)
-        if spec is None or spec.loader is None:
-            raise ConfigError(f"task file {task_path}: cannot import hooks {hooks}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        try:
-            spec.loader.exec_module(module)
-        except Exception:
-            del sys.modules[module_name]
-            raise
-    return source
+    import_python_file(hook_path, "mmlens_task_hooks", f"task file {task_path}: hooks")
+    return hook_path.read_text(encoding="utf-8")
 
 
 def build_part(registry: Registry[type[P]], config: dict[str, Any], where: str) -> P:

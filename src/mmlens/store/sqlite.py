@@ -100,28 +100,12 @@ class Store:
 
     # -- response cache -------------------------------------------------------------------
     def get_responses(self, keys: Iterable[str]) -> dict[str, Response]:
-        found: dict[str, Response] = {}
-        key_list = list(keys)
-        for start in range(0, len(key_list), 500):
-            chunk = key_list[start : start + 500]
-            placeholders = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT key, response FROM responses WHERE key IN ({placeholders})", chunk
-            )
-            for key, payload in rows:
-                found[key] = Response.from_dict(json.loads(payload))
-        return found
+        rows = self._select_where_in("SELECT key, response FROM responses WHERE key IN ({})", keys)
+        return {key: Response.from_dict(json.loads(payload)) for key, payload in rows}
 
     def cached_keys(self, keys: Iterable[str]) -> set[str]:
         """Which of ``keys`` have a stored response (without reading the responses)."""
-        found: set[str] = set()
-        key_list = list(keys)
-        for start in range(0, len(key_list), 500):
-            chunk = key_list[start : start + 500]
-            placeholders = ",".join("?" * len(chunk))
-            rows = self._db.execute(f"SELECT key FROM responses WHERE key IN ({placeholders})", chunk)
-            found.update(key for (key,) in rows)
-        return found
+        return {key for (key,) in self._select_where_in("SELECT key FROM responses WHERE key IN ({})", keys)}
 
     def put_response(self, key: str, model: str, kind: str, response: Response) -> None:
         if not response.ok:
@@ -212,18 +196,17 @@ class Store:
             )
 
     def get_thumbnails(self, digests: Iterable[str]) -> dict[str, bytes]:
-        found: dict[str, bytes] = {}
-        digest_list = list(digests)
-        for start in range(0, len(digest_list), 500):
-            chunk = digest_list[start : start + 500]
-            placeholders = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT digest, jpeg FROM thumbnails WHERE digest IN ({placeholders})", chunk
-            )
-            found.update({digest: bytes(jpeg) for digest, jpeg in rows})
-        return found
+        rows = self._select_where_in("SELECT digest, jpeg FROM thumbnails WHERE digest IN ({})", digests)
+        return {digest: bytes(jpeg) for digest, jpeg in rows}
 
     # -- plumbing ---------------------------------------------------------------------------
+    def _select_where_in(self, query: str, values: Iterable[str]) -> Iterator[tuple[Any, ...]]:
+        """Run ``query`` (with one ``{}`` for the IN list) over ``values`` in chunks SQLite accepts."""
+        value_list = list(values)
+        for start in range(0, len(value_list), 500):
+            chunk = value_list[start : start + 500]
+            yield from self._db.execute(query.format(",".join("?" * len(chunk))), chunk)
+
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
 
