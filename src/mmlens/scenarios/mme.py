@@ -27,10 +27,11 @@ from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
 from mmlens.core.errors import DataError, SampleError
-from mmlens.core.media import AbsentImage, FileImage, ImageRef
+from mmlens.core.media import FileImage, ImageRef
 from mmlens.core.messages import ImagePart, Message, TextPart
 from mmlens.core.parts import LoadContext, Scenario, scenarios
 from mmlens.core.sample import BadSample, Sample
+from mmlens.scenarios.local_images import ImageNotFound, LocalImages
 
 PERCEPTION = (
     "existence",
@@ -103,6 +104,14 @@ class MMEScenario(Scenario):
             image_dirs = [
                 d for root in roots for d in (root / subtask, root / subtask / "images") if d.is_dir()
             ]
+            images = LocalImages(
+                image_dirs,
+                has_images,
+                f"mme/{subtask}/",
+                f"{folder} holds the questions only; running a model needs the images in {folder}/<subtask>/ "
+                f"(or {folder}/{RELEASE_FOLDER}/<subtask>/), scoring a predictions file does not",
+                searched=", ".join(str(d) for d in image_dirs) or f"{folder}/{subtask}",
+            )
             seen: Counter[str] = Counter()
             try:
                 lines = file.read_text(encoding="utf-8").splitlines()
@@ -125,27 +134,12 @@ class MMEScenario(Scenario):
                 if answer.strip().lower() not in ("yes", "no"):
                     yield BadSample(sample_id, f"{file}, line {number}: answer {answer!r} is not Yes or No")
                     continue
-                image = self._find_image(subtask, image_name, image_dirs, has_images, folder)
-                if image is None:
-                    looked = ", ".join(str(d) for d in image_dirs) or f"{folder}/{subtask}"
-                    yield BadSample(sample_id, f"image file {image_name} not found (looked in {looked})")
+                try:
+                    image = images.find(image_name)
+                except ImageNotFound as error:
+                    yield BadSample(sample_id, str(error))
                     continue
                 yield mme_sample(subtask, image_name, index, question, answer, image)
-
-    @staticmethod
-    def _find_image(
-        subtask: str, image_name: str, image_dirs: list[Path], has_images: bool, folder: Path
-    ) -> ImageRef | None:
-        for directory in image_dirs:
-            if (directory / image_name).is_file():
-                return FileImage(directory / image_name)
-        if has_images:
-            return None
-        hint = (
-            f"{folder} holds the questions only; running a model needs the images in {folder}/<subtask>/ "
-            f"(or {folder}/{RELEASE_FOLDER}/<subtask>/), scoring a predictions file does not"
-        )
-        return AbsentImage(f"mme/{subtask}/{image_name}", hint)
 
     # --- the MME_Benchmark_release_version layout ----------------------------------------------
 

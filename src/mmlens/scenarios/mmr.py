@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from mmlens.core.errors import DataError
-from mmlens.core.media import AbsentImage, FileImage, ImageRef
+from mmlens.core.media import ImageRef
 from mmlens.core.messages import ImagePart, Message, TextPart
 from mmlens.core.parts import LoadContext, Scenario, scenarios
 from mmlens.core.sample import BadSample, Sample
+from mmlens.scenarios.local_images import ImageNotFound, LocalImages
 
 HUB_ID = "BAAI/Multimodal-Robustness-Benchmark"
 JSON_NAME = "MMR-benchmark.json"
@@ -53,7 +54,13 @@ class MMRScenario(Scenario):
         if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
             raise DataError(f"task {context.task_name}: {file}: expected a JSON list of question objects")
         roots, has_image_folder = self._image_roots(file.parent, context)
-        has_images: bool | None = has_image_folder or None
+        images = LocalImages(
+            roots,
+            has_image_folder,
+            "mmr/",
+            f"{file.parent} holds the questions only; running a model needs the images of "
+            f"{IMAGES_ZIP} in {file.parent}/MMR-benchmark-images/, scoring a predictions file does not",
+        )
         seen: Counter[str] = Counter()
         for number, row in enumerate(rows):
             pair = str(row.get("id", f"row{number}"))
@@ -66,24 +73,11 @@ class MMRScenario(Scenario):
             if row["question_type"] not in ("POS", "NEG"):
                 yield BadSample(sample_id, f"{file}, item {number}: question_type {row['question_type']!r}")
                 continue
-            image_path = str(row["image"])
-            found = next((root / image_path for root in roots if (root / image_path).is_file()), None)
-            if has_images is None:
-                has_images = found is not None
-            image: ImageRef
-            if found is not None:
-                image = FileImage(found)
-            elif has_images:
-                where = ", ".join(str(root) for root in roots)
-                yield BadSample(sample_id, f"image file {image_path} not found (looked in {where})")
+            try:
+                image = images.find(str(row["image"]))
+            except ImageNotFound as error:
+                yield BadSample(sample_id, str(error))
                 continue
-            else:
-                hint = (
-                    f"{file.parent} holds the questions only; running a model needs the images of "
-                    f"{IMAGES_ZIP} in {file.parent}/MMR-benchmark-images/, "
-                    "scoring a predictions file does not"
-                )
-                image = AbsentImage(f"mmr/{image_path}", hint)
             yield mmr_sample(sample_id, pair, row, image)
 
     def _questions_file(self, context: LoadContext) -> Path:

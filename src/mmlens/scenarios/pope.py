@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from mmlens.core.errors import DataError, SampleError
-from mmlens.core.media import AbsentImage, FileImage, ImageRef
+from mmlens.core.media import ImageRef
 from mmlens.core.messages import ImagePart, Message, TextPart
 from mmlens.core.parts import LoadContext, Scenario, scenarios
 from mmlens.core.sample import BadSample, Sample
+from mmlens.scenarios.local_images import ImageNotFound, LocalImages
 
 Split = Literal["random", "popular", "adversarial"]
 SPLITS: tuple[Split, ...] = ("random", "popular", "adversarial")
@@ -108,8 +109,13 @@ class POPEScenario(Scenario):
             lines = file.read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as error:
             raise DataError(f"task {context.task_name}: cannot read {file}: {error}") from None
-        has_images: bool | None = has_image_folder or None
-        located: dict[str, Path | None] = {}
+        images = LocalImages(
+            roots,
+            has_image_folder,
+            "coco/",
+            f"{file.parent} holds the questions only; running a model needs the COCO val2014 "
+            f"images in {file.parent}/val2014/, scoring a predictions file does not",
+        )
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
@@ -124,26 +130,11 @@ class POPEScenario(Scenario):
                 yield BadSample(sample_id, f"{file}, line {number}: missing {', '.join(missing)}")
                 continue
             image_name = str(row["image"])
-            if image_name not in located:  # each image is asked about 6 times
-                located[image_name] = next(
-                    (root / image_name for root in roots if (root / image_name).is_file()), None
-                )
-            found = located[image_name]
-            if has_images is None:  # no image folder: images beside the JSON files, or none at all
-                has_images = found is not None
-            image: ImageRef
-            if found is not None:
-                image = FileImage(found)
-            elif has_images:
-                where = ", ".join(str(root) for root in roots)
-                yield BadSample(sample_id, f"image file {image_name} not found (looked in {where})")
+            try:
+                image = images.find(image_name)
+            except ImageNotFound as error:
+                yield BadSample(sample_id, str(error))
                 continue
-            else:
-                hint = (
-                    f"{file.parent} holds the questions only; running a model needs the COCO val2014 "
-                    f"images in {file.parent}/val2014/, scoring a predictions file does not"
-                )
-                image = AbsentImage(f"coco/{image_name}", hint)
             bad = _bad_label(row["label"])
             if bad:
                 yield BadSample(sample_id, f"{file}, line {number}: {bad}")
