@@ -333,3 +333,19 @@ def test_an_answer_outside_the_options_is_a_bad_sample(tmp_path: Path) -> None:
     assert result.results["bad_samples"] == [
         {"id": "bad", "reason": f"{tmp_path / 'd.jsonl'}, line 2: answer 'C' is not one of the options"}
     ]
+
+
+def test_binary_or_non_object_lines_are_reported_not_crashed_on(numbers: Path, tmp_path: Path) -> None:
+    from mmlens import api
+    from mmlens.core.errors import DataError
+
+    binary = tmp_path / "p.jsonl"
+    binary.write_bytes(b"\xff\xfe\x00garbage\n")
+    with pytest.raises(DataError, match="p.jsonl is not UTF-8 text"):
+        api.score("numbers", binary, include=[numbers])
+    data = tmp_path / "d.jsonl"
+    data.write_text('[1, 2]\n{"id": "q", "question": "Is it? Please answer yes or no.", "answer": "yes"}\n')
+    result = api.evaluate(
+        "numbers", "constant", include=[numbers], data=data, store=tmp_path / "s.sqlite", output_dir=None
+    )
+    assert result.results["bad_samples"] == [{"id": "d.jsonl:1", "reason": "expected a JSON object"}]

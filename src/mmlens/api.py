@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mmlens.core.errors import DataError, MmlensError
+from mmlens.core.jsonlines import json_lines
 from mmlens.core.parts import LoadContext, Prediction, SampleRecord
 from mmlens.core.requests import canonical_json
 from mmlens.core.task import Task, TaskCatalog
@@ -212,23 +213,25 @@ def read_predictions(path: str | Path) -> dict[str, str | None]:
     if not file.is_file():
         raise DataError(f"predictions file {file} does not exist")
     predictions: dict[str, str | None] = {}
-    with file.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise DataError(f"{file}, line {number}: not valid JSON ({error.msg})") from None
-            if not isinstance(item, dict) or "id" not in item or "response" not in item:
-                raise DataError(f'{file}, line {number}: expected {{"id": ..., "response": ...}}')
-            sample_id = str(item["id"])
-            if sample_id in predictions:
-                raise DataError(f"{file}, line {number}: id {sample_id!r} appears twice")
-            response = item["response"]
-            if response is not None and not isinstance(response, str):
-                raise DataError(f"{file}, line {number}: response must be a string or null")
-            predictions[sample_id] = response
+    try:
+        with file.open(encoding="utf-8") as handle:
+            lines = list(json_lines(handle))
+    except UnicodeDecodeError as error:
+        raise DataError(f"predictions file {file} is not UTF-8 text ({error.reason})") from None
+    for line in lines:
+        where = f"{file}, line {line.number}"
+        if line.error is not None:
+            raise DataError(f"{where}: {line.error}")
+        item = line.value
+        if not isinstance(item, dict) or "id" not in item or "response" not in item:
+            raise DataError(f'{where}: expected {{"id": ..., "response": ...}}')
+        sample_id = str(item["id"])
+        if sample_id in predictions:
+            raise DataError(f"{where}: id {sample_id!r} appears twice")
+        response = item["response"]
+        if response is not None and not isinstance(response, str):
+            raise DataError(f"{where}: response must be a string or null")
+        predictions[sample_id] = response
     if not predictions:
         raise DataError(f"predictions file {file} is empty")
     return predictions

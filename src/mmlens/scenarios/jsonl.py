@@ -8,12 +8,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 from mmlens.core.errors import DataError
+from mmlens.core.jsonlines import json_lines
 from mmlens.core.media import FileImage
 from mmlens.core.messages import ImagePart, Message, TextPart
 from mmlens.core.parts import LoadContext, Scenario, scenarios
@@ -40,16 +40,17 @@ class JsonlScenario(Scenario):
         file = Path(source) if context.data_path else context.task_dir / source
         if not file.is_file():
             raise DataError(f"task {context.task_name}: data file {file} does not exist")
-        with file.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as error:
-                    yield BadSample(f"{file.name}:{number}", f"not valid JSON ({error.msg})")
-                    continue
-                yield self._sample(row, file, number)
+        try:
+            with file.open(encoding="utf-8") as handle:
+                for line in json_lines(handle):
+                    if line.error is not None:
+                        yield BadSample(f"{file.name}:{line.number}", line.error)
+                    elif not isinstance(line.value, dict):
+                        yield BadSample(f"{file.name}:{line.number}", "expected a JSON object")
+                    else:
+                        yield self._sample(line.value, file, line.number)
+        except UnicodeDecodeError as error:
+            raise DataError(f"task {context.task_name}: {file} is not UTF-8 text ({error.reason})") from None
 
     def _sample(self, row: dict[str, Any], file: Path, number: int) -> Sample | BadSample:
         sample_id = str(row.get("id", f"{file.name}:{number}"))

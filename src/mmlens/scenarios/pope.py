@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from mmlens.core.errors import DataError, SampleError
+from mmlens.core.jsonlines import json_lines
 from mmlens.core.media import ImageRef
 from mmlens.core.messages import ImagePart, Message, TextPart
 from mmlens.core.parts import LoadContext, Scenario, scenarios
@@ -116,13 +117,12 @@ class POPEScenario(Scenario):
             f"{file.parent} holds the questions only; running a model needs the COCO val2014 "
             f"images in {file.parent}/val2014/, scoring a predictions file does not",
         )
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                yield BadSample(f"{split}:{number}", f"{file}, line {number}: not valid JSON ({error.msg})")
+        for line in json_lines(lines):
+            number, row = line.number, line.value
+            if line.error is not None or not isinstance(row, dict):
+                yield BadSample(
+                    f"{split}:{number}", f"{file}, line {number}: {line.error or 'expected a JSON object'}"
+                )
                 continue
             missing = [key for key in ("question_id", "image", "text", "label") if key not in row]
             sample_id = self.sample_id(split, row.get("question_id", f"line{number}"))

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from mmlens.core.errors import DataError, SampleError
+from mmlens.core.jsonlines import json_lines
 from mmlens.core.media import BytesImage, FileImage, ImageRef
 
 Row = dict[str, Any]
@@ -327,18 +328,12 @@ def _read_jsonl(path: Path, task: str) -> Table:
     rows: list[Row] = []
     try:
         with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    item = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise DataError(
-                        f"task {task}: {path}, line {number}: not valid JSON ({error.msg})"
-                    ) from None
-                if not isinstance(item, dict):
-                    raise DataError(f"task {task}: {path}, line {number}: expected a JSON object")
-                rows.append(item)
+            for line in json_lines(handle):
+                if line.error is not None:
+                    raise DataError(f"task {task}: {path}, line {line.number}: {line.error}")
+                if not isinstance(line.value, dict):
+                    raise DataError(f"task {task}: {path}, line {line.number}: expected a JSON object")
+                rows.append(line.value)
     except (OSError, UnicodeDecodeError) as error:
         raise DataError(f"task {task}: cannot read {path}: {error}") from None
     return _rows_table(rows, str(path), path.parent)

@@ -1,0 +1,26 @@
+"""JSON Lines reading shared by every loader: numbered lines, each parsed or carrying its error."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class JsonLine:
+    number: int  # from 1, as editors count
+    value: Any = None
+    error: str | None = None  # "not valid JSON (...)" when the line does not parse
+
+
+def json_lines(lines: Iterable[str]) -> Iterator[JsonLine]:
+    """Every non-blank line, parsed; the caller decides whether a bad line is fatal or a bad sample."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield JsonLine(number, json.loads(line))
+        except json.JSONDecodeError as error:
+            yield JsonLine(number, error=f"not valid JSON ({error.msg})")
