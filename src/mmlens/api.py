@@ -149,7 +149,8 @@ def evaluate(
         apply_run_seed(task_obj, seed)
         plan = plan_requests(task_obj, samples, fingerprint)
         check_request_kinds(task_obj, plan, model_obj)
-        bad_from_data += set_aside_unreadable_images(plan, store_obj.cached_keys(plan.unique))
+        cached_responses = store_obj.get_responses(plan.unique)
+        bad_from_data += set_aside_unreadable_images(plan, set(cached_responses))
         if not plan.samples:
             raise DataError(f"task {task_obj.name}: no readable samples ({bad_from_data[0].reason})")
         run_id = run_identity(task_obj, model_obj, data_fp, limit, seed)
@@ -170,7 +171,12 @@ def evaluate(
         store_obj.begin_run(run_id, task_obj.name, model_obj.label, str(run_dir or ""), provenance)
         try:
             responses, stats = execute(
-                plan.unique, model_obj, store_obj, progress=progress, resume_hint=resume_hint
+                plan.unique,
+                model_obj,
+                store_obj,
+                cached_responses=cached_responses,
+                progress=progress,
+                resume_hint=resume_hint,
             )
         except RunInterrupted:
             store_obj.set_status(run_id, "interrupted")

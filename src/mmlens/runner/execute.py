@@ -55,11 +55,14 @@ def execute(
     model: Model,
     store: Store,
     *,
+    cached_responses: dict[str, Response],
     progress: bool = False,
     resume_hint: str = "rerun the same command",
 ) -> tuple[dict[str, Response], ExecutionStats]:
+    """Answer ``unique``: responses the store already has (``cached_responses``) are reused; the rest
+    go to the model and are stored as they arrive."""
     started = time.perf_counter()
-    responses = store.get_responses(unique.keys())
+    responses = {key: cached_responses[key] for key in unique if key in cached_responses}
     cached = len(responses)
     missing_keys = [key for key in unique if key not in responses]
     missing_requests = [unique[key] for key in missing_keys]

@@ -103,10 +103,6 @@ class Store:
         rows = self._select_where_in("SELECT key, response FROM responses WHERE key IN ({})", keys)
         return {key: Response.from_dict(json.loads(payload)) for key, payload in rows}
 
-    def cached_keys(self, keys: Iterable[str]) -> set[str]:
-        """Which of ``keys`` have a stored response (without reading the responses)."""
-        return {key for (key,) in self._select_where_in("SELECT key FROM responses WHERE key IN ({})", keys)}
-
     def put_response(self, key: str, model: str, kind: str, response: Response) -> None:
         if not response.ok:
             return
