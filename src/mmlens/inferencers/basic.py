@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from mmlens.core.messages import Message
 from mmlens.core.parts import Inferencer, Prediction, inferencers
@@ -60,17 +61,29 @@ class RankChoices(Inferencer):
         ]
 
     def combine(self, sample: Sample, requests: list[Request], responses: list[Response]) -> Prediction:
-        errors = [r.error for r in responses if r.error]
-        if errors:
-            return Prediction(text=None, error=errors[0])
-        if not responses:
-            return Prediction(text=None, error="sample has no options to rank")
-        scores = []
-        for request, response in zip(requests, responses, strict=True):
-            logprob = response.logprob if response.logprob is not None else -math.inf
+        def option_score(index: int) -> float:
+            logprob = responses[index].logprob
+            score = logprob if logprob is not None else -math.inf
             if self.normalize == "chars":
-                logprob /= max(1, len(request.continuation or ""))
-            scores.append(logprob)
-        best = max(range(len(scores)), key=scores.__getitem__)
-        letter = LETTERS[best]
-        return Prediction(text=letter, answer=letter, details={"logprobs": scores})
+                score /= max(1, len(requests[index].continuation or ""))
+            return score
+
+        return choose_option(responses, option_score, "logprobs")
+
+
+def choose_option(
+    responses: list[Response], option_score: Callable[[int], float], details_key: str
+) -> Prediction:
+    """What every likelihood ranking shares: a failed request fails the sample, otherwise the option
+    with the best score wins. ``option_score(i)`` raises ValueError when option i cannot be scored."""
+    errors = [r.error for r in responses if r.error]
+    if errors:
+        return Prediction(text=None, error=errors[0])
+    if not responses:
+        return Prediction(text=None, error="sample has no options to rank")
+    try:
+        scores = [option_score(index) for index in range(len(responses))]
+    except ValueError as error:
+        return Prediction(text=None, error=str(error))
+    letter = LETTERS[max(range(len(scores)), key=scores.__getitem__)]
+    return Prediction(text=letter, answer=letter, details={details_key: scores})

@@ -34,7 +34,7 @@ from mmlens.core.parts import (
 )
 from mmlens.core.requests import Request, Response
 from mmlens.core.sample import Sample
-from mmlens.inferencers.basic import RankChoices
+from mmlens.inferencers.basic import RankChoices, choose_option
 from mmlens.metrics.aggregation import mean_aggregate
 from mmlens.metrics.extractors import LETTERS
 
@@ -88,20 +88,14 @@ class RankChoicesTokenMean(Inferencer):
         return RankChoices(include_end_of_turn=self.include_end_of_turn).plan(sample, messages)
 
     def combine(self, sample: Sample, requests: list[Request], responses: list[Response]) -> Prediction:
-        errors = [r.error for r in responses if r.error]
-        if errors:
-            return Prediction(text=None, error=errors[0])
-        if not responses:
-            return Prediction(text=None, error="sample has no options to rank")
-        scores = []
-        for response in responses:
+        def mean_per_token(index: int) -> float:
+            response = responses[index]
             tokens = (response.usage or {}).get(TOKEN_COUNT_KEY)
             if response.logprob is None or not tokens:
-                return Prediction(
-                    text=None,
-                    error=f"the backend reported no log-probability or no usage[{TOKEN_COUNT_KEY!r}] "
-                    "(the option's token count), which the per-token mean needs",
+                raise ValueError(
+                    f"the backend reported no log-probability or no usage[{TOKEN_COUNT_KEY!r}] "
+                    "(the option's token count), which the per-token mean needs"
                 )
-            scores.append(response.logprob / tokens)
-        best = max(range(len(scores)), key=scores.__getitem__)
-        return Prediction(text=LETTERS[best], answer=LETTERS[best], details={"mean_logprobs": scores})
+            return response.logprob / tokens
+
+        return choose_option(responses, mean_per_token, "mean_logprobs")
