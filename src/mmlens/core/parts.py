@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from mmlens.core.messages import Message
 from mmlens.core.registry import Registry
 from mmlens.core.requests import Request, Response
+from mmlens.core.results import ExtractionMethod, OptionScores, SampleRecord
 from mmlens.core.sample import BadSample, Sample
 
-ExtractionMethod = Literal["exact", "rule", "judge", "failed", "error"]
+__all__ = ["ExtractionMethod", "OptionScores", "SampleRecord"]
+
+T = TypeVar("T")
 
 
 class Part(BaseModel, ABC):
@@ -61,19 +64,51 @@ class Prediction:
 
     text: the raw response (for generation) or a rendering of the choice made.
     answer: set when the inferencer itself decided (e.g. likelihood ranking picks an option).
+    option_scores: the per-option log-probabilities of a likelihood ranking (typed; calibration and
+        analyses read them from any multiple-choice task).
+    embedding: the vector of an embedding request.
     """
 
     text: str | None
     answer: str | None = None
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    option_scores: OptionScores | None = None
+    embedding: list[float] | None = None
+
+
+# An inferencer's or metric's rounds: yield a batch of requests, receive their responses (in the
+# same order), yield more or return the result. The runner drives every sample's rounds together.
+Rounds = Generator[list[Request], list[Response], T]
+
+
+@dataclass
+class ReplayOutput:
+    """One line of a predictions file, by field (see ``mmlens score`` in the README)."""
+
+    response: str | None = None
+    responses: list[str] | None = None
+    option_logprobs: list[float] | None = None
+    embedding: list[float] | None = None
+    role_replies: dict[str, list[str]] = field(default_factory=dict)
+
+
+class ReplayError(ValueError):
+    """A predictions line lacks what the task's inferencer or metric needs (the caller names the line)."""
 
 
 class Inferencer(Part):
-    """Which requests are sent for a sample and how their responses become a prediction."""
+    """Which requests are sent for a sample and how their responses become a prediction.
+
+    A one-round inferencer implements ``plan`` (and ``combine`` where the first response's text is
+    not the prediction). One that needs several rounds (a dialogue with its own answers, reasoning
+    then a final answer, k samples then a vote) overrides ``rounds``. Every round's requests are
+    cached like any other, so a killed run resumes mid-dialogue: the rounds already answered come
+    from the store. A round with a failed request ends the sample as an error (never a guess)."""
 
     @abstractmethod
-    def plan(self, sample: Sample, messages: list[Message]) -> list[Request]: ...
+    def plan(self, sample: Sample, messages: list[Message]) -> list[Request]:
+        """The first round's requests."""
 
     def combine(self, sample: Sample, requests: list[Request], responses: list[Response]) -> Prediction:
         errors = [r.error for r in responses if r.error]
@@ -81,11 +116,27 @@ class Inferencer(Part):
             return Prediction(text=None, error=errors[0])
         return Prediction(text=responses[0].text)
 
+    def rounds(self, sample: Sample, messages: list[Message]) -> Rounds[Prediction]:
+        requests = self.plan(sample, messages)
+        responses = yield requests
+        return self.combine(sample, requests, responses)
+
+    def replay(self, sample: Sample, output: ReplayOutput) -> Prediction:
+        """The prediction from outputs produced elsewhere (``mmlens score``): by default the
+        generated text. Likelihood rankings read per-option log-probabilities instead."""
+        if output.responses is not None:
+            raise ReplayError(f'inferencer {type(self).__name__} has one round: give "response"')
+        if output.response is None and output.option_logprobs is not None:
+            raise ReplayError('this task generates text: give "response", not "option_logprobs"')
+        return Prediction(text=output.response)
+
 
 @dataclass
 class Extraction:
     answer: str | None
     method: ExtractionMethod
+    error: str | None = None  # why a role request (a judge call) failed, when method is "error"
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 def extract_from_prediction(
@@ -101,57 +152,6 @@ def extract_from_prediction(
     if prediction.text is None:
         return Extraction(None, "failed")
     return extract_text(prediction.text)
-
-
-@dataclass
-class SampleRecord:
-    """Everything kept about one scored sample (one line of samples.jsonl)."""
-
-    id: str
-    category: tuple[str, ...]
-    group: str | None
-    target: str | None
-    prompt: list[dict[str, Any]]
-    response: str | None
-    answer: str | None
-    extraction: ExtractionMethod
-    scores: dict[str, float]
-    error: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "id": self.id,
-            "category": list(self.category),
-            "group": self.group,
-            "target": self.target,
-            "prompt": self.prompt,
-            "response": self.response,
-            "answer": self.answer,
-            "extraction": self.extraction,
-            "scores": self.scores,
-        }
-        if self.error is not None:
-            data["error"] = self.error
-        if self.details:
-            data["details"] = self.details
-        return data
-
-    @staticmethod
-    def from_dict(data: dict[str, Any]) -> SampleRecord:
-        return SampleRecord(
-            id=data["id"],
-            category=tuple(data.get("category", ())),
-            group=data.get("group"),
-            target=data.get("target"),
-            prompt=data.get("prompt", []),
-            response=data.get("response"),
-            answer=data.get("answer"),
-            extraction=data["extraction"],
-            scores=data.get("scores", {}),
-            error=data.get("error"),
-            details=data.get("details", {}),
-        )
 
 
 @dataclass
@@ -184,12 +184,29 @@ class Aggregate:
 
 
 class Metric(Part):
-    """Per-sample answer extraction and scoring, then aggregation."""
+    """Per-sample answer extraction and scoring, then aggregation.
+
+    primary: the headline metric. correct_key: the per-sample score that is 1 for right and 0 for
+    wrong (the record's ``correct``); None for metrics whose per-sample score is numeric (the
+    record's ``score`` is then ``scores[primary]``).
+    A metric that needs another model (a judge) names it in ``roles`` and sends its requests in
+    ``extract_rounds`` with ``Request(..., role="judge")``; they go through the same store, cache
+    and batching as the model's, and a failed one is a counted error, never a made-up score."""
 
     primary: ClassVar[str] = "acc"
+    correct_key: ClassVar[str | None] = "acc"
+
+    def roles(self) -> tuple[str, ...]:
+        """The roles this metric sends requests to (the run must provide each)."""
+        return ()
 
     @abstractmethod
     def extract(self, sample: Sample, prediction: Prediction) -> Extraction: ...
+
+    def extract_rounds(self, sample: Sample, prediction: Prediction) -> Rounds[Extraction]:
+        """Extraction that may send rounds of requests to a role; by default ``extract``."""
+        return self.extract(sample, prediction)
+        yield  # pragma: no cover - makes this a generator
 
     @abstractmethod
     def score(self, sample: Sample, extraction: Extraction) -> dict[str, float]: ...
@@ -198,7 +215,23 @@ class Metric(Part):
     def aggregate(self, records: list[SampleRecord]) -> Aggregate: ...
 
 
-scenarios: Registry[type[Scenario]] = Registry("scenario")
-instructions: Registry[type[Instruction]] = Registry("instruction")
-inferencers: Registry[type[Inferencer]] = Registry("inferencer")
-metrics: Registry[type[Metric]] = Registry("metric")
+# Generic parts, by name -> the module that registers them (imported on first use). A benchmark's
+# own parts register when its folder under mmlens/tasks/ is imported, which loading one of its
+# tasks does.
+GENERIC_SCENARIOS = {"jsonl": "mmlens.scenarios.jsonl"}
+GENERIC_INSTRUCTIONS = {"template": "mmlens.instructions.template"}
+GENERIC_INFERENCERS = {
+    "generate": "mmlens.inferencers.basic",
+    "blind": "mmlens.inferencers.basic",
+    "rank_choices": "mmlens.inferencers.ranking",
+    "rank_choices_token_mean": "mmlens.inferencers.ranking",
+    "multi_turn": "mmlens.inferencers.multi_turn",
+    "two_step": "mmlens.inferencers.two_step",
+    "self_consistency": "mmlens.inferencers.self_consistency",
+}
+GENERIC_METRICS = {"accuracy": "mmlens.metrics.accuracy", "judge_verdict": "mmlens.metrics.judge"}
+
+scenarios: Registry[type[Scenario]] = Registry("scenario", GENERIC_SCENARIOS)
+instructions: Registry[type[Instruction]] = Registry("instruction", GENERIC_INSTRUCTIONS)
+inferencers: Registry[type[Inferencer]] = Registry("inferencer", GENERIC_INFERENCERS)
+metrics: Registry[type[Metric]] = Registry("metric", GENERIC_METRICS)

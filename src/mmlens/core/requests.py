@@ -14,7 +14,10 @@ from typing import Any, Literal
 
 from mmlens.core.messages import Message, canonical_messages
 
-RequestKind = Literal["generate", "loglikelihood"]
+RequestKind = Literal["generate", "loglikelihood", "embed"]
+
+# The model under test; any other role (``judge``, an embedder, ...) is named by the run.
+MODEL_ROLE = "model"
 
 
 def canonical_json(data: Any) -> str:
@@ -47,6 +50,11 @@ class Request:
     loglikelihood: log P(continuation | messages) where the continuation is the start of the
         assistant's reply; with ``continuation_ends_turn`` it is the whole reply, so the token that
         closes the assistant's turn is scored too (and counted in ``usage["completion_tokens"]``).
+    embed: messages -> a vector (``Response.embedding``).
+
+    role: which of the run's models answers it (``model``, the model under test, or a named role
+    such as ``judge``). It is not part of the canonical request: the key already holds the
+    answering model's fingerprint.
     """
 
     kind: RequestKind
@@ -54,13 +62,14 @@ class Request:
     settings: GenerationSettings = field(default_factory=GenerationSettings)
     continuation: str | None = None
     continuation_ends_turn: bool = False
+    role: str = MODEL_ROLE
 
     @cached_property
     def _canonical(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind, "messages": canonical_messages(self.messages)}
         if self.kind == "generate":
             data["settings"] = self.settings.canonical()
-        else:
+        elif self.kind == "loglikelihood":
             data["continuation"] = self.continuation
             # Only when set, so the keys of requests that predate the field stay the same.
             if self.continuation_ends_turn:
@@ -78,10 +87,11 @@ class Request:
 
 @dataclass
 class Response:
-    """What a model returned for one request; exactly one of text/logprob is set, or error."""
+    """What a model returned for one request; exactly one of text/logprob/embedding is set, or error."""
 
     text: str | None = None
     logprob: float | None = None
+    embedding: list[float] | None = None
     is_greedy: bool | None = None
     error: str | None = None
     usage: dict[str, int] | None = None

@@ -3,10 +3,50 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
 
 from mmlens.core.media import ImageRef
 from mmlens.core.messages import Message, all_images
+
+
+class _Reference(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AcceptedAnswers(_Reference):
+    """Several strings, any of which is right (VQA's ten human answers, aliases)."""
+
+    kind: Literal["answers"] = "answers"
+    answers: tuple[str, ...]
+
+
+class NumberWithTolerance(_Reference):
+    """A number; ``tolerance`` is absolute, or a fraction of the value when ``relative``."""
+
+    kind: Literal["number"] = "number"
+    value: float
+    tolerance: float = 0.0
+    relative: bool = False
+
+    def accepts(self, number: float) -> bool:
+        bound = self.tolerance * abs(self.value) if self.relative else self.tolerance
+        return abs(number - self.value) <= bound
+
+
+class Box(_Reference):
+    """A bounding box (x1, y1, x2, y2) in the image's pixel or normalised coordinates."""
+
+    kind: Literal["box"] = "box"
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    normalized: bool = False
+
+
+Reference = AcceptedAnswers | NumberWithTolerance | Box
 
 
 @dataclass
@@ -21,6 +61,8 @@ class Sample:
     category: the path used for breakdowns, outermost first (e.g. ("perception", "color")).
     group: a key shared by questions that are scored together (MME image pairs, MMR pairs,
         circular rotations of one MMBench question).
+    reference: a structured reference where one string is not enough (a list of accepted
+        answers, a number with a tolerance, a box); ``target`` then holds its display form.
     """
 
     id: str
@@ -30,6 +72,7 @@ class Sample:
     category: tuple[str, ...] = ()
     group: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    reference: Reference | None = None
 
     @property
     def question(self) -> str:
@@ -41,7 +84,7 @@ class Sample:
 
     def canonical(self) -> dict[str, Any]:
         """Everything that defines the sample's content, for the dataset fingerprint."""
-        return {
+        data = {
             "id": self.id,
             "messages": [m.canonical() for m in self.messages],
             "target": self.target,
@@ -49,6 +92,9 @@ class Sample:
             "category": list(self.category),
             "group": self.group,
         }
+        if self.reference is not None:  # only when set: fingerprints of older data stay the same
+            data["reference"] = self.reference.model_dump(mode="json")
+        return data
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import importlib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,7 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mmlens.core import parts
-from mmlens.core.errors import ConfigError, UnknownNameError
+from mmlens.core.errors import ConfigError, MmlensError, UnknownNameError
 from mmlens.core.plugins import import_python_file
 from mmlens.core.registry import Registry
 from mmlens.core.requests import canonical_json
@@ -225,6 +227,48 @@ def build_part(registry: Registry[type[P]], config: dict[str, Any], where: str) 
         raise ConfigError(problems) from None
 
 
+def import_benchmark_code(task_path: Path) -> str:
+    """Import the code of the benchmark folder a task file lives in and return it as text.
+
+    A built-in benchmark folder is a package (``mmlens.tasks.<benchmark>``) whose ``__init__``
+    imports the modules that register its parts; it is imported only when one of its tasks is
+    loaded, so a broken benchmark breaks only its own tasks. The returned text (every ``.py`` file
+    of the folder, in path order) goes into the task version hash: a scorer fix is a new version."""
+    folder = task_path.parent.resolve()
+    package_init = folder / "__init__.py"
+    if not package_init.is_file():
+        return ""
+    if folder.parent == BUILTIN_TASKS_DIR:
+        module = f"mmlens.tasks.{folder.name}"
+        try:
+            importlib.import_module(module)
+        except MmlensError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a broken benchmark is reported as its own failure
+            raise ConfigError(
+                f"task file {task_path}: benchmark code {module} failed to import: "
+                f"{type(error).__name__}: {error}"
+            ) from None
+    else:
+        import_python_file(package_init, "mmlens_benchmark", f"task file {task_path}: benchmark code")
+    return "\n".join(
+        f"# {path.relative_to(folder)}\n{path.read_text(encoding='utf-8')}" for path in sorted(folder.rglob("*.py"))
+    )
+
+
+def part_sources(built: list[parts.Part]) -> str:
+    """The source of the modules defining the parts a task uses (generic parts included)."""
+    files: dict[str, str] = {}
+    for part in built:
+        for cls in type(part).__mro__:
+            module = sys.modules.get(cls.__module__)
+            path = getattr(module, "__file__", None)
+            if not path or not cls.__module__.startswith("mmlens") or cls.__module__.startswith("mmlens.core"):
+                continue
+            files.setdefault(cls.__module__, Path(path).read_text(encoding="utf-8"))
+    return "\n".join(f"# {name}\n{text}" for name, text in sorted(files.items()))
+
+
 def load_task_file(
     path: Path,
     overrides: dict[str, Any] | None = None,
@@ -232,8 +276,6 @@ def load_task_file(
     profile: str | None = None,
 ) -> Task:
     """Load a task; ``overrides`` are a variant's, ``profile`` names an entry of ``profiles:``."""
-    import mmlens.builtin_parts  # noqa: F401 - registers the built-in parts
-
     raw = _read_yaml(path)
     if overrides:
         raw = merge_task_override(raw, {k: v for k, v in overrides.items() if k != "description"})
@@ -254,20 +296,30 @@ def load_task_file(
             f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors()
         )
         raise ConfigError(f"task file {path}: {problems}") from None
+    benchmark_source = import_benchmark_code(path)
     hook_source = _import_hooks(path, config.hooks) if config.hooks else ""
     where = f"task file {path}"
+    scenario = build_part(parts.scenarios, config.scenario, f"{where}: scenario")
+    instruction = build_part(parts.instructions, config.instruction, f"{where}: instruction")
+    inferencer = build_part(parts.inferencers, config.inferencer, f"{where}: inferencer")
+    metric = build_part(parts.metrics, config.metric, f"{where}: metric")
     config_for_hash = config.model_dump(mode="json", exclude={"variants", "profiles", "description"})
-    version_hash = hashlib.sha256(
-        (canonical_json(config_for_hash) + "\n" + hook_source).encode("utf-8")
-    ).hexdigest()[:16]
+    hashed = "\n".join(
+        [
+            canonical_json(config_for_hash),
+            hook_source,
+            benchmark_source,
+            part_sources([scenario, instruction, inferencer, metric]),
+        ]
+    )
     return Task(
         name=config.name,
         config=config,
         source=path,
-        version_hash=version_hash,
-        scenario=build_part(parts.scenarios, config.scenario, f"{where}: scenario"),
-        instruction=build_part(parts.instructions, config.instruction, f"{where}: instruction"),
-        inferencer=build_part(parts.inferencers, config.inferencer, f"{where}: inferencer"),
-        metric=build_part(parts.metrics, config.metric, f"{where}: metric"),
+        version_hash=hashlib.sha256(hashed.encode("utf-8")).hexdigest()[:16],
+        scenario=scenario,
+        instruction=instruction,
+        inferencer=inferencer,
+        metric=metric,
         profile=profile,
     )

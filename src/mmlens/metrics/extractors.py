@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from mmlens.core.options import LETTERS, option_letters as letters_of
 from mmlens.core.parts import Extraction
 from mmlens.core.registry import Registry
 from mmlens.core.sample import Sample
@@ -15,11 +16,8 @@ from mmlens.core.sample import Sample
 Extractor = Callable[[Sample, str], Extraction]
 extractors: Registry[Extractor] = Registry("extractor")
 
-LETTERS = "ABCDEFGHIJ"
-
-
 def option_letters(sample: Sample) -> str:
-    return LETTERS[: len(sample.choices)] if sample.choices else "ABCD"
+    return letters_of(sample.choices)
 
 
 def normalize_yes_no(answer: str) -> str:

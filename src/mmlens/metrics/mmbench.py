@@ -22,7 +22,7 @@ from collections import defaultdict
 from mmlens.core.parts import Aggregate, Extraction, Metric, MetricValue, Prediction, SampleRecord, metrics
 from mmlens.core.sample import Sample
 from mmlens.metrics.aggregation import category_nodes
-from mmlens.metrics.extractors import LETTERS
+from mmlens.core.options import LETTERS
 from mmlens.metrics.stats import mean_interval
 
 REFUSAL_PHRASES = (

@@ -9,7 +9,7 @@ official interfaces score each option as the assistant's whole reply, closing to
 - SEED-Bench-2, LLaVA-1.5 interface: the option is the assistant's message of a llava_v1
   conversation (closed by ``</s>``) and the model's *mean* loss is taken over the last
   ``len(tokenizer(option))`` tokens (the BOS counted makes it the option's tokens plus ``</s>``)
-  -> ``rank_choices_token_mean`` below with ``include_end_of_turn: true``; it needs the backend to
+  -> ``rank_choices_token_mean`` (mmlens.inferencers.ranking) with ``include_end_of_turn: true``; it needs the backend to
   report the scored token count as ``Response.usage["completion_tokens"]``.
 - SEED-Bench-2, Qwen-VL interface: the mean over the option's tokens only (the option is appended
   to the question, no closing token) -> ``rank_choices_token_mean`` without it (profile ``qwen-vl``).
@@ -20,25 +20,18 @@ response, compared with the answer letter case-sensitively (seedbench, seedbench
 
 from __future__ import annotations
 
-from mmlens.core.messages import Message
+from mmlens.core.options import LETTERS
 from mmlens.core.parts import (
     Aggregate,
     Extraction,
-    Inferencer,
     Metric,
     Prediction,
     SampleRecord,
     extract_from_prediction,
-    inferencers,
     metrics,
 )
-from mmlens.core.requests import Request, Response
 from mmlens.core.sample import Sample
-from mmlens.inferencers.basic import RankChoices, choose_option
 from mmlens.metrics.aggregation import mean_aggregate
-from mmlens.metrics.extractors import LETTERS
-
-TOKEN_COUNT_KEY = "completion_tokens"
 
 
 def extract_first_character(response: str, letters: str, case_insensitive: bool = False) -> Extraction:
@@ -72,30 +65,3 @@ class SeedBenchAccuracy(Metric):
 
     def aggregate(self, records: list[SampleRecord]) -> Aggregate:
         return mean_aggregate(records, ["acc"])
-
-
-@inferencers.register("rank_choices_token_mean")
-class RankChoicesTokenMean(Inferencer):
-    """Likelihood ranking by the mean log-probability per option token (SEED-Bench-2's official loss).
-
-    include_end_of_turn: the closing token is one more scored token of the mean, as in the official
-    LLaVA-1.5 interface; off, the mean is over the option's own tokens (the Qwen-VL interface).
-    """
-
-    include_end_of_turn: bool = False
-
-    def plan(self, sample: Sample, messages: list[Message]) -> list[Request]:
-        return RankChoices(include_end_of_turn=self.include_end_of_turn).plan(sample, messages)
-
-    def combine(self, sample: Sample, requests: list[Request], responses: list[Response]) -> Prediction:
-        def mean_per_token(index: int) -> float:
-            response = responses[index]
-            tokens = (response.usage or {}).get(TOKEN_COUNT_KEY)
-            if response.logprob is None or not tokens:
-                raise ValueError(
-                    f"the backend reported no log-probability or no usage[{TOKEN_COUNT_KEY!r}] "
-                    "(the option's token count), which the per-token mean needs"
-                )
-            return response.logprob / tokens
-
-        return choose_option(responses, mean_per_token, "mean_logprobs")

@@ -21,18 +21,12 @@ from mmlens.core.media import ImageRef
 from mmlens.core.messages import ImagePart, Message, TextPart
 from mmlens.core.parts import LoadContext, Scenario, scenarios
 from mmlens.core.sample import BadSample, Sample
-from mmlens.metrics.extractors import LETTERS
+from mmlens.core.options import LETTERS, rotate_options
 from mmlens.scenarios.tables import Table, cell_text, is_missing, read_table, row_images
 
 PASS_STRIDE = 1_000_000
 OPTION_COLUMNS = "ABCDEFGHI"
 L2_COLUMNS = ("l2-category", "L2-category", "l2_category")
-
-
-def rotate_options(choices: list[str], answer_position: int, k: int) -> tuple[list[str], int]:
-    """Pass k: position p shows original option (p + k) mod n; also returns the answer's new position."""
-    n = len(choices)
-    return [choices[(p + k) % n] for p in range(n)], (answer_position - k) % n
 
 
 def _row_options(row: dict[str, Any]) -> list[str]:

@@ -1,0 +1,194 @@
+"""Typed, versioned results: what results.json, the store's run rows and samples.jsonl hold.
+
+Writers build these models and readers (report, show, compare, gain, summary) load them, so no
+reader guesses from keys. ``SCHEMA_VERSION`` changes whenever a field changes meaning; a document
+without one is schema 1 (mmlens 0.1), which still loads: the fields it lacks get their defaults and
+``correct``/``score`` are derived from its ``scores`` as mmlens 0.1 wrote them.
+
+Schema history
+- 1: mmlens 0.1 (no schema_version; no ``correct``/``score``; no ``exchanges``/``option_scores``).
+- 2: ``schema_version`` everywhere; per-sample ``correct`` (right/wrong metrics) or ``score``
+  (numeric metrics); ``exchanges`` (every request of a multi-round or judged sample, with its raw
+  reply); ``option_scores`` (likelihood rankings); ``roles`` in provenance.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mmlens.core.errors import DataError
+
+SCHEMA_VERSION = 2
+
+ExtractionMethod = Literal["exact", "rule", "judge", "failed", "error"]
+Normalization = Literal["sum", "chars", "token_mean"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class OptionScores(BaseModel):
+    """Per-option scores of a likelihood ranking: one field, one meaning.
+
+    logprobs[i]: the log-probability used to rank option i (A, B, ...), after ``normalization``:
+    ``sum`` the summed token log-probabilities, ``chars`` that sum divided by the option's
+    characters, ``token_mean`` the mean per scored token. ``chosen``: the index that won (ties go
+    to the earlier option)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    logprobs: list[float]
+    normalization: Normalization
+    chosen: int
+
+    def probabilities(self) -> list[float]:
+        """A softmax over the options (what calibration reads)."""
+        top = max(self.logprobs)
+        weights = [math.exp(value - top) for value in self.logprobs]
+        total = sum(weights)
+        return [weight / total for weight in weights]
+
+
+class Exchange(BaseModel):
+    """One request of a sample and what came back: a round of a dialogue, a judge call."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    round: int
+    role: str
+    kind: str
+    prompt: list[dict[str, Any]]
+    continuation: str | None = None
+    response: str | None = None
+    logprob: float | None = None
+    error: str | None = None
+    cached: bool = False
+
+
+class SampleRecord(BaseModel):
+    """Everything kept about one scored sample (one line of samples.jsonl).
+
+    correct: True/False where the metric decides right or wrong per sample, else None.
+    score: the sample's numeric score where the metric gives one instead (None otherwise).
+    extraction: how the answer was found: exact, rule, judge, failed (no answer found; counted
+        wrong) or error (the request failed; counted as an error and wrong).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = SCHEMA_VERSION
+    id: str
+    category: tuple[str, ...] = ()
+    group: str | None = None
+    target: str | None = None
+    prompt: list[dict[str, Any]] = Field(default_factory=list)
+    response: str | None = None
+    answer: str | None = None
+    extraction: ExtractionMethod
+    scores: dict[str, float] = Field(default_factory=dict)
+    correct: bool | None = None
+    score: float | None = None
+    error: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+    option_scores: OptionScores | None = None
+    exchanges: list[Exchange] = Field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json")
+        # Optional parts are left out when empty; every other key is always there.
+        for key, empty in (("error", None), ("details", {}), ("option_scores", None), ("exchanges", [])):
+            if data[key] == empty:
+                del data[key]
+        return data
+
+    @staticmethod
+    def from_dict(data: dict[str, Any], correct_key: str | None = None) -> SampleRecord:
+        """Load a record of any schema version; schema 1 records get ``correct`` from
+        ``correct_key`` (the metric's right/wrong score) or, without one, from a single 0/1 score."""
+        fields = dict(data)
+        version = int(fields.get("schema_version", 1))
+        if version > SCHEMA_VERSION:
+            raise DataError(
+                f"sample record {fields.get('id')!r} has schema_version {version}, newer than this "
+                f"mmlens reads ({SCHEMA_VERSION}); upgrade mmlens"
+            )
+        if version == 1:
+            fields["correct"] = _legacy_correct(fields.get("scores") or {}, correct_key)
+        fields["schema_version"] = SCHEMA_VERSION
+        try:
+            return SampleRecord.model_validate(fields)
+        except ValidationError as error:
+            raise DataError(f"sample record {fields.get('id')!r}: {error.errors()[0]['msg']}") from None
+
+
+def _legacy_correct(scores: dict[str, float], correct_key: str | None) -> bool | None:
+    keys = [correct_key] if correct_key in scores else [k for k, v in scores.items() if v in (0.0, 1.0)]
+    if len(keys) != 1:
+        return None
+    return scores[str(keys[0])] == 1.0
+
+
+class MetricSummary(BaseModel):
+    """One metric: its value, the 95% interval where one is known, the number of units."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    value: float
+    ci95: list[float] | None = None
+    n: int | None = None
+
+
+class Counts(_Model):
+    samples: int
+    scored: int
+    bad_samples: int = 0
+    errors: int = 0
+    failed_extraction: int = 0
+    extraction: dict[str, int] = Field(default_factory=dict)
+    role_errors: int = 0
+    missing_predictions: int | None = None
+    predictions_past_limit: int | None = None
+
+
+class BadSampleEntry(BaseModel):
+    id: str
+    reason: str
+
+
+class RunResults(_Model):
+    """results.json (and the ``results`` column of a run row)."""
+
+    schema_version: int = SCHEMA_VERSION
+    task: str
+    primary_metric: str
+    metrics: dict[str, MetricSummary]
+    breakdown: dict[str, dict[str, MetricSummary]] = Field(default_factory=dict)
+    counts: Counts
+    complete: bool
+    bad_samples: list[BadSampleEntry] = Field(default_factory=list)
+    provenance: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def primary(self) -> MetricSummary | None:
+        return self.metrics.get(self.primary_metric)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=False)
+
+    @staticmethod
+    def load(data: dict[str, Any], where: str = "results") -> RunResults:
+        version = int(data.get("schema_version", 1))
+        if version > SCHEMA_VERSION:
+            raise DataError(
+                f"{where}: schema_version {version} is newer than this mmlens reads ({SCHEMA_VERSION})"
+            )
+        try:
+            return RunResults.model_validate({**data, "schema_version": SCHEMA_VERSION})
+        except ValidationError as error:
+            first = error.errors()[0]
+            location = ".".join(str(p) for p in first["loc"])
+            raise DataError(f"{where}: not an mmlens result ({location}: {first['msg']})") from None
