@@ -32,7 +32,7 @@ from mmlens.models.reference import (
     image_pixels,
     parse_question,
 )
-from mmlens.scenarios.shapes import COLOURS, FAMILIES, make_sample
+from mmlens.tasks.shapes.scenario import COLOURS, FAMILIES, make_sample
 
 ANSWERS = ["yes", "no", "1", "2", "3", "4", *COLOURS, *string.ascii_uppercase]
 EMBED_DIM = 16

@@ -17,12 +17,13 @@ from mmlens.core.parts import LoadContext, SampleRecord
 from mmlens.core.requests import Request, Response
 from mmlens.core.sample import Sample
 from mmlens.core.task import BUILTIN_TASKS_DIR
-from mmlens.inferencers.basic import Generate, RankChoices
+from mmlens.inferencers.basic import Generate
+from mmlens.inferencers.ranking import RankChoices
 from mmlens.instructions.template import TemplateInstruction
 from mmlens.metrics.accuracy import Accuracy
 from mmlens.models.base import build_model, parse_model_spec
 from mmlens.models.reference import BUILTIN_WEIGHTS, ReferenceModel, parse_question
-from mmlens.scenarios.shapes import FAMILIES, ShapesScenario, make_sample
+from mmlens.tasks.shapes.scenario import FAMILIES, ShapesScenario, make_sample
 
 TRAINING_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_reference_model.py"
 

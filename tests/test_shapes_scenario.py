@@ -12,8 +12,8 @@ from mmlens.core.parts import LoadContext
 from mmlens.core.sample import Sample
 from mmlens.core.task import BUILTIN_TASKS_DIR, TaskCatalog
 from mmlens.instructions.template import format_options
-from mmlens.scenarios import shapes
-from mmlens.scenarios.shapes import COLOURS, FAMILIES, IMAGE_SIDE, LETTER_BOX, ShapesScenario, plan_scene
+from mmlens.tasks.shapes import scenario as shapes
+from mmlens.tasks.shapes.scenario import COLOURS, FAMILIES, IMAGE_SIDE, LETTER_BOX, ShapesScenario, plan_scene
 
 
 def load(size: int, seed: int = 0, limit: int | None = None) -> list[Sample]:

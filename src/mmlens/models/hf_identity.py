@@ -86,7 +86,7 @@ def _identity_files(folder: Path) -> Iterator[Path]:
 
 
 def _hash_cache_path() -> Path:
-    from mmlens.store.sqlite import default_home
+    from mmlens.core.paths import default_home
 
     return default_home() / "hf-file-hashes.json"
 

@@ -16,7 +16,6 @@ SIGKILL loses no answered request and never leaves a half-written row.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -25,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from mmlens.core.errors import MmlensError
+from mmlens.core.paths import default_home as default_home  # re-exported (moved to core.paths)
+from mmlens.core.paths import default_store_path as default_store_path
 from mmlens.core.requests import Response
 
 SCHEMA = """
@@ -58,16 +59,6 @@ CREATE TABLE IF NOT EXISTS records (
     PRIMARY KEY (run_id, sample_id)
 );
 """
-
-
-def default_home() -> Path:
-    return Path(os.environ.get("MMLENS_HOME", Path.home() / ".mmlens"))
-
-
-def default_store_path() -> Path:
-    """``$MMLENS_STORE``, else ``$MMLENS_HOME/store.sqlite`` (``~/.mmlens/store.sqlite``)."""
-    explicit = os.environ.get("MMLENS_STORE")
-    return Path(explicit) if explicit else default_home() / "store.sqlite"
 
 
 @dataclass

@@ -142,7 +142,7 @@ def download_from_hub(task: str) -> Path:
             f"cannot load {HUB_ID} from the Hugging Face hub ({reason}); "
             "pass --data PATH to a local copy in the published format"
         ) from None
-    from mmlens.store.sqlite import default_home
+    from mmlens.core.paths import default_home
 
     target = default_home() / "data" / "mmr" / snapshot.name
     if not (target / JSON_NAME).is_file():

@@ -16,9 +16,10 @@ from mmlens.core.parts import LoadContext
 from mmlens.core.requests import Request, RequestKind, Response
 from mmlens.core.sample import BadSample
 from mmlens.core.task import TaskCatalog
-from mmlens.metrics.seedbench import RankChoicesTokenMean, extract_first_character
+from mmlens.inferencers.ranking import RankChoicesTokenMean
 from mmlens.models.base import Emit, Model, ModelArgs, models
-from tests.benchmarks_a.fixtures import (
+from mmlens.tasks.seedbench.metric import extract_first_character
+from tests.fixtures.benchmark_data import (
     build_seed1_json,
     build_seed1_parquet,
     build_seed2_json,
@@ -65,7 +66,8 @@ def test_summed_ranking_is_the_seed1_method(tmp_path: Path) -> None:
     record = next(
         r for r in api.evaluate("seedbench", "bench_a_word_scores", data=data, output_dir=None).records
     )
-    assert record.details["logprobs"] == [-3.0, -8.0, -12.0, -8.0]
+    assert record.option_scores is not None
+    assert record.option_scores.logprobs == [-3.0, -8.0, -12.0, -8.0]
     assert record.prompt[0]["content"][1]["text"] == "Question: Question 101?\nAnswer:"
 
 
@@ -77,7 +79,8 @@ def test_per_token_mean_ranking_is_the_seed2_method(tmp_path: Path) -> None:
     # shortest words win: 104 now picks "one two" (3 letters a word) = A, right; the rest as before
     assert result.results["metrics"]["acc"]["value"] == 1.0
     by_id = {r.id: r for r in result.records}
-    assert by_id["104"].details["mean_logprobs"] == pytest.approx([-3.0, -5.0, -11 / 3, -5.0])
+    assert by_id["104"].option_scores is not None
+    assert by_id["104"].option_scores.logprobs == pytest.approx([-3.0, -5.0, -11 / 3, -5.0])
     assert by_id["102"].answer == "B"  # "cc" and "ee ff gg hh ii" tie at -2: the earlier option wins
 
 

@@ -15,8 +15,8 @@ from PIL import Image
 
 from mmlens import api
 from mmlens.core.errors import DataError
-from mmlens.metrics.pope import extract_pope_lmms_eval, extract_pope_official
-from tests.benchmarks_b.helpers import (
+from mmlens.tasks.pope.metric import extract_pope_lmms_eval, extract_pope_official
+from tests.fixtures.benchmark_helpers import (
     POPE_COCO,
     placeholder_image,
     prompt_images,

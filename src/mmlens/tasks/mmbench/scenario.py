@@ -19,9 +19,9 @@ from typing import Any, ClassVar
 from mmlens.core.errors import DataError, SampleError
 from mmlens.core.media import ImageRef
 from mmlens.core.messages import ImagePart, Message, TextPart
+from mmlens.core.options import LETTERS, rotate_options
 from mmlens.core.parts import LoadContext, Scenario, scenarios
 from mmlens.core.sample import BadSample, Sample
-from mmlens.core.options import LETTERS, rotate_options
 from mmlens.scenarios.tables import Table, cell_text, is_missing, read_table, row_images
 
 PASS_STRIDE = 1_000_000

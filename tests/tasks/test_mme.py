@@ -16,9 +16,9 @@ from mmlens import api
 from mmlens.core.errors import DataError
 from mmlens.core.parts import LoadContext
 from mmlens.core.task import TaskCatalog
-from mmlens.metrics.mme import extract_mme_lmms_eval, extract_mme_official
 from mmlens.runner.plan import load_samples
-from tests.benchmarks_b.helpers import (
+from mmlens.tasks.mme.metric import extract_mme_lmms_eval, extract_mme_official
+from tests.fixtures.benchmark_helpers import (
     MME_LAVIN,
     MME_QUESTIONS,
     placeholder_image,
@@ -27,7 +27,7 @@ from tests.benchmarks_b.helpers import (
     write_predictions,
 )
 
-# The official subtask lists, written out here independently of mmlens.scenarios.mme.
+# The official subtask lists, written out here independently of mmlens.tasks.mme.scenario.
 OFFICIAL_PERCEPTION = [
     "existence", "count", "position", "color", "posters", "celebrity", "scene", "landmark", "artwork", "OCR",
 ]  # fmt: skip

@@ -13,9 +13,9 @@ import pytest
 
 from mmlens import api
 from mmlens.core.errors import DataError
-from mmlens.metrics.mmr import extract_mmr_letter
-from mmlens.scenarios.mmr import extract_images
-from tests.benchmarks_b.helpers import (
+from mmlens.tasks.mmr.metric import extract_mmr_letter
+from mmlens.tasks.mmr.scenario import extract_images
+from tests.fixtures.benchmark_helpers import (
     MMR_JSON,
     placeholder_image,
     prompt_images,
@@ -226,6 +226,6 @@ def test_missing_inputs_are_clear_errors(tmp_path: Path, monkeypatch: pytest.Mon
 
 @pytest.mark.parametrize(("response", "letter"), [("B\n", "B"), ("\nB", "B"), ("  C. because", "C")])
 def test_the_response_is_stripped_as_the_official_model_scripts_do(response: str, letter: str) -> None:
-    from mmlens.metrics.mmr import extract_mmr_letter
+    from mmlens.tasks.mmr.metric import extract_mmr_letter
 
     assert extract_mmr_letter(response).answer == letter

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from mmlens import api
-from mmlens.metrics.mme_realworld import extract_mme_realworld_letter
-from tests.benchmarks_a.fixtures import (
+from mmlens.tasks.mme_realworld.metric import extract_mme_realworld_letter
+from tests.fixtures.benchmark_data import (
     MME_RW_CHOICES,
     build_mme_realworld_json,
     build_mme_realworld_parquet,

@@ -1,4 +1,5 @@
-"""The benchmark tasks through the real hf backend, on tiny randomly initialised models built offline."""
+"""SEED-Bench-2 ranking and MMStar multimodal gain through the real hf backend, on tiny randomly
+initialised models built offline."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ import pytest
 
 from mmlens import api
 from mmlens.analyses.multimodal_gain import multimodal_gain
-from mmlens.core.parts import LoadContext
+from mmlens.core.parts import LoadContext, SampleRecord
 from mmlens.core.task import TaskCatalog
-from mmlens.inferencers.basic import RankChoices
-from tests.benchmarks_a.fixtures import build_mmstar, build_seed2_json
+from mmlens.inferencers.ranking import RankChoices
+from tests.fixtures.benchmark_data import build_mmstar, build_seed2_json
 from tests.fixtures.tiny_models import TinyModelFactory, tiny_model_factory  # noqa: F401 - fixture
 
 pytest.importorskip("transformers")
@@ -47,15 +48,18 @@ def test_seedbench2_ranks_by_the_mean_over_the_options_tokens(
         choices = samples[mean_record.id].choices or []
         counts = [len(tokenizer(choice, add_special_tokens=False)["input_ids"]) for choice in choices]
         # the official LLaVA-1.5 interface: mean over the option's tokens and the closing </s>
-        expected = [
-            total / (n + 1) for total, n in zip(summed_record.details["logprobs"], counts, strict=True)
-        ]
-        assert mean_record.details["mean_logprobs"] == pytest.approx(expected)
+        expected = [total / (n + 1) for total, n in zip(scores_of(summed_record), counts, strict=True)]
+        assert scores_of(mean_record) == pytest.approx(expected)
         assert mean_record.answer == "ABCD"[expected.index(max(expected))]
         # the official Qwen-VL interface: mean over the option's tokens only
-        expected_open = [total / n for total, n in zip(open_record.details["logprobs"], counts, strict=True)]
-        assert qwen_record.details["mean_logprobs"] == pytest.approx(expected_open)
-        assert qwen_record.details["mean_logprobs"] != pytest.approx(expected, abs=1e-3)
+        expected_open = [total / n for total, n in zip(scores_of(open_record), counts, strict=True)]
+        assert scores_of(qwen_record) == pytest.approx(expected_open)
+        assert scores_of(qwen_record) != pytest.approx(expected, abs=1e-3)
+
+
+def scores_of(record: SampleRecord) -> list[float]:
+    assert record.option_scores is not None
+    return record.option_scores.logprobs
 
 
 def _context(data: Path) -> LoadContext:

@@ -9,8 +9,8 @@ official interfaces score each option as the assistant's whole reply, closing to
 - SEED-Bench-2, LLaVA-1.5 interface: the option is the assistant's message of a llava_v1
   conversation (closed by ``</s>``) and the model's *mean* loss is taken over the last
   ``len(tokenizer(option))`` tokens (the BOS counted makes it the option's tokens plus ``</s>``)
-  -> ``rank_choices_token_mean`` (mmlens.inferencers.ranking) with ``include_end_of_turn: true``; it needs the backend to
-  report the scored token count as ``Response.usage["completion_tokens"]``.
+  -> ``rank_choices_token_mean`` (mmlens.inferencers.ranking) with ``include_end_of_turn: true``;
+  it needs the backend to report the scored token count as ``Response.usage["completion_tokens"]``.
 - SEED-Bench-2, Qwen-VL interface: the mean over the option's tokens only (the option is appended
   to the question, no closing token) -> ``rank_choices_token_mean`` without it (profile ``qwen-vl``).
 Generation mode (a profile, lmms-eval's): the answer is the first character of the stripped

@@ -11,9 +11,9 @@ import pytest
 from mmlens import api
 from mmlens.analyses.multimodal_gain import multimodal_gain
 from mmlens.core.requests import Request, Response
-from mmlens.metrics.mmstar import extract_mmstar_letter
 from mmlens.models.base import Emit, Model, ModelArgs, models
-from tests.benchmarks_a.fixtures import MMSTAR_ROWS, build_mmstar, write_predictions
+from mmlens.tasks.mmstar.metric import extract_mmstar_letter
+from tests.fixtures.benchmark_data import MMSTAR_ROWS, build_mmstar, write_predictions
 
 
 class ImageAwareArgs(ModelArgs):

@@ -19,10 +19,10 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
+from mmlens.core.options import LETTERS
 from mmlens.core.parts import Aggregate, Extraction, Metric, MetricValue, Prediction, SampleRecord, metrics
 from mmlens.core.sample import Sample
 from mmlens.metrics.aggregation import category_nodes
-from mmlens.core.options import LETTERS
 from mmlens.metrics.stats import mean_interval
 
 REFUSAL_PHRASES = (

@@ -13,7 +13,7 @@ import pytest
 from mmlens.core.errors import DataError, SampleError
 from mmlens.core.media import BytesImage, FileImage
 from mmlens.scenarios.tables import cell_text, is_missing, read_table, row_images
-from tests.benchmarks_a.fixtures import image_cell, png_bytes, write_parquet, write_tsv
+from tests.fixtures.benchmark_data import image_cell, png_bytes, write_parquet, write_tsv
 
 
 def read(source: Path | str | None, split: str = "val", config: str | None = None) -> list[dict]:

@@ -9,11 +9,11 @@ import pytest
 
 from mmlens import api
 from mmlens.core.errors import DataError
+from mmlens.core.options import rotate_options
 from mmlens.core.parts import LoadContext
 from mmlens.core.task import TaskCatalog
-from mmlens.metrics.mmbench import extract_mmbench_answer
-from mmlens.scenarios.mmbench import rotate_options
-from tests.benchmarks_a.fixtures import (
+from mmlens.tasks.mmbench.metric import extract_mmbench_answer
+from tests.fixtures.benchmark_data import (
     MMBENCH_QUESTIONS,
     PUBLISHED_ROTATION_21,
     build_ccbench_tsv,

@@ -1,0 +1,5 @@
+"""The mmbench benchmark: importing this package registers its scenario and metric."""
+
+from mmlens.tasks.mmbench import metric, scenario
+
+__all__ = ["metric", "scenario"]
