@@ -64,9 +64,17 @@ def test_scores_well_above_chance_on_every_family(model: ReferenceModel) -> None
         extraction = metric.extract(sample, prediction)
         assert extraction.method == "exact", (sample.id, response)
         records.append(
-            SampleRecord(sample.id, sample.category, sample.group, sample.target, [], prediction.text,
-                         extraction.answer, extraction.method, metric.score(sample, extraction))
-        )  # fmt: skip
+            SampleRecord(
+                id=sample.id,
+                category=sample.category,
+                group=sample.group,
+                target=sample.target,
+                response=prediction.text,
+                answer=extraction.answer,
+                extraction=extraction.method,
+                scores=metric.score(sample, extraction),
+            )
+        )
     aggregate = metric.aggregate(records)
     assert aggregate.metrics["acc"].value >= 0.8
     chance = {"existence": 0.5, "position": 0.5, "count": 0.25, "colour": 0.25, "text": 0.25}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from mmlens.tasks.mme.metric import extract_mme_lmms_eval, extract_mme_official
 from tests.fixtures.benchmark_helpers import (
     MME_LAVIN,
     MME_QUESTIONS,
+    copy_subtasks,
     placeholder_image,
     prompt_images,
     prompt_text,
@@ -173,16 +173,6 @@ def test_text_only_copy_loads_for_scoring_and_refuses_to_decode(tmp_path: Path) 
     assert len({s.id for s in samples}) == 2374
     with pytest.raises(DataError, match=r"mme/existence/000000006040\.jpg is not in the local copy"):
         samples[0].images[0].pil()
-
-
-def copy_subtasks(destination: Path, subtasks: list[str]) -> dict[str, list[str]]:
-    destination.mkdir(parents=True, exist_ok=True)
-    images: dict[str, list[str]] = {}
-    for subtask in subtasks:
-        shutil.copy(MME_QUESTIONS / f"{subtask}.txt", destination / f"{subtask}.txt")
-        lines = (destination / f"{subtask}.txt").read_text().splitlines()
-        images[subtask] = list(dict.fromkeys(line.split("\t")[0] for line in lines))
-    return images
 
 
 def test_eval_tool_layout_with_images_end_to_end(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from mmlens.tasks.mmr.metric import extract_mmr_letter
 from mmlens.tasks.mmr.scenario import extract_images
 from tests.fixtures.benchmark_helpers import (
     MMR_JSON,
-    placeholder_image,
+    local_copy,
     prompt_images,
     prompt_text,
     write_predictions,
@@ -153,19 +153,6 @@ HAND = [
     "C",  # 04 NEG (D): wrong
     "b",  # 04 POS (B): no answer -> neither
 ]
-
-
-def local_copy(folder: Path, count: int, with_images: bool) -> tuple[Path, dict[str, str]]:
-    data = json.loads(MMR_JSON.read_text())[:count]
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "MMR-benchmark.json").write_text(json.dumps(data))
-    digests: dict[str, str] = {}
-    if with_images:
-        for item in data:
-            if item["image"] not in digests:
-                target = folder / "MMR-benchmark-images" / item["image"]
-                digests[item["image"]] = placeholder_image(target, len(digests))
-    return folder, digests
 
 
 def test_hand_worked_pairs(tmp_path: Path) -> None:

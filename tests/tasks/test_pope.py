@@ -18,13 +18,15 @@ from mmlens.core.errors import DataError
 from mmlens.tasks.pope.metric import extract_pope_lmms_eval, extract_pope_official
 from tests.fixtures.benchmark_helpers import (
     POPE_COCO,
+    POPE_SPLITS,
+    first_questions,
     placeholder_image,
     prompt_images,
     prompt_text,
     write_predictions,
 )
 
-SPLITS = ("random", "popular", "adversarial")
+SPLITS = POPE_SPLITS
 
 
 def official_evaluate(responses: list[str], label_file: Path) -> dict[str, float]:
@@ -150,14 +152,6 @@ HAND_RESPONSES = [
     "Yes. There is no truck.",  # label yes -> yes: TP
     "",  # label no -> yes: FP
 ]
-
-
-def first_questions(folder: Path, count: int) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for split in SPLITS:
-        lines = (POPE_COCO / f"coco_pope_{split}.json").read_text().splitlines()[:count]
-        (folder / f"coco_pope_{split}.json").write_text("\n".join(lines) + "\n")
-    return folder
 
 
 def test_hand_worked_example_and_the_lmms_eval_profile(tmp_path: Path) -> None:
