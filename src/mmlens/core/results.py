@@ -177,7 +177,9 @@ class RunResults(_Model):
         return self.metrics.get(self.primary_metric)
 
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_none=False)
+        data = self.model_dump(mode="json")
+        data["counts"] = self.counts.model_dump(mode="json", exclude_none=True)
+        return data
 
     @staticmethod
     def load(data: dict[str, Any], where: str = "results") -> RunResults:

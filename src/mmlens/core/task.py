@@ -49,6 +49,20 @@ PART_REGISTRIES: dict[str, Registry[Any]] = {
 }
 
 
+class RoleDefault(BaseModel):
+    """A task's default model for a role (its official judge): ``roles: {judge: {model: ..., args: ...}}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        backend, _, name = self.model.partition(":")
+        return f"{backend}:{name}" if name else backend
+
+
 class TaskConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -62,6 +76,7 @@ class TaskConfig(BaseModel):
     instruction: dict[str, Any] = Field(default_factory=lambda: {"type": "template"})
     inferencer: dict[str, Any] = Field(default_factory=lambda: {"type": "generate"})
     metric: dict[str, Any]
+    roles: dict[str, RoleDefault] = Field(default_factory=dict)
     variants: dict[str, dict[str, Any]] = Field(default_factory=dict)
     profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -89,12 +104,19 @@ class Task:
 
 @dataclass(frozen=True)
 class TaskEntry:
-    """Where a task is declared: its YAML file and, for a variant, the overrides."""
+    """Where a task is declared: its YAML file and, for a variant, the overrides.
+
+    ``description`` is the first line of the task's description; ``id_scheme`` and
+    ``scenario_type`` are read from the YAML (a variant's own override its base's), so that listing
+    tasks imports no benchmark code. ``id_scheme`` is None where the file declares none (the
+    scenario's own scheme then applies, see Task.id_scheme)."""
 
     name: str
     path: Path
     description: str
     overrides: dict[str, Any] | None = None
+    id_scheme: str | None = None
+    scenario_type: str | None = None
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -151,6 +173,20 @@ def _looks_like_task(data: dict[str, Any]) -> bool:
     return "name" in data and "scenario" in data
 
 
+def _first_line(text: Any) -> str:
+    lines = str(text or "").strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def _text_or_none(value: Any) -> str | None:
+    return " ".join(str(value).split()) if value is not None and str(value).strip() else None
+
+
+def _scenario_type(data: dict[str, Any]) -> str | None:
+    scenario = data.get("scenario")
+    return str(scenario["type"]) if isinstance(scenario, dict) and "type" in scenario else None
+
+
 class TaskCatalog:
     """All tasks visible to a run: the built-in ones plus those under --include folders."""
 
@@ -180,14 +216,21 @@ class TaskCatalog:
             if not _looks_like_task(data):
                 continue
             name = str(data["name"])
-            description = str(data.get("description", "")).strip().splitlines()
-            first_line = description[0] if description else ""
-            self.entries[name] = TaskEntry(name, path, first_line)
+            first_line = _first_line(data.get("description"))
+            id_scheme = _text_or_none(data.get("id_scheme"))
+            scenario_type = _scenario_type(data)
+            self.entries[name] = TaskEntry(name, path, first_line, None, id_scheme, scenario_type)
             for variant, override in (data.get("variants") or {}).items():
                 if not isinstance(override, dict):
                     raise ConfigError(f"task file {path}: variants.{variant} must be a mapping")
-                text = str(override.get("description", first_line)).strip().splitlines()
-                self.entries[variant] = TaskEntry(variant, path, text[0] if text else "", override)
+                self.entries[variant] = TaskEntry(
+                    variant,
+                    path,
+                    _first_line(override.get("description", first_line)),
+                    override,
+                    _text_or_none(override.get("id_scheme")) or id_scheme,
+                    _scenario_type(override) or scenario_type,
+                )
 
     def names(self) -> list[str]:
         return sorted(self.entries)
@@ -251,9 +294,8 @@ def import_benchmark_code(task_path: Path) -> str:
             ) from None
     else:
         import_python_file(package_init, "mmlens_benchmark", f"task file {task_path}: benchmark code")
-    return "\n".join(
-        f"# {path.relative_to(folder)}\n{path.read_text(encoding='utf-8')}" for path in sorted(folder.rglob("*.py"))
-    )
+    sources = sorted(folder.rglob("*.py"))
+    return "\n".join(f"# {path.relative_to(folder)}\n{path.read_text(encoding='utf-8')}" for path in sources)
 
 
 def part_sources(built: list[parts.Part]) -> str:
@@ -263,7 +305,8 @@ def part_sources(built: list[parts.Part]) -> str:
         for cls in type(part).__mro__:
             module = sys.modules.get(cls.__module__)
             path = getattr(module, "__file__", None)
-            if not path or not cls.__module__.startswith("mmlens") or cls.__module__.startswith("mmlens.core"):
+            generic_core = cls.__module__.startswith("mmlens.core")
+            if not path or not cls.__module__.startswith("mmlens") or generic_core:
                 continue
             files.setdefault(cls.__module__, Path(path).read_text(encoding="utf-8"))
     return "\n".join(f"# {name}\n{text}" for name, text in sorted(files.items()))

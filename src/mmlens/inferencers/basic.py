@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mmlens.core.messages import Message
-from mmlens.core.parts import Inferencer, Prediction, inferencers
+from mmlens.core.parts import Inferencer, inferencers
 from mmlens.core.requests import GenerationSettings, Request
 from mmlens.core.sample import Sample
 

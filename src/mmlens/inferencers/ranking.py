@@ -66,7 +66,9 @@ class RankingInferencer(Inferencer):
             )
         expected = len(sample.choices or [])
         if len(scores) != expected:
-            raise ReplayError(f'"option_logprobs" has {len(scores)} values; sample {sample.id} has {expected} options')
+            raise ReplayError(
+                f'"option_logprobs" has {len(scores)} values; sample {sample.id} has {expected} options'
+            )
         return prediction_from_scores([float(value) for value in scores], self.normalization())
 
 

@@ -102,3 +102,81 @@ def execute(
             errors += 1
     stats = ExecutionStats(len(unique), cached, len(missing_keys), errors, time.perf_counter() - started)
     return responses, stats
+
+
+@dataclass
+class RoleStats:
+    """What one role's model answered over all rounds of a run."""
+
+    unique: int = 0
+    cached: int = 0
+    computed: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {
+            "unique": self.unique,
+            "cached": self.cached,
+            "computed": self.computed,
+            "errors": self.errors,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+class Responder:
+    """Answers a round's requests: each role's from its own model, through the one store.
+
+    ``prefetched`` holds the first round's cached responses (looked up once by the caller)."""
+
+    def __init__(
+        self,
+        models: dict[str, Model],
+        store: Store,
+        *,
+        progress: bool = False,
+        resume_hint: str = "rerun the same command",
+        prefetched: dict[str, Response] | None = None,
+    ) -> None:
+        self.models = models
+        self.store = store
+        self.progress = progress
+        self.resume_hint = resume_hint
+        self.prefetched = prefetched
+        self.stats: dict[str, RoleStats] = {role: RoleStats() for role in models}
+        self.cached_keys: set[str] = set()
+
+    def __call__(self, unique: dict[str, Request]) -> dict[str, Response]:
+        by_role: dict[str, dict[str, Request]] = {}
+        for key, request in unique.items():
+            by_role.setdefault(request.role, {})[key] = request
+        answered: dict[str, Response] = {}
+        for role, requests in by_role.items():
+            model = self.models[role]
+            if self.prefetched is not None:
+                cached = {key: self.prefetched[key] for key in requests if key in self.prefetched}
+            else:
+                cached = self.store.get_responses(requests)
+            refused = {key for key, request in requests.items() if request.kind not in model.supported_kinds}
+            sendable = {key: request for key, request in requests.items() if key not in refused}
+            self.cached_keys.update(cached)
+            responses, stats = execute(
+                sendable,
+                model,
+                self.store,
+                cached_responses=cached,
+                progress=self.progress,
+                resume_hint=self.resume_hint,
+            )
+            for key in refused:
+                kind = requests[key].kind
+                responses[key] = Response(error=f"model {model.label} ({role}) cannot answer {kind} requests")
+            total = self.stats[role]
+            total.unique += stats.unique_requests
+            total.cached += stats.cached
+            total.computed += stats.computed
+            total.errors += stats.errors + len(refused)
+            total.seconds += stats.seconds
+            answered.update(responses)
+        self.prefetched = None
+        return answered

@@ -1,4 +1,4 @@
-"""Scoring: predictions -> extracted answers -> per-sample records -> aggregate."""
+"""Scoring: outcomes (prediction + extraction) -> typed per-sample records -> typed results."""
 
 from __future__ import annotations
 
@@ -7,25 +7,31 @@ from collections.abc import Iterable
 from typing import Any
 
 from mmlens.core.parts import Extraction, Prediction, SampleRecord
-from mmlens.core.requests import Request
+from mmlens.core.results import BadSampleEntry, Counts, Exchange, RunResults
 from mmlens.core.sample import BadSample, Sample
 from mmlens.core.task import Task
 
-
-def prompt_of(requests: list[Request]) -> list[dict[str, Any]]:
-    """The prompt as sent (media referenced by content hash)."""
-    return requests[0].canonical()["messages"] if requests else []
+NO_PREDICTION = "no prediction for this sample"
 
 
-def score_prediction(
-    task: Task, sample: Sample, prediction: Prediction, prompt: list[dict[str, Any]]
+def score_outcome(
+    task: Task,
+    sample: Sample,
+    prediction: Prediction,
+    extraction: Extraction,
+    prompt: list[dict[str, Any]],
+    exchanges: list[Exchange] | None = None,
 ) -> SampleRecord:
-    if prediction.error is not None:
-        extraction = Extraction(None, "error")
-    else:
-        extraction = task.metric.extract(sample, prediction)
-    scores = task.metric.score(sample, extraction)
-    return SampleRecord(
+    metric = task.metric
+    scores = metric.score(sample, extraction)
+    correct_key = type(metric).correct_key
+    correct = bool(scores[correct_key] == 1.0) if correct_key is not None and correct_key in scores else None
+    primary = scores.get(type(metric).primary) if correct is None else None
+    details = dict(prediction.details)
+    if extraction.details:
+        details.update(extraction.details)
+    return SampleRecord.model_construct(
+        schema_version=SampleRecord.model_fields["schema_version"].default,
         id=sample.id,
         category=sample.category,
         group=sample.group,
@@ -35,39 +41,54 @@ def score_prediction(
         answer=extraction.answer,
         extraction=extraction.method,
         scores=scores,
-        error=prediction.error,
-        details=prediction.details,
+        correct=correct,
+        score=primary,
+        error=prediction.error or extraction.error,
+        details=details,
+        option_scores=prediction.option_scores,
+        exchanges=exchanges or [],
     )
 
 
-NO_PREDICTION = "no prediction for this sample"
+def score_prediction(
+    task: Task, sample: Sample, prediction: Prediction, prompt: list[dict[str, Any]]
+) -> SampleRecord:
+    """Score a prediction whose metric needs no role (one extraction, no rounds)."""
+    extraction = (
+        Extraction(None, "error") if prediction.error is not None else task.metric.extract(sample, prediction)
+    )
+    return score_outcome(task, sample, prediction, extraction, prompt)
 
 
-def count_outcomes(records: Iterable[SampleRecord], bad_samples: list[BadSample]) -> dict[str, Any]:
+def count_outcomes(records: Iterable[SampleRecord], bad_samples: list[BadSample]) -> Counts:
     records = list(records)
     methods = Counter(record.extraction for record in records)
     missing = sum(1 for record in records if record.error == NO_PREDICTION)
-    return {
-        "samples": len(records) + len(bad_samples),
-        "scored": len(records),
-        "bad_samples": len(bad_samples),
-        "errors": methods.get("error", 0) - missing,
-        "failed_extraction": methods.get("failed", 0),
-        "extraction": dict(sorted(methods.items())),
-    }
+    role_errors = sum(1 for record in records if record.extraction == "error" and record.response is not None)
+    return Counts(
+        samples=len(records) + len(bad_samples),
+        scored=len(records),
+        bad_samples=len(bad_samples),
+        errors=methods.get("error", 0) - missing,
+        failed_extraction=methods.get("failed", 0),
+        extraction=dict(sorted(methods.items())),
+        role_errors=role_errors,
+    )
 
 
 def build_results(
     task: Task, records: list[SampleRecord], bad_samples: list[BadSample], provenance: dict[str, Any]
-) -> dict[str, Any]:
+) -> RunResults:
     aggregate = task.metric.aggregate(records)
     counts = count_outcomes(records, bad_samples)
-    return {
-        "task": task.name,
-        "primary_metric": type(task.metric).primary,
-        **aggregate.to_dict(),
-        "counts": counts,
-        "complete": counts["errors"] == 0 and not any(r.error == NO_PREDICTION for r in records),
-        "bad_samples": [{"id": b.id, "reason": b.reason} for b in bad_samples[:1000]],
-        "provenance": provenance,
-    }
+    return RunResults.model_validate(
+        {
+            "task": task.name,
+            "primary_metric": type(task.metric).primary,
+            **aggregate.to_dict(),
+            "counts": counts,
+            "complete": counts.errors == 0 and not any(r.error == NO_PREDICTION for r in records),
+            "bad_samples": [BadSampleEntry(id=b.id, reason=b.reason) for b in bad_samples[:1000]],
+            "provenance": provenance,
+        }
+    )

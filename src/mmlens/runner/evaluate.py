@@ -1,0 +1,238 @@
+"""The run loop: load samples, plan the first round, reuse cached responses, drive the rounds,
+score, save. ``mmlens.api.evaluate`` is a thin facade over ``run_task``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mmlens.core.errors import DataError, MmlensError
+from mmlens.core.parts import LoadContext, SampleRecord
+from mmlens.core.requests import MODEL_ROLE, Request, canonical_json
+from mmlens.core.results import RunResults
+from mmlens.core.sample import BadSample
+from mmlens.core.task import Task
+from mmlens.models.base import Model, ModelSpec, build_model
+from mmlens.runner.execute import ExecutionStats, Responder, RunInterrupted
+from mmlens.runner.plan import load_samples, set_aside_samples_without_media
+from mmlens.runner.provenance import dataset_fingerprint, environment, task_provenance
+from mmlens.runner.roles import RoleChoice, load_roles, role_provenance
+from mmlens.runner.rounds import SampleFlow, drive, key_requests, start_flows
+from mmlens.runner.scoring import build_results, score_outcome
+from mmlens.runner.thumbnails import save_thumbnails
+from mmlens.store.sqlite import Store
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    results: dict[str, Any]
+    records: list[SampleRecord]
+    run_dir: Path | None
+    stats: ExecutionStats | None = None
+
+    @property
+    def typed(self) -> RunResults:
+        return RunResults.load(self.results)
+
+
+def apply_run_seed(task: Task, seed: int) -> None:
+    """Sampled generation without its own seed uses the run's seed (greedy decoding needs none,
+    and leaving it out keeps greedy requests shared across runs with different seeds)."""
+    inferencer = task.inferencer
+    if getattr(inferencer, "temperature", 0.0) > 0 and getattr(inferencer, "seed", 0) is None:
+        task.inferencer = inferencer.model_copy(update={"seed": seed})
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:60] or "model"
+
+
+def run_identity(
+    task: Task,
+    model: Model,
+    data_fingerprint: str,
+    limit: int | None,
+    seed: int,
+    roles: dict[str, Model] | None = None,
+) -> str:
+    """Same task version, model, roles, data, limit and seed -> same run id: rerunning resumes it."""
+    parts: list[Any] = [task.version_hash, model.fingerprint_key(), data_fingerprint, limit, seed]
+    if roles:  # only when there are any, so that role-less run ids keep their form
+        parts.append({name: role.fingerprint_key() for name, role in sorted(roles.items())})
+    identity = canonical_json(parts).encode("utf-8")
+    return f"{task.name}__{_slug(model.label)}__{hashlib.sha256(identity).hexdigest()[:10]}"
+
+
+def ensure_output_dir(folder: Path) -> None:
+    """Fail before any work, not after it, when run folders cannot be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise MmlensError(f"--output-dir {folder}: cannot create it ({error.strerror or error})") from None
+    if not os.access(folder, os.W_OK):
+        raise MmlensError(f"--output-dir {folder}: not writable")
+
+
+def write_run_folder(run_dir: Path, results: dict[str, Any], records: list[SampleRecord]) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    samples_tmp = run_dir / "samples.jsonl.tmp"
+    with samples_tmp.open("w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
+    samples_tmp.replace(run_dir / "samples.jsonl")
+    results_tmp = run_dir / "results.json.tmp"
+    results_tmp.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    results_tmp.replace(run_dir / "results.json")
+
+
+def set_aside_unreadable_images(
+    flows: list[SampleFlow], unique: dict[str, Request], cached_keys: set[str]
+) -> tuple[list[SampleFlow], dict[str, Request], list[BadSample]]:
+    """Samples with an image that cannot be decoded become bad samples before anything is sent, so
+    that a corrupt file is reported once as bad data, not retried as a failed request on every run.
+    Only samples that still need a model are checked (a cached rerun reads no image)."""
+    kept: list[SampleFlow] = []
+    bad: list[BadSample] = []
+    for item in flows:
+        needs_model = any(key not in cached_keys for key in item.keys)
+        reasons = [r for r in (i.unreadable_reason() for i in item.sample.images) if r] if needs_model else []
+        if reasons:
+            bad.append(BadSample(item.sample.id, reasons[0]))
+            item.rounds.close()
+        else:
+            kept.append(item)
+    if bad:
+        unique = {key: unique[key] for item in kept for key in item.keys}
+    return kept, unique, bad
+
+
+def check_request_kinds(task: Task, unique: dict[str, Request], models: dict[str, Model]) -> None:
+    """A task that needs log-likelihoods (or embeddings) cannot run on a backend that only
+    generates: say so up front, from the first round's requests."""
+    for role, model in models.items():
+        needed = {request.kind for request in unique.values() if request.role == role}
+        missing = sorted(needed - model.supported_kinds)
+        if missing:
+            who = "model" if role == MODEL_ROLE else f"{role} model"
+            raise MmlensError(
+                f"{who} {model.label} cannot answer {' or '.join(missing)} requests, which task {task.name} "
+                f"sends (its inferencer is {task.config.inferencer.get('type')!r}); use a backend that can "
+                "(hf, openai with a vLLM server) or a profile of the task that generates"
+            )
+
+
+def run_task(
+    task: Task,
+    model_spec: ModelSpec | Model,
+    roles: dict[str, RoleChoice],
+    *,
+    data: str | None,
+    limit: int | None,
+    store: Store,
+    output_dir: Path | None,
+    seed: int,
+    progress: bool,
+    thumbnails: bool,
+    resume_hint: str,
+) -> RunResult:
+    started = time.time()
+    own_model = not isinstance(model_spec, Model)
+    if output_dir is not None:
+        ensure_output_dir(output_dir)
+    context = LoadContext(task.name, task.task_dir, data, limit)
+    samples, bad_from_data = load_samples(task, context)
+    samples, without_media = set_aside_samples_without_media(task, samples, context.data_path)
+    bad_from_data += without_media
+    model = model_spec if isinstance(model_spec, Model) else build_model(model_spec)
+    role_models: dict[str, Model] = {}
+    try:
+        role_models = load_roles(roles)
+        models = {MODEL_ROLE: model, **role_models}
+        fingerprints = {name: m.fingerprint_key() for name, m in models.items()}
+        data_fp = dataset_fingerprint(samples)
+        apply_run_seed(task, seed)
+        flows, bad_from_plan = start_flows(task, samples)
+        unique = key_requests(flows, fingerprints)
+        check_request_kinds(task, unique, models)
+        cached = store.get_responses(unique)
+        flows, unique, unreadable = set_aside_unreadable_images(flows, unique, set(cached))
+        bad_from_data += unreadable
+        if not flows:
+            reason = (bad_from_data + bad_from_plan)[0].reason if bad_from_data + bad_from_plan else "none"
+            raise DataError(f"task {task.name}: no readable samples ({reason})")
+        run_id = run_identity(task, model, data_fp, limit, seed, role_models)
+        run_dir = output_dir / run_id if output_dir is not None else None
+        provenance: dict[str, Any] = {
+            **environment(),
+            "run_id": run_id,
+            "task": task_provenance(task),
+            "model": {"label": model.label, "fingerprint": model.fingerprint()},
+            "roles": role_provenance(roles, role_models),
+            "generation": task.inferencer.model_dump(mode="json"),
+            "dataset": {"fingerprint": data_fp, "data": context.data_path, "limit": limit},
+            "seed": seed,
+            "store": str(store.path),
+            "started": started,
+            "resume": resume_hint,
+            "process": {"host": socket.gethostname(), "pid": os.getpid()},
+        }
+        store.begin_run(run_id, task.name, model.label, str(run_dir or ""), provenance)
+        responder = Responder(models, store, progress=progress, resume_hint=resume_hint, prefetched=cached)
+        try:
+            rounds, planned = drive(flows, fingerprints, responder, unique, responder.cached_keys)
+        except RunInterrupted:
+            store.set_status(run_id, "interrupted")
+            raise
+        except BaseException:
+            store.set_status(run_id, "failed")
+            raise
+        records = []
+        for item in flows:
+            assert item.outcome is not None
+            records.append(
+                score_outcome(
+                    task,
+                    item.sample,
+                    item.outcome.prediction,
+                    item.outcome.extraction,
+                    item.first_prompt,
+                    item.exchanges if item.needs_exchanges else None,
+                )
+            )
+        model_stats = responder.stats[MODEL_ROLE]
+        provenance["finished"] = time.time()
+        provenance["requests"] = {
+            "planned": planned,
+            "rounds": rounds,
+            **model_stats.to_dict(),
+            "by_role": {name: stats.to_dict() for name, stats in responder.stats.items()},
+        }
+        del provenance["requests"]["seconds"]
+        results = build_results(task, records, bad_from_data + bad_from_plan, provenance).to_dict()
+        if thumbnails:
+            save_thumbnails([item.sample for item in flows], store)
+        store.finish_run(run_id, results, [r.to_dict() for r in records])
+        if run_dir is not None:
+            write_run_folder(run_dir, results, records)
+        stats = ExecutionStats(
+            model_stats.unique,
+            model_stats.cached,
+            model_stats.computed,
+            model_stats.errors,
+            model_stats.seconds,
+        )
+        return RunResult(run_id, results, records, run_dir, stats)
+    finally:
+        if own_model:
+            model.close()
+        for name, role_model in role_models.items():
+            if not isinstance(roles[name].spec, Model):
+                role_model.close()

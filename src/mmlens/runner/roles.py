@@ -1,0 +1,116 @@
+"""Model roles: the model under test plus named roles (``judge``, an embedder, a scoring model).
+
+A task names the roles its metric needs (``Metric.roles()``) and may give each a default (its
+official judge) under ``roles:`` in its YAML; ``--role NAME=SPEC`` / ``--judge SPEC`` override it.
+Each role's fingerprint is part of the run identity and its provenance says where it came from,
+so a run with another judge is never mistaken for one with the official judge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from mmlens.core.errors import ConfigError
+from mmlens.core.requests import MODEL_ROLE
+from mmlens.core.task import Task
+from mmlens.models.base import (
+    Model,
+    ModelSpec,
+    build_model,
+    parse_model_args,
+    parse_model_spec,
+    validate_model_spec,
+)
+
+RoleInput = str | ModelSpec | Model
+RoleSource = Literal["task default", "given"]
+
+
+@dataclass
+class RoleChoice:
+    """A role's model before it is loaded."""
+
+    name: str
+    spec: ModelSpec | Model
+    source: RoleSource
+    default_label: str | None  # the task's own default for this role, if it has one
+
+    @property
+    def label(self) -> str:
+        return self.spec.label
+
+    @property
+    def is_default(self) -> bool:
+        return self.default_label is not None and self.default_label == self.label
+
+
+def _spec(value: RoleInput, args: str | None, where: str) -> ModelSpec | Model:
+    if isinstance(value, Model):
+        return value
+    spec = value if isinstance(value, ModelSpec) else parse_model_spec(value, args)
+    if args and isinstance(value, ModelSpec):
+        spec = spec.model_copy(update={"args": {**spec.args, **parse_model_args(args)}})
+    try:
+        validate_model_spec(spec)
+    except ConfigError as error:
+        raise ConfigError(f"{where}: {error}") from None
+    return spec
+
+
+def choose_roles(
+    task: Task, given: dict[str, RoleInput] | None = None, role_args: dict[str, str] | None = None
+) -> dict[str, RoleChoice]:
+    """The roles this task's run uses: the metric's, each from ``given`` or the task's default.
+
+    Roles given but not used by this task are left out (a multi-task run may pass a judge that only
+    some of its tasks need)."""
+    given = dict(given or {})
+    role_args = dict(role_args or {})
+    if MODEL_ROLE in given:
+        raise ConfigError(f"--role {MODEL_ROLE}=...: {MODEL_ROLE!r} is the model under test; use --model")
+    unknown_args = sorted(set(role_args) - set(given) - set(task.config.roles))
+    if unknown_args:
+        raise ConfigError(f"--role-args {unknown_args[0]}=...: no role {unknown_args[0]!r} is given or used")
+    chosen: dict[str, RoleChoice] = {}
+    for name in task.metric.roles():
+        default = task.config.roles.get(name)
+        default_label = default.label if default is not None else None
+        if name in given:
+            spec = _spec(given[name], role_args.get(name), f"--role {name}")
+            chosen[name] = RoleChoice(name, spec, "given", default_label)
+        elif default is not None:
+            args = ",".join(f"{k}={v}" for k, v in default.args.items()) if default.args else None
+            extra = role_args.get(name)
+            spec = _spec(
+                default.model,
+                ",".join(filter(None, [args, extra])) or None,
+                f"task {task.name}: roles.{name}",
+            )
+            chosen[name] = RoleChoice(name, spec, "task default", default_label)
+        else:
+            raise ConfigError(
+                f"task {task.name} needs a {name!r} model: pass --role {name}=SPEC"
+                + (" (or --judge SPEC)" if name == "judge" else "")
+            )
+    return chosen
+
+
+def load_roles(chosen: dict[str, RoleChoice]) -> dict[str, Model]:
+    return {
+        name: choice.spec if isinstance(choice.spec, Model) else build_model(choice.spec)
+        for name, choice in chosen.items()
+    }
+
+
+def role_provenance(chosen: dict[str, RoleChoice], models: dict[str, Model]) -> dict[str, Any]:
+    return {
+        name: {
+            "label": models[name].label,
+            "fingerprint": models[name].fingerprint(),
+            "source": choice.source,
+            "task_default": choice.default_label,
+            "is_task_default": choice.is_default,
+        }
+        for name, choice in chosen.items()
+    }

@@ -1,0 +1,196 @@
+"""Rounds: every sample's inferencer and metric rounds, driven together.
+
+A sample's flow is one generator: the inferencer's rounds (requests to the model under test), then
+the metric's (requests to a role such as the judge). The driver collects the pending requests of
+all samples, has them answered in one batch per round (de-duplicated, cached, committed as they
+arrive, by ``Answer``), sends each sample its responses and collects the next round, until every
+sample is done. Because each round's requests are cached, a killed run resumes mid-dialogue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from mmlens.core.errors import MmlensError, SampleError
+from mmlens.core.messages import Message
+from mmlens.core.parts import Extraction, Prediction, Rounds
+from mmlens.core.requests import MODEL_ROLE, Request, Response
+from mmlens.core.results import Exchange
+from mmlens.core.sample import BadSample, Sample
+from mmlens.core.task import Task
+
+T = TypeVar("T")
+
+# key -> request, in first-seen order  ->  key -> response
+Answer = Callable[[dict[str, Request]], dict[str, Response]]
+
+
+@dataclass
+class RoundFailure:
+    """A round in which a request failed: the sample ends there, as an error."""
+
+    error: str
+    role: str
+
+
+@dataclass
+class Outcome:
+    prediction: Prediction
+    extraction: Extraction
+
+
+def guarded(rounds: Rounds[T]) -> Generator[list[Request], list[Response], T | RoundFailure]:
+    """Pass the rounds through, stopping at the first round with a failed request."""
+    try:
+        requests = next(rounds)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    while True:
+        responses = yield requests
+        failed = next(((req, res) for req, res in zip(requests, responses, strict=True) if res.error), None)
+        if failed is not None:
+            rounds.close()
+            return RoundFailure(str(failed[1].error), failed[0].role)
+        try:
+            requests = rounds.send(responses)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+
+def sample_rounds(task: Task, sample: Sample, messages: list[Message]) -> Rounds[Outcome]:
+    """A sample's whole flow: inferencer rounds -> prediction -> metric rounds -> extraction."""
+    prediction = yield from guarded(task.inferencer.rounds(sample, messages))
+    if isinstance(prediction, RoundFailure):
+        prediction = Prediction(text=None, error=prediction.error)
+    if prediction.error is not None:
+        return Outcome(prediction, Extraction(None, "error"))
+    return (yield from metric_rounds(task, sample, prediction))
+
+
+def metric_rounds(task: Task, sample: Sample, prediction: Prediction) -> Rounds[Outcome]:
+    extraction = yield from guarded(task.metric.extract_rounds(sample, prediction))
+    if isinstance(extraction, RoundFailure):
+        extraction = Extraction(None, "error", error=f"{extraction.role}: {extraction.error}")
+    return Outcome(prediction, extraction)
+
+
+@dataclass
+class SampleFlow:
+    """One sample on its way through the rounds."""
+
+    sample: Sample
+    rounds: Rounds[Outcome]
+    pending: list[Request] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    exchanges: list[Exchange] = field(default_factory=list)
+    round: int = 0
+    first_prompt: list[dict[str, Any]] = field(default_factory=list)
+    outcome: Outcome | None = None
+
+    def advance(self, responses: list[Response] | None) -> None:
+        try:
+            self.pending = next(self.rounds) if responses is None else self.rounds.send(responses)
+        except StopIteration as stop:
+            self.pending, self.outcome = [], stop.value
+            return
+        if not self.pending:
+            raise MmlensError(f"sample {self.sample.id}: a round yielded no requests")
+        self.round += 1
+        if self.round == 1:
+            self.first_prompt = self.pending[0].canonical()["messages"]
+
+    def record_exchanges(self, responses: list[Response], cached: set[str]) -> None:
+        for request, key, response in zip(self.pending, self.keys, responses, strict=True):
+            canonical = request.canonical()
+            self.exchanges.append(
+                Exchange(
+                    round=self.round,
+                    role=request.role,
+                    kind=request.kind,
+                    prompt=canonical["messages"],
+                    continuation=request.continuation,
+                    response=response.text,
+                    logprob=response.logprob,
+                    error=response.error,
+                    cached=key in cached,
+                )
+            )
+
+    @property
+    def needs_exchanges(self) -> bool:
+        """Single-round model-only samples keep just ``prompt``/``response`` (as mmlens 0.1 did)."""
+        return self.round > 1 or any(e.role != MODEL_ROLE for e in self.exchanges)
+
+
+def start_flows(
+    task: Task,
+    samples: Iterable[Sample],
+    flow: Callable[[Sample, list[Message]], Rounds[Outcome]] | None = None,
+) -> tuple[list[SampleFlow], list[BadSample]]:
+    """Build every sample's messages and first round; a sample the instruction or inferencer
+    cannot use becomes a bad sample (reported by id, never silently dropped)."""
+    make = flow or (lambda sample, messages: sample_rounds(task, sample, messages))
+    flows: list[SampleFlow] = []
+    bad: list[BadSample] = []
+    for sample in samples:
+        try:
+            messages = task.instruction.build(sample)
+            item = SampleFlow(sample, make(sample, messages))
+            item.advance(None)
+        except SampleError as error:
+            bad.append(BadSample(sample.id, error.reason))
+            continue
+        flows.append(item)
+    return flows, bad
+
+
+def key_requests(flows: list[SampleFlow], fingerprints: dict[str, str]) -> dict[str, Request]:
+    """Key every pending request by its answering model's fingerprint; the unique ones, in order."""
+    unique: dict[str, Request] = {}
+    for item in flows:
+        keys = []
+        for request in item.pending:
+            fingerprint = fingerprints.get(request.role)
+            if fingerprint is None:
+                raise MmlensError(
+                    f"sample {item.sample.id}: a request for role {request.role!r}, which this run has not "
+                    f"got (roles: {', '.join(sorted(fingerprints))}); pass --role {request.role}=SPEC"
+                )
+            key = request.key(fingerprint)
+            keys.append(key)
+            unique.setdefault(key, request)
+        item.keys = keys
+    return unique
+
+
+def drive(
+    flows: list[SampleFlow],
+    fingerprints: dict[str, str],
+    answer: Answer,
+    first_unique: dict[str, Request] | None = None,
+    cached_keys: set[str] | None = None,
+) -> tuple[int, int]:
+    """Run every flow to its outcome; returns the number of rounds driven and of requests planned
+    (before de-duplication).
+
+    ``first_unique``: the first round, already keyed (the caller looked it up to set aside samples
+    with unreadable images). ``cached_keys`` collects the keys answered from the store."""
+    rounds = planned = 0
+    cached = cached_keys if cached_keys is not None else set()
+    unique = first_unique
+    while True:
+        active = [item for item in flows if item.outcome is None]
+        if not active:
+            return rounds, planned
+        if unique is None:
+            unique = key_requests(active, fingerprints)
+        responses = answer(unique)
+        rounds += 1
+        planned += sum(len(item.pending) for item in active)
+        for item in active:
+            answered = [responses[key] for key in item.keys]
+            item.record_exchanges(answered, cached)
+            item.advance(answered)
+        unique = None
