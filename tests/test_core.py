@@ -182,7 +182,10 @@ def test_bootstrap_counts_a_group_drawn_twice_as_two_groups() -> None:
     from mmlens.metrics.aggregation import bootstrapped
 
     records = [
-        SampleRecord(f"q{i}", (), f"image{i // 2}", "yes", [], "yes", "yes", "exact", {"acc": 1.0})
+        SampleRecord(
+            id=f"q{i}", group=f"image{i // 2}", target="yes", response="yes", answer="yes",
+            extraction="exact", scores={"acc": 1.0},
+        )
         for i in range(20)
     ]
 

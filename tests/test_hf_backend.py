@@ -576,7 +576,7 @@ def test_end_of_turn_batched_equals_unbatched(tiny_model_factory: TinyModelFacto
 
 def test_the_closing_token_can_change_the_ranking(tiny_model_factory: TinyModelFactory) -> None:  # noqa: F811
     from mmlens.core.sample import Sample
-    from mmlens.inferencers.basic import RankChoices
+    from mmlens.inferencers.ranking import RankChoices
 
     model = hf_model(tiny_model_factory("qwen2"))
     sample = Sample(id="q", messages=[Message.user(QUESTIONS[4])], target="A", choices=["A", "B", "C", "D"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 
 import numpy as np
 
@@ -46,7 +45,7 @@ def mean_aggregate(records: list[SampleRecord], names: Iterable[str] | None = No
 
 
 def _with_draw_group(record: SampleRecord, draw: int) -> SampleRecord:
-    return record if record.group is None else replace(record, group=f"{record.group}#{draw}")
+    return record if record.group is None else record.model_copy(update={"group": f"{record.group}#{draw}"})
 
 
 def bootstrapped(
