@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from mmlens.core.parts import (
     Aggregate,
     Extraction,
@@ -11,14 +13,17 @@ from mmlens.core.parts import (
     extract_from_prediction,
     metrics,
 )
-from mmlens.core.sample import Sample
+from mmlens.core.sample import AcceptedAnswers, NumberWithTolerance, Sample
 from mmlens.metrics.aggregation import mean_aggregate
 from mmlens.metrics.extractors import extractors
 
 
 @metrics.register("accuracy")
 class Accuracy(Metric):
-    """acc = share of samples whose extracted answer equals the target (case-insensitive)."""
+    """acc = share of samples whose extracted answer equals the target (case-insensitive).
+
+    With a structured reference: any of the accepted answers; or, for a number with a tolerance,
+    the first number in the extracted answer within the tolerance."""
 
     extractor: str = "choice_or_yes_no"
 
@@ -30,12 +35,21 @@ class Accuracy(Metric):
         return extract_from_prediction(prediction, lambda text: extractor(sample, text), lambda a: a)
 
     def score(self, sample: Sample, extraction: Extraction) -> dict[str, float]:
-        correct = (
-            extraction.answer is not None
-            and sample.target is not None
-            and extraction.answer.strip().lower() == sample.target.strip().lower()
-        )
-        return {"acc": float(correct)}
+        return {"acc": float(extraction.answer is not None and answer_matches(sample, extraction.answer))}
 
     def aggregate(self, records: list[SampleRecord]) -> Aggregate:
         return mean_aggregate(records, ["acc"])
+
+
+NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def answer_matches(sample: Sample, answer: str) -> bool:
+    reference = sample.reference
+    given = answer.strip().lower()
+    if isinstance(reference, AcceptedAnswers):
+        return any(given == accepted.strip().lower() for accepted in reference.answers)
+    if isinstance(reference, NumberWithTolerance):
+        found = NUMBER.search(answer.replace(",", ""))
+        return found is not None and reference.accepts(float(found.group()))
+    return sample.target is not None and given == sample.target.strip().lower()

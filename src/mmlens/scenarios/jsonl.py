@@ -4,6 +4,9 @@
      "choices": ["black", "white"], "category": ["animals", "colour"], "group": "cat"}
 
 ``image`` may also be a list of paths (several images, in order); paths are relative to the file.
+A reference answer can be more than one string: ``"answers": ["2", "two"]`` (any of them is right;
+``answer`` then defaults to the first), or a number with a tolerance: ``"answer": 3.5,
+"tolerance": 0.1`` (absolute; with ``"relative": true`` a fraction of the answer).
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from mmlens.core.jsonlines import json_lines
 from mmlens.core.media import FileImage
 from mmlens.core.messages import ImagePart, Message, TextPart
 from mmlens.core.parts import LoadContext, Scenario, scenarios
-from mmlens.core.sample import BadSample, Sample
+from mmlens.core.sample import AcceptedAnswers, BadSample, NumberWithTolerance, Reference, Sample
+
+RESERVED_KEYS = {"id", "question", "image", "answer", "answers", "tolerance", "relative", "choices"}
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -65,7 +70,13 @@ class JsonlScenario(Scenario):
             *(ImagePart(image) for image in images),
             TextPart(str(row["question"])),
         )
+        try:
+            reference = _reference(row)
+        except ValueError as error:
+            return BadSample(sample_id, f"{file}, line {number}: {error}")
         answer = row.get("answer")
+        if answer is None and isinstance(reference, AcceptedAnswers):
+            answer = reference.answers[0]
         choices = [str(c) for c in row["choices"]] if row.get("choices") else None
         letters = "ABCDEFGHIJ"[: len(choices or [])]
         if (
@@ -83,7 +94,23 @@ class JsonlScenario(Scenario):
             choices=choices,
             category=tuple(str(c) for c in _as_list(row.get("category"))),
             group=None if row.get("group") is None else str(row["group"]),
-            metadata={
-                k: v for k, v in row.items() if k not in {"id", "question", "image", "answer", "choices"}
-            },
+            metadata={k: v for k, v in row.items() if k not in RESERVED_KEYS},
+            reference=reference,
         )
+
+
+def _reference(row: dict[str, Any]) -> Reference | None:
+    if "answers" in row:
+        answers = row["answers"]
+        usable = isinstance(answers, list) and all(isinstance(a, str | int | float) for a in answers)
+        if not usable or not answers:
+            raise ValueError('"answers" must be a non-empty list of strings')
+        return AcceptedAnswers(answers=tuple(str(a) for a in answers))
+    if "tolerance" in row:
+        value, tolerance = row.get("answer"), row["tolerance"]
+        numbers = (value, tolerance)
+        if not all(isinstance(n, int | float) and not isinstance(n, bool) for n in numbers):
+            raise ValueError('"answer" and "tolerance" must be numbers for a numeric reference')
+        relative = bool(row.get("relative", False))
+        return NumberWithTolerance(value=value, tolerance=tolerance, relative=relative)
+    return None
