@@ -81,4 +81,5 @@ def test_a_malformed_reference_is_a_bad_sample_naming_the_line(
     predictions.write_text(json.dumps({"id": "s", "response": "red"}) + "\n")
     scored = api.score("refs", predictions, include=[folder])
     bad = scored.results["bad_samples"]
-    assert len(bad) == 1 and bad[0]["id"] == "x" and message in bad[0]["reason"] and "line 1" in bad[0]["reason"]
+    assert len(bad) == 1 and bad[0]["id"] == "x"
+    assert message in bad[0]["reason"] and "line 1" in bad[0]["reason"]
