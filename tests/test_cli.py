@@ -62,8 +62,13 @@ def test_score_predictions_made_elsewhere(
         capsys, "score", "numbers", "--include", str(numbers), "--predictions", str(predictions), "--json"
     )
     assert code == 0
-    # n0 fails extraction, n11 is missing: 10 of 12 right.
-    assert json.loads(out) == {"acc": pytest.approx(10 / 12)}
+    # n0 fails extraction, n11 is missing: 10 of 12 right. --json prints the whole result.
+    results = json.loads(out)
+    assert results["metrics"]["acc"]["value"] == pytest.approx(10 / 12)
+    assert results["task"] == "numbers" and "breakdown" in results
+    assert results["counts"]["scored"] == 12 and results["counts"]["missing_predictions"] == 1
+    assert results["counts"]["failed_extraction"] == 1
+    assert results["provenance"]["predictions"] == str(predictions)
     code, out, _ = run_main(
         capsys, "score", "numbers", "--include", str(numbers), "--predictions", str(predictions)
     )

@@ -1,4 +1,4 @@
-"""The `report` and `view` commands (cli.py imports this module and calls add_parsers)."""
+"""The `report` and `view` commands (registered with the CLI's command table; see mmlens.cli.registry)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from mmlens.cli import command
+from mmlens.cli.registry import command
 
 
 def _add_report_options(parser: argparse.ArgumentParser) -> None:
@@ -29,15 +29,14 @@ def _add_report_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--title", help="the report's title")
 
 
-def add_parsers(subparsers: Any) -> None:
-    report = subparsers.add_parser(
-        "report", help="build one self-contained HTML file: leaderboard, charts, sample browser, comparisons"
-    )
-    _add_report_options(report)
-    report.add_argument("-o", "--output", default="report.html", help="the HTML file (default %(default)s)")
-    view = subparsers.add_parser("view", help="build the report and serve it on 127.0.0.1 until Ctrl-C")
-    _add_report_options(view)
-    view.add_argument(
+def _add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_report_options(parser)
+    parser.add_argument("-o", "--output", default="report.html", help="the HTML file (default %(default)s)")
+
+
+def _add_view_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_report_options(parser)
+    parser.add_argument(
         "--port", type=_port, default=8765, help="port on 127.0.0.1; 0 = any free port (default %(default)s)"
     )
 
@@ -60,7 +59,11 @@ def _describe(summary: Any) -> str:
     )
 
 
-@command("report")
+@command(
+    "report",
+    "build one self-contained HTML file: leaderboard, charts, sample browser, comparisons",
+    _add_report_arguments,
+)
 def report_command(args: argparse.Namespace) -> int:
     from mmlens.report.build import build_report
 
@@ -71,7 +74,7 @@ def report_command(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("view")
+@command("view", "build the report and serve it on 127.0.0.1 until Ctrl-C", _add_view_arguments)
 def view_command(args: argparse.Namespace) -> int:
     from mmlens.report.build import build_report
     from mmlens.report.serve import serve_report

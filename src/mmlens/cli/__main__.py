@@ -1,0 +1,7 @@
+"""``python -m mmlens.cli`` is the ``mmlens`` command."""
+
+import sys
+
+from mmlens.cli import main
+
+sys.exit(main())

@@ -1,0 +1,178 @@
+"""The argument parser and the options several commands share."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import re
+from typing import Any, TypedDict
+
+from mmlens.api import resolve_model_spec
+from mmlens.cli.registry import COMMAND_MODULES, COMMANDS
+from mmlens.core.errors import MmlensError
+from mmlens.models.base import parse_model_args
+from mmlens.runner.roles import RoleInput
+from mmlens.store.sqlite import default_store_path
+
+# A role name as it appears in task files and in the store: a word, e.g. "judge" or "embedder".
+ROLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that reports bad options as one line, through the same path as other user errors."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise MmlensError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(prog="mmlens", description="Evaluate multimodal LLMs on published benchmarks.")
+    parser.add_argument(
+        "--store",
+        help=f"the results/response database (default {default_store_path()}; "
+        "or set MMLENS_STORE / MMLENS_HOME)",
+    )
+    subparsers = parser.add_subparsers(dest="command", parser_class=ArgumentParser)
+    for module_name in COMMAND_MODULES:
+        try:
+            importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name != module_name:
+                raise
+    order = {name: index for index, name in enumerate(COMMAND_MODULES)}
+    commands = sorted(COMMANDS.values(), key=lambda c: order.get(c.run.__module__, len(order)))
+    for entry in commands:
+        entry.add_arguments(subparsers.add_parser(entry.name, help=entry.help, description=entry.help))
+    return parser
+
+
+# Options of the commands that load a task ------------------------------------------------------
+
+
+def add_task_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", help="local copy of the benchmark data in its published format")
+    parser.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="folder (or YAML file) with more task definitions; repeatable",
+    )
+    parser.add_argument("--profile", help="a named scoring profile of the task (e.g. lmms-eval)")
+    parser.add_argument("--limit", type=int, help="use only the first N samples")
+
+
+def task_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options every command that loads a task shares (see add_task_options)."""
+    return {"data": args.data, "limit": args.limit, "include": args.include, "profile": args.profile}
+
+
+# The model under test ---------------------------------------------------------------------------
+
+
+def add_model_options(parser: argparse.ArgumentParser, default: str | None, shortcuts: bool = True) -> None:
+    parser.add_argument(
+        "--model",
+        default=default,
+        help="BACKEND[:NAME] or a model YAML file" + (f" (default {default})" if default else ""),
+    )
+    parser.add_argument("--model-args", help="backend options, k=v,k2=v2")
+    if shortcuts:
+        parser.add_argument("--base-url", help="shortcut for --model-args base_url=URL")
+        parser.add_argument("--concurrency", type=int, help="shortcut for --model-args concurrency=N")
+
+
+def model_args_text(args: argparse.Namespace) -> str | None:
+    """--model-args with the --base-url and --concurrency shortcuts appended."""
+    extra = []
+    if getattr(args, "base_url", None):
+        extra.append(f"base_url={args.base_url}")
+    if getattr(args, "concurrency", None) is not None:
+        extra.append(f"concurrency={args.concurrency}")
+    parts = [p for p in [args.model_args, *extra] if p]
+    return ",".join(parts) or None
+
+
+# Roles: the other models of a run (a judge, an embedder, ...) -----------------------------------
+
+
+def add_role_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--judge",
+        metavar="SPEC",
+        help="the judge model (BACKEND[:NAME] or YAML file); same as --role judge=SPEC",
+    )
+    parser.add_argument(
+        "--role",
+        action="append",
+        default=[],
+        metavar="NAME=SPEC",
+        help="the model of a named role (e.g. judge=openai:gpt-4o); repeatable",
+    )
+    parser.add_argument(
+        "--role-args",
+        action="append",
+        default=[],
+        metavar="NAME=k=v,...",
+        help="backend options of a role, split at the first '=' "
+        "(e.g. judge=base_url=http://127.0.0.1:8000/v1,concurrency=8); repeatable",
+    )
+
+
+def _name_and_value(option: str, text: str, expected: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    name = name.strip()
+    if not equals or not value.strip() or not ROLE_NAME.fullmatch(name):
+        raise MmlensError(f"{option}: expected {expected}, got {text!r}")
+    return name, value.strip()
+
+
+class RoleOptions(TypedDict, total=False):
+    """The keyword arguments of mmlens.api.evaluate and score that name a run's roles."""
+
+    roles: dict[str, RoleInput]  # role name -> model spec text ("openai:gpt-4o", "hf:/path", a YAML file)
+    role_args: dict[str, str]  # role name -> its backend options, "k=v,k2=v2"
+
+
+def role_options(args: argparse.Namespace) -> RoleOptions:
+    """``roles`` and ``role_args`` for mmlens.api from --judge, --role and --role-args; empty if none given.
+
+    Each role is named once; its spec is validated (nothing is loaded) and its args must be ``k=v``
+    items, so that a mistake fails before any work with an error naming the option."""
+    roles: dict[str, RoleInput] = {}
+    options: dict[str, str] = {}  # role name -> the option that named it, for messages
+    if args.judge is not None:
+        if not args.judge.strip():
+            raise MmlensError("--judge: expected a model SPEC (BACKEND[:NAME] or a model YAML file)")
+        roles["judge"] = args.judge.strip()
+        options["judge"] = f"--judge {roles['judge']}"
+    for text in args.role:
+        name, spec = _name_and_value("--role", text, "NAME=SPEC")
+        if name in roles:
+            also = " (--judge SPEC is --role judge=SPEC)" if name == "judge" and args.judge else ""
+            raise MmlensError(f"--role {name}: the role is given twice{also}")
+        roles[name] = spec
+        options[name] = f"--role {name}={spec}"
+    role_args: dict[str, str] = {}
+    for text in args.role_args:
+        name, items = _name_and_value("--role-args", text, "NAME=k=v,k2=v2")
+        if name in role_args:
+            raise MmlensError(f"--role-args {name}: given twice (put all its options in one k=v,k2=v2 list)")
+        _check_key_values(name, items)
+        role_args[name] = items
+    for name, value in roles.items():  # parsed and validated, nothing loaded: fails before any work
+        try:
+            resolve_model_spec(value, role_args.get(name))
+        except MmlensError as error:
+            raise MmlensError(f"{options[name]}: {error}") from None
+    if not roles and not role_args:
+        return RoleOptions()
+    return RoleOptions(roles=roles, role_args=role_args)
+
+
+def _check_key_values(role: str, options: str) -> None:
+    try:
+        parse_model_args(options)
+    except MmlensError as error:
+        problem = str(error).removeprefix("--model-args: ")
+        raise MmlensError(f"--role-args {role}: {problem}") from None

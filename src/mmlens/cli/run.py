@@ -1,0 +1,94 @@
+"""``mmlens run [TASK ...]``: evaluate a model on one or more tasks (resumes an interrupted run)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from typing import Any
+
+from mmlens.api import DEFAULT_OUTPUT_DIR, evaluate, load_task, resolve_model
+from mmlens.cli.parser import (
+    RoleOptions,
+    add_model_options,
+    add_role_options,
+    add_task_options,
+    model_args_text,
+    role_options,
+    task_options,
+)
+from mmlens.cli.registry import command
+from mmlens.core.errors import MmlensError
+from mmlens.models.base import Model
+from mmlens.summary import format_summary
+
+DEFAULT_TASK = "shapes"
+DEFAULT_MODEL = "reference"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "task",
+        nargs="*",
+        default=[DEFAULT_TASK],
+        help=f"task name(s) (default {DEFAULT_TASK}); several share one loaded model",
+    )
+    add_model_options(parser, DEFAULT_MODEL)
+    add_role_options(parser)
+    add_task_options(parser)
+    parser.add_argument(
+        "--output-dir",
+        default=str(DEFAULT_OUTPUT_DIR),
+        help="where run folders (results.json, samples.jsonl) go (default %(default)s)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed for sampling and bootstrap (default 0)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--json", action="store_true", help="print results.json instead of the summary")
+
+
+@command("run", "evaluate a model on a task (resumes an interrupted run)", add_arguments)
+def run_command(args: argparse.Namespace) -> int:
+    tasks: list[str] = list(dict.fromkeys(args.task))
+    if len(tasks) > 1 and args.data:
+        raise MmlensError("--data names the data of one task; run the tasks one at a time")
+    roles = role_options(args)
+    for task in tasks:  # every name is checked before any model is loaded
+        load_task(task, args.include, args.profile)
+    model = resolve_model(args.model, model_args_text(args))
+    try:
+        results = [_run_one_task(task, model, roles, args) for task in tasks]
+    finally:
+        model.close()
+    if args.json:
+        print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
+    return 0
+
+
+def _run_one_task(task: str, model: Model, roles: RoleOptions, args: argparse.Namespace) -> dict[str, Any]:
+    result = evaluate(
+        task,
+        model,
+        **task_options(args),
+        **roles,
+        store=args.store,
+        output_dir=args.output_dir,
+        seed=args.seed,
+        progress=not args.no_progress and sys.stderr.isatty(),
+        resume_hint=f"rerun `mmlens {shlex.join(args.argv)}`",
+    )
+    if args.json:
+        return result.results
+    print(format_summary(result.results))
+    stats = result.stats
+    if stats is not None:
+        print(
+            f"\nrequests: {stats.unique_requests} unique, {stats.cached} from the cache, "
+            f"{stats.computed} computed, {stats.errors} errors ({stats.seconds:.1f} s)"
+        )
+    if result.run_dir is not None:
+        print(f"run {result.run_id}: {result.run_dir}/results.json, samples.jsonl")
+    if result.results["counts"]["errors"]:
+        print("some requests failed (see samples.jsonl); rerun the same command to retry them")
+    print()
+    return result.results
