@@ -190,3 +190,4 @@ def test_text_rendering_of_the_plan_contract() -> None:
     )
     assert short_digest("rgb:" + "0" * 64) == "rgb:00000000…"
     assert short_digest("gen:shapes-v1:0:3") == "gen:shapes-v1:0:3"
+    assert short_digest("absent:mme/existence/000000006040.jpg") == "absent:mme/existence/000000006040.jpg"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from mmlens.cli.registry import command
 from mmlens.core.errors import MmlensError
 
 DIGEST_SHOWN = 8  # hex digits of a media digest shown in the text rendering
+HEX = re.compile(r"[0-9a-f]+")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -112,8 +114,9 @@ def _format_part(part: dict[str, Any]) -> str:
 
 
 def short_digest(digest: str) -> str:
-    """``sha256:abcd1234…`` from ``sha256:<64 hex digits>`` (a short digest is shown whole)."""
+    """``sha256:abcd1234…`` from ``sha256:<64 hex digits>``; a key that is not a long hex digest (a
+    generator's ``gen:shapes-v1:0:3``, a missing file's ``absent:<path>``) is shown whole."""
     scheme, colon, value = digest.rpartition(":")
-    if len(value) <= DIGEST_SHOWN:
+    if len(value) <= DIGEST_SHOWN or HEX.fullmatch(value) is None:
         return digest
     return f"{scheme}{colon}{value[:DIGEST_SHOWN]}…"
