@@ -84,7 +84,7 @@ class Sample:
 
     def canonical(self) -> dict[str, Any]:
         """Everything that defines the sample's content, for the dataset fingerprint."""
-        data = {
+        data: dict[str, Any] = {
             "id": self.id,
             "messages": [m.canonical() for m in self.messages],
             "target": self.target,

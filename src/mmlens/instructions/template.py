@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from mmlens.core.errors import ConfigError
 from mmlens.core.messages import ImagePart, Message, TextPart, VideoPart
+from mmlens.core.options import LETTERS
 from mmlens.core.parts import Instruction, instructions
 from mmlens.core.sample import Sample
-from mmlens.core.options import LETTERS
 
 
 def format_options(choices: list[str] | None) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from mmlens.core.options import LETTERS, option_letters as letters_of
+from mmlens.core.options import option_letters as letters_of
 from mmlens.core.parts import Extraction
 from mmlens.core.registry import Registry
 from mmlens.core.sample import Sample

@@ -65,9 +65,9 @@ def parse_output(item: dict[str, Any]) -> ReplayOutput:
         output.option_logprobs = _numbers(item["option_logprobs"], "option_logprobs")
     if "embedding" in item:
         output.embedding = _numbers(item["embedding"], "embedding")
-    roles = dict(item.get("roles") or {})
-    if not isinstance(item.get("roles", {}), dict):
+    if not isinstance(item.get("roles") or {}, dict):
         raise ReplayError('"roles" must be an object: {"judge": "reply", ...}')
+    roles = dict(item.get("roles") or {})
     if "judge" in item:
         roles.setdefault("judge", item["judge"])
     output.role_replies = {name: _texts(value, f"roles.{name}") for name, value in roles.items()}
@@ -142,7 +142,8 @@ class ReplayedRoles:
                     position = self.used.get(slot, 0)
                     if position >= len(replies):
                         raise DataError(
-                            f"{line.where}: {len(replies)} {request.role} replies given; the metric asks for more"
+                            f"{line.where}: {len(replies)} {request.role} replies given; "
+                            "the metric asks for more"
                         )
                     self.used[slot] = position + 1
                     answers.append(Response(text=replies[position]))

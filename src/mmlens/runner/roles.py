@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from mmlens.core.errors import ConfigError
-from mmlens.core.requests import MODEL_ROLE
-from mmlens.core.task import Task
+from mmlens.core.errors import ConfigError, MmlensError
+from mmlens.core.requests import MODEL_ROLE, canonical_json
+from mmlens.core.task import RoleDefault, Task
 from mmlens.models.base import (
     Model,
     ModelSpec,
@@ -27,6 +27,14 @@ RoleInput = str | ModelSpec | Model
 RoleSource = Literal["task default", "given"]
 
 
+def _identity(spec: ModelSpec | Model) -> tuple[str, str, str]:
+    """Backend, name and validated options: two specs with the same identity are the same model."""
+    if isinstance(spec, Model):
+        return (spec.backend, spec.name, canonical_json(spec.args.model_dump(mode="json")))
+    _, args = validate_model_spec(spec)
+    return (spec.backend, spec.name, canonical_json(args.model_dump(mode="json")))
+
+
 @dataclass
 class RoleChoice:
     """A role's model before it is loaded."""
@@ -35,6 +43,7 @@ class RoleChoice:
     spec: ModelSpec | Model
     source: RoleSource
     default_label: str | None  # the task's own default for this role, if it has one
+    default_spec: ModelSpec | None = None  # that default with its options
 
     @property
     def label(self) -> str:
@@ -42,7 +51,8 @@ class RoleChoice:
 
     @property
     def is_default(self) -> bool:
-        return self.default_label is not None and self.default_label == self.label
+        """The role's model is the task's default: same backend, name and options (not just label)."""
+        return self.default_spec is not None and _identity(self.spec) == _identity(self.default_spec)
 
 
 def _spec(value: RoleInput, args: str | None, where: str) -> ModelSpec | Model:
@@ -51,6 +61,18 @@ def _spec(value: RoleInput, args: str | None, where: str) -> ModelSpec | Model:
     spec = value if isinstance(value, ModelSpec) else parse_model_spec(value, args)
     if args and isinstance(value, ModelSpec):
         spec = spec.model_copy(update={"args": {**spec.args, **parse_model_args(args)}})
+    try:
+        validate_model_spec(spec)
+    except ConfigError as error:
+        raise ConfigError(f"{where}: {error}") from None
+    return spec
+
+
+def _default_spec(default: RoleDefault, where: str) -> ModelSpec:
+    """A task's default for a role, with the YAML's args as they are (not re-joined into "k=v"
+    text, which breaks on commas and on non-string values)."""
+    parsed = parse_model_spec(default.model)
+    spec = parsed.model_copy(update={"args": {**parsed.args, **default.args}})
     try:
         validate_model_spec(spec)
     except ConfigError as error:
@@ -76,18 +98,21 @@ def choose_roles(
     for name in task.metric.roles():
         default = task.config.roles.get(name)
         default_label = default.label if default is not None else None
+        where = f"task {task.name}: roles.{name}"
+        default_spec = None
+        if default is not None:
+            try:
+                default_spec = _default_spec(default, where)
+            except MmlensError:
+                if name not in given:
+                    raise  # a given model replaces a default that does not validate
         if name in given:
             spec = _spec(given[name], role_args.get(name), f"--role {name}")
-            chosen[name] = RoleChoice(name, spec, "given", default_label)
-        elif default is not None:
-            args = ",".join(f"{k}={v}" for k, v in default.args.items()) if default.args else None
+            chosen[name] = RoleChoice(name, spec, "given", default_label, default_spec)
+        elif default_spec is not None:
             extra = role_args.get(name)
-            spec = _spec(
-                default.model,
-                ",".join(filter(None, [args, extra])) or None,
-                f"task {task.name}: roles.{name}",
-            )
-            chosen[name] = RoleChoice(name, spec, "task default", default_label)
+            spec = _spec(default_spec, extra, where) if extra else default_spec
+            chosen[name] = RoleChoice(name, spec, "task default", default_label, default_spec)
         else:
             raise ConfigError(
                 f"task {task.name} needs a {name!r} model: pass --role {name}=SPEC"

@@ -46,7 +46,7 @@ def guarded(rounds: Rounds[T]) -> Generator[list[Request], list[Response], T | R
     try:
         requests = next(rounds)
     except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
+        return stop.value
     while True:
         responses = yield requests
         failed = next(((req, res) for req, res in zip(requests, responses, strict=True) if res.error), None)
@@ -56,7 +56,7 @@ def guarded(rounds: Rounds[T]) -> Generator[list[Request], list[Response], T | R
         try:
             requests = rounds.send(responses)
         except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+            return stop.value
 
 
 def sample_rounds(task: Task, sample: Sample, messages: list[Message]) -> Rounds[Outcome]:

@@ -108,9 +108,9 @@ def _reference(row: dict[str, Any]) -> Reference | None:
         return AcceptedAnswers(answers=tuple(str(a) for a in answers))
     if "tolerance" in row:
         value, tolerance = row.get("answer"), row["tolerance"]
-        numbers = (value, tolerance)
-        if not all(isinstance(n, int | float) and not isinstance(n, bool) for n in numbers):
+        if not all(isinstance(n, int | float) and not isinstance(n, bool) for n in (value, tolerance)):
             raise ValueError('"answer" and "tolerance" must be numbers for a numeric reference')
+        assert isinstance(value, int | float)
         relative = bool(row.get("relative", False))
         return NumberWithTolerance(value=value, tolerance=tolerance, relative=relative)
     return None
