@@ -14,7 +14,7 @@ id = the (published or generated) row index, group = the original index.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any
 
 from mmlens.core.errors import DataError, SampleError
 from mmlens.core.media import ImageRef
@@ -42,11 +42,6 @@ def _row_options(row: dict[str, Any]) -> list[str]:
 class MMBenchScenario(Scenario):
     """Fields: ``hub_id``, ``config`` (en, cn, cc), ``split`` (dev, test), ``circular``."""
 
-    id_scheme: ClassVar[str] = (
-        'the row index: "<index>" for the question as published (pass 0) and '
-        '"<index + k*1000000>" for circular pass k (e.g. 241, 1000241, 2000241, 3000241); '
-        "group = the original index"
-    )
     hub_id: str = "lmms-lab/MMBench"
     config: str | None = "en"
     split: str = "dev"

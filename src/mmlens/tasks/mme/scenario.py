@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import ClassVar
 
 from mmlens.core.errors import DataError, SampleError
 from mmlens.core.media import FileImage, ImageRef
@@ -75,7 +74,6 @@ def mme_sample(
 class MMEScenario(Scenario):
     """Fields: ``images`` (folder with one sub-folder of images per subtask; eval_tool layout only)."""
 
-    id_scheme: ClassVar[str] = "<subtask>/<image file>/<k>, k = 0|1 the question's order for that image"
     images: str | None = None
 
     def load(self, context: LoadContext) -> Iterator[Sample | BadSample]:

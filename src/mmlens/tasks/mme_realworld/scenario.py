@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from mmlens.core.errors import SampleError
 from mmlens.core.media import FileImage, ImageRef
@@ -57,10 +57,6 @@ def _choice_lines(value: Any) -> list[str]:
 class MMERealWorldScenario(Scenario):
     """Fields: ``hub_id``, ``split``, ``image_dir`` (official JSON: image folder, relative to the JSON)."""
 
-    id_scheme: ClassVar[str] = (
-        'official JSON: "Question_id" (e.g. "Perception/Autonomous_Driving/Objects_Identify/0000"); '
-        'hub copies: the "index" column'
-    )
     hub_id: str = "yifanzhang114/MME-RealWorld-Lmms-eval"
     split: str = "train"
     image_dir: str | None = None

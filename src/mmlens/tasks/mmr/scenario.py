@@ -22,7 +22,7 @@ import zipfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from mmlens.core.errors import DataError
 from mmlens.core.media import ImageRef
@@ -42,7 +42,6 @@ REQUIRED = ("id", "image", "question", "ground_truth", "question_type")
 class MMRScenario(Scenario):
     """Fields: ``images`` (folder the JSON's image paths are relative to)."""
 
-    id_scheme: ClassVar[str] = "<pair id>/<k>, k = 0|1 the question's order in the file"
     images: str | None = None
 
     def load(self, context: LoadContext) -> Iterator[Sample | BadSample]:

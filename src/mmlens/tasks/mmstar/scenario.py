@@ -7,7 +7,7 @@ Columns: ``index``, ``question`` (the options are inline: "...\\nOptions: A: ...
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any
 
 from mmlens.core.errors import SampleError
 from mmlens.core.messages import ImagePart, Message, TextPart
@@ -20,7 +20,6 @@ from mmlens.scenarios.tables import cell_text, read_table, row_images
 class MMStarScenario(Scenario):
     """Fields: ``hub_id``, ``split``; ``--data`` takes a local copy (parquet, save_to_disk, TSV)."""
 
-    id_scheme: ClassVar[str] = 'the "index" column (e.g. "0" ... "1499")'
     hub_id: str = "Lin-Chen/MMStar"
     split: str = "val"
 

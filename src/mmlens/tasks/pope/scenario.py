@@ -21,7 +21,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from mmlens.core.errors import DataError, SampleError
 from mmlens.core.jsonlines import json_lines
@@ -45,7 +45,6 @@ def official_file_name(split: str) -> str:
 class POPEScenario(Scenario):
     """Fields: ``split`` (random|popular|adversarial; none = all three), ``images`` (COCO val2014 folder)."""
 
-    id_scheme: ClassVar[str] = "question_id; with all three splits: <split>/<question_id>"
     split: Split | None = None
     images: str | None = None
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from mmlens.core.errors import SampleError
 from mmlens.core.media import FileImage, ImageRef
@@ -56,7 +56,6 @@ class SeedBenchScenario(Scenario):
     """Fields: ``version`` (1, 2, 2plus), ``hub_id``, ``split``, ``dimensions`` (question_type_ids to
     keep; None = all), ``image_dirs`` (official JSON: folders, relative to the JSON, holding the images)."""
 
-    id_scheme: ClassVar[str] = 'the "question_id" column (v1: "101669", "v1738"; v2: "5_0"; 2-Plus: "0")'
     version: Literal["1", "2", "2plus"] = "1"
     hub_id: str = "lmms-lab/SEED-Bench"
     split: str = "test"

@@ -262,10 +262,6 @@ class ShapesScenario(Scenario):
 
     reads_data: ClassVar[bool] = False
 
-    id_scheme: ClassVar[str] = (
-        "shapes-<index>, index from 0 in generation order; family = index mod 5 "
-        "(existence, position, count, colour, text); the same seed and index always give the same sample"
-    )
     size: int = Field(1000, ge=1)
     seed: int = 0
 
