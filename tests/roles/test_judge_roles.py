@@ -1,0 +1,167 @@
+"""The judge role: where it comes from, and what a judge that fails does to a run."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from mmlens import api
+from mmlens.core.errors import ConfigError
+from tests.fixtures.fault_server import FaultServer
+from tests.roles.judged_task import ROWS, write_judged_task
+
+MODEL_ANSWER = "The answer is 3."
+TASK_DEFAULT = {"judge": {"model": "constant", "args": {"text": "Verdict: correct"}}}
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def evaluate(folder: Path, tmp_path: Path, **kwargs: object) -> api.RunResult:
+    return api.evaluate(
+        "judged_toy",
+        "constant",
+        model_args=f"text={MODEL_ANSWER}",
+        include=[folder],
+        store=tmp_path / "store.sqlite",
+        output_dir=None,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+# -- where the judge comes from ------------------------------------------------------------------
+
+
+def test_a_judged_task_without_a_judge_is_one_config_error_naming_the_flag(tmp_path: Path) -> None:
+    folder = write_judged_task(tmp_path / "task")
+    with pytest.raises(ConfigError) as caught:
+        evaluate(folder, tmp_path)
+    assert str(caught.value) == (
+        "task judged_toy needs a 'judge' model: pass --role judge=SPEC (or --judge SPEC)"
+    )
+    assert not (tmp_path / "store.sqlite").exists()  # refused before anything was opened or sent
+
+
+def test_the_task_default_judge_is_used_and_labelled(tmp_path: Path) -> None:
+    folder = write_judged_task(tmp_path / "task", roles=TASK_DEFAULT)
+    result = evaluate(folder, tmp_path)
+    assert result.results["metrics"]["acc"]["value"] == 1.0
+    judge = result.results["provenance"]["roles"]["judge"]
+    assert judge["source"] == "task default" and judge["is_task_default"] is True
+    assert judge["task_default"] == "constant" and judge["label"] == "constant"
+    assert judge["fingerprint"]["args"]["text"] == "Verdict: correct"
+
+
+def test_a_given_judge_overrides_the_task_default_and_says_so(tmp_path: Path) -> None:
+    folder = write_judged_task(tmp_path / "task", roles=TASK_DEFAULT)
+    default = evaluate(folder, tmp_path)
+    given = evaluate(
+        folder, tmp_path, roles={"judge": "constant"}, role_args={"judge": "text=Verdict: incorrect"}
+    )
+    assert given.results["metrics"]["acc"]["value"] == 0.0
+    judge = given.results["provenance"]["roles"]["judge"]
+    # The same backend as the default with other options is not the task's judge.
+    assert judge["source"] == "given" and judge["is_task_default"] is False
+    assert judge["task_default"] == "constant"
+    assert given.run_id != default.run_id
+    # Giving exactly the task's default judge is still "given", and is the task default.
+    same = evaluate(
+        folder, tmp_path, roles={"judge": "constant"}, role_args={"judge": "text=Verdict: correct"}
+    )
+    assert same.results["provenance"]["roles"]["judge"]["source"] == "given"
+    assert same.results["provenance"]["roles"]["judge"]["is_task_default"] is True
+    assert same.run_id == default.run_id
+
+
+def test_role_args_on_top_of_the_task_default_make_it_another_judge(tmp_path: Path) -> None:
+    folder = write_judged_task(tmp_path / "task", roles=TASK_DEFAULT)
+    result = evaluate(folder, tmp_path, role_args={"judge": "text=Verdict: incorrect"})
+    judge = result.results["provenance"]["roles"]["judge"]
+    assert judge["source"] == "task default" and judge["is_task_default"] is False
+    assert result.results["metrics"]["acc"]["value"] == 0.0
+
+
+def test_task_default_args_are_taken_as_written_in_the_yaml(tmp_path: Path) -> None:
+    """A comma inside a value and a number are the YAML's own values, not re-split "k=v" text."""
+    roles = {"judge": {"model": "constant", "args": {"text": "Well, Verdict: correct", "logprob": -1.5}}}
+    folder = write_judged_task(tmp_path / "task", roles=roles)
+    result = evaluate(folder, tmp_path)
+    assert result.results["metrics"]["acc"]["value"] == 1.0
+    judge = result.results["provenance"]["roles"]["judge"]
+    assert judge["fingerprint"]["args"] == {"text": "Well, Verdict: correct", "logprob": -1.5}
+    assert judge["is_task_default"] is True
+
+
+def test_a_bad_task_default_is_reported_unless_a_judge_is_given(tmp_path: Path) -> None:
+    roles = {"judge": {"model": "constant", "args": {"colour": "blue"}}}
+    folder = write_judged_task(tmp_path / "task", roles=roles)
+    with pytest.raises(ConfigError, match=r"roles\.judge.*colour"):
+        evaluate(folder, tmp_path)
+    given = evaluate(
+        folder, tmp_path, roles={"judge": "constant"}, role_args={"judge": "text=Verdict: correct"}
+    )
+    assert given.results["provenance"]["roles"]["judge"]["is_task_default"] is False
+
+
+# -- a judge that fails ---------------------------------------------------------------------------
+
+
+def test_an_unreachable_judge_makes_errors_that_name_it(tmp_path: Path) -> None:
+    folder = write_judged_task(tmp_path / "task")
+    port = closed_port()
+    result = evaluate(
+        folder,
+        tmp_path,
+        roles={"judge": "openai:grader"},
+        role_args={"judge": f"base_url=http://127.0.0.1:{port}/v1,max_retries=0,timeout=5"},
+    )
+    counts = result.results["counts"]
+    assert result.results["complete"] is False
+    assert counts["errors"] == len(ROWS) and counts["role_errors"] == len(ROWS)
+    assert counts["extraction"] == {"error": len(ROWS)}
+    for record in result.records:
+        assert record.extraction == "error" and record.answer is None and record.correct is False
+        assert record.scores == {"acc": 0.0}
+        assert record.error is not None and record.error.startswith("judge: ")
+        assert record.response == MODEL_ANSWER  # the model's answer is kept
+        judge_turn = record.exchanges[-1]
+        assert judge_turn.role == "judge" and judge_turn.response is None and judge_turn.error
+    stats = result.results["provenance"]["requests"]["by_role"]["judge"]
+    assert stats["errors"] == len(ROWS)
+    assert result.results["provenance"]["roles"]["judge"]["label"] == "openai:grader"
+
+
+def test_a_rerun_with_the_judge_working_again_fills_the_errors(tmp_path: Path) -> None:
+    """The fault server answers 500 to the first request for a prompt holding ``#fault=500``,
+    then normally ("echo: <prompt>"): the same judge fails on the first run and works on the second."""
+    rows = [dict(row) for row in ROWS]
+    for row in rows[:2]:
+        row["question"] += " #fault=500"
+    folder = write_judged_task(tmp_path / "task", rows=rows)
+    with FaultServer() as server:
+        judge = {
+            "roles": {"judge": "openai:grader"},
+            "role_args": {"judge": f"base_url={server.base_url},max_retries=0"},
+        }
+        first = evaluate(folder, tmp_path, **judge)
+        assert first.results["complete"] is False and first.results["counts"]["errors"] == 2
+        failed = [r.id for r in first.records if r.extraction == "error"]
+        assert failed == ["q1", "q2"]
+        assert all("500" in (r.error or "") for r in first.records if r.id in failed)
+        assert [r.extraction for r in first.records[2:]] == ["judge", "judge"]
+
+        second = evaluate(folder, tmp_path, **judge)
+    assert second.run_id == first.run_id
+    assert second.results["complete"] is True and second.results["counts"]["errors"] == 0
+    judge_stats = second.results["provenance"]["requests"]["by_role"]["judge"]
+    assert (judge_stats["computed"], judge_stats["cached"]) == (2, 2)
+    assert second.results["provenance"]["requests"]["by_role"]["model"]["computed"] == 0
+    # The echo repeats the prompt, whose last line offers both verdicts: the last one counts.
+    assert all(r.extraction == "judge" and r.answer == "incorrect" for r in second.records)
+    assert server.record.total == 6
