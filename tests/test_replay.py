@@ -219,7 +219,16 @@ def test_live_judge_replies_go_through_the_store(tmp_path: Path) -> None:
         assert server.record.total == 3
     # The server echoes the prompt, whose last line offers both verdicts: the last one counts.
     assert [r.answer for r in first.records[:3]] == ["incorrect"] * 3
-    assert [r.to_dict() for r in second.records] == [r.to_dict() for r in first.records]
+    assert [e.cached for r in first.records for e in r.exchanges] == [False] * 3
+    assert [e.cached for r in second.records for e in r.exchanges] == [True] * 3
+
+    def uncached(record: Any) -> dict[str, Any]:
+        data = record.to_dict()
+        for exchange in data.get("exchanges", []):
+            exchange.pop("cached")
+        return data
+
+    assert [uncached(r) for r in second.records] == [uncached(r) for r in first.records]
     with Store(store) as opened:
         assert opened.count_responses() == 3
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from mmlens.core.errors import DataError
 from mmlens.core.parts import Extraction, Inferencer, LoadContext, Prediction
+from mmlens.core.requests import Request, Response
 from mmlens.core.task import Task, TaskCatalog
 from mmlens.models.base import Model, ModelSpec, build_model, parse_model_spec, validate_model_spec
 from mmlens.runner.evaluate import RunResult, run_task
@@ -20,7 +21,7 @@ from mmlens.runner.execute import Responder
 from mmlens.runner.plan import load_samples
 from mmlens.runner.provenance import dataset_fingerprint, environment, task_provenance
 from mmlens.runner.replay import ReplayedRoles, drive_replay, read_predictions, replay_rounds
-from mmlens.runner.roles import RoleInput, choose_roles, load_roles, role_provenance
+from mmlens.runner.roles import RoleChoice, RoleInput, choose_roles, load_roles, role_provenance
 from mmlens.runner.rounds import start_flows
 from mmlens.runner.scoring import NO_PREDICTION, build_results, score_outcome
 from mmlens.store.sqlite import Store
@@ -129,20 +130,17 @@ def score(
         )
     samples = all_samples[:limit] if limit is not None else all_samples
     predicted = [sample for sample in samples if sample.id in lines]
-    live_roles = choose_roles(task_obj, roles, role_args) if roles else {}
-    role_models = load_roles(live_roles)
-    own_store = not isinstance(store, Store)
-    store_obj: Store | None = None
+    needed = task_obj.metric.roles()
+    has_defaults = bool(needed) and all(name in task_obj.config.roles for name in needed)
+    live_roles = choose_roles(task_obj, roles, role_args) if roles or has_defaults else {}
+    live = LazyResponder(live_roles, store)
     try:
-        live = None
-        if role_models:
-            store_obj = store if isinstance(store, Store) else Store(store)
-            live = Responder(role_models, store_obj)
         flows, bad_from_plan = start_flows(
             task_obj, predicted, lambda sample, _messages: replay_rounds(task_obj, sample, lines[sample.id])
         )
-        fingerprints = {name: m.fingerprint_key() for name, m in role_models.items()}
-        drive_replay(flows, ReplayedRoles(lines, fingerprints, live))
+        fingerprints = live.fingerprints()
+        replayed = ReplayedRoles(lines, fingerprints, live if live_roles else None)
+        drive_replay(flows, replayed)
         by_id = {item.sample.id: item for item in flows}
         records = []
         for sample in samples:
@@ -157,21 +155,57 @@ def score(
                 missing = Prediction(text=None, error=NO_PREDICTION)
                 records.append(score_outcome(task_obj, sample, missing, Extraction(None, "error"), []))
     finally:
-        for model in role_models.values():
-            model.close()
-        if store_obj is not None and own_store:
-            store_obj.close()
+        live.close()
+    role_info: dict[str, Any] = role_provenance(live_roles, live.models) if live.models else {}
+    for name, count in replayed.replayed().items():
+        role_info.setdefault(name, {})["replayed_replies"] = count
     provenance = {
         **environment(),
         "task": task_provenance(task_obj),
         "predictions": str(predictions),
-        "roles": role_provenance(live_roles, role_models),
+        "roles": role_info,
         "dataset": {"fingerprint": dataset_fingerprint(samples), "data": context.data_path, "limit": limit},
     }
     typed = build_results(task_obj, records, bad_samples + bad_from_plan, provenance)
     typed.counts.missing_predictions = len(samples) - len(predicted)
     typed.counts.predictions_past_limit = len(lines) - len(predicted)
     return RunResult("score", typed.to_dict(), records, None)
+
+
+class LazyResponder:
+    """Role models for ``score``, loaded (with the store) only when a line lacks a role's reply."""
+
+    def __init__(self, chosen: dict[str, RoleChoice], store: str | Path | Store | None) -> None:
+        self.chosen = chosen
+        self.store = store
+        self.models: dict[str, Model] = {}
+        self._responder: Responder | None = None
+        self._store: Store | None = None
+
+    def fingerprints(self) -> dict[str, str]:
+        """Role fingerprints without loading: a spec's model is built (cheap: backends load
+        weights on first use) only to compute the fingerprint it answers under."""
+        if not self.models:
+            self.models = load_roles(self.chosen)
+        return {name: model.fingerprint_key() for name, model in self.models.items()}
+
+    @property
+    def cached_keys(self) -> set[str]:
+        return self._responder.cached_keys if self._responder is not None else set()
+
+    def __call__(self, unique: dict[str, Request]) -> dict[str, Response]:
+        if self._responder is None:
+            self._store = self.store if isinstance(self.store, Store) else Store(self.store)
+            self.fingerprints()
+            self._responder = Responder(self.models, self._store)
+        return self._responder(unique)
+
+    def close(self) -> None:
+        for name, model in self.models.items():
+            if not isinstance(self.chosen[name].spec, Model):
+                model.close()
+        if self._store is not None and not isinstance(self.store, Store):
+            self._store.close()
 
 
 @dataclass
@@ -194,6 +228,7 @@ class PlanResult:
     bad_samples: list[dict[str, str]] = field(default_factory=list)
     later_rounds: bool = False
     model: str | None = None
+    roles: dict[str, str | None] = field(default_factory=dict)  # role -> the task's default, if any
 
     @property
     def request_count(self) -> int:
@@ -206,6 +241,7 @@ class PlanResult:
             "model": self.model,
             "requests": self.request_count,
             "later_rounds": self.later_rounds,
+            "roles": self.roles,
             "samples": [
                 {"id": sample_id, "requests": [r.to_dict() for r in requests]}
                 for sample_id, requests in self.samples
@@ -253,4 +289,8 @@ def plan(
         bad_samples=[{"id": b.id, "reason": b.reason} for b in bad + bad_from_plan],
         later_rounds=multi_round or bool(task_obj.metric.roles()),
         model=label,
+        roles={
+            name: task_obj.config.roles[name].label if name in task_obj.config.roles else None
+            for name in task_obj.metric.roles()
+        },
     )

@@ -165,3 +165,59 @@ def test_a_rerun_with_the_judge_working_again_fills_the_errors(tmp_path: Path) -
     # The echo repeats the prompt, whose last line offers both verdicts: the last one counts.
     assert all(r.extraction == "judge" and r.answer == "incorrect" for r in second.records)
     assert server.record.total == 6
+
+
+def test_a_missing_reference_is_an_error_of_the_data_not_of_the_judge(tmp_path: Path) -> None:
+    rows = [dict(ROWS[0]), {k: v for k, v in ROWS[1].items() if k != "answer"}]
+    folder = write_judged_task(tmp_path / "task", rows=rows, roles=TASK_DEFAULT)
+    result = evaluate(folder, tmp_path)
+    counts = result.results["counts"]
+    assert counts["errors"] == 1 and counts["role_errors"] == 0
+    broken = result.records[1]
+    assert broken.failed_role is None and broken.error is not None and "no reference" in broken.error
+    assert "failed_role" not in broken.to_dict()
+
+
+def test_the_judge_prompt_is_part_of_the_task_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    default = api.load_task("judged_toy", include=[write_judged_task(tmp_path / "a")])
+    custom = write_judged_task(tmp_path / "b", metric={"prompt": "Grade: {response}\nVerdict: ?"})
+    assert api.load_task("judged_toy", include=[custom]).version_hash != default.version_hash
+    # The default prompt is read from a file: its text (not only the YAML) is in the hash.
+    from mmlens.core.task import load_task_file
+    from mmlens.metrics import judge
+
+    edited_prompt = tmp_path / "correctness.txt"
+    edited_prompt.write_text(judge.DEFAULT_PROMPT_FILE.read_text(encoding="utf-8") + "\nBe strict.\n")
+    monkeypatch.setattr(judge, "DEFAULT_PROMPT_FILE", edited_prompt)
+    judge.default_prompt.cache_clear()
+    try:
+        edited = load_task_file(default.source)
+    finally:
+        monkeypatch.undo()
+        judge.default_prompt.cache_clear()
+    assert edited.version_hash != default.version_hash
+
+
+def test_score_uses_the_task_default_judge_only_for_lines_without_a_reply(tmp_path: Path) -> None:
+    import json
+
+    folder = write_judged_task(tmp_path / "task", roles=TASK_DEFAULT)
+    predictions = tmp_path / "p.jsonl"
+    lines = [
+        {"id": "q1", "response": "3", "judge": "Verdict: incorrect"},  # replayed: the default says correct
+        {"id": "q2", "response": "red"},  # asks the task's default judge
+    ]
+    predictions.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result = api.score("judged_toy", predictions, include=[folder], store=tmp_path / "s.sqlite", limit=2)
+    assert [r.answer for r in result.records] == ["incorrect", "correct"]
+    roles = result.results["provenance"]["roles"]["judge"]
+    assert roles["replayed_replies"] == 1 and roles["source"] == "task default"
+
+
+def test_plan_names_the_roles_a_task_needs(tmp_path: Path) -> None:
+    with_default = api.plan("judged_toy", include=[write_judged_task(tmp_path / "a", roles=TASK_DEFAULT)])
+    assert with_default.to_dict()["roles"] == {"judge": "constant"}
+    without = api.plan("judged_toy", include=[write_judged_task(tmp_path / "b")])
+    assert without.roles == {"judge": None} and without.later_rounds

@@ -74,6 +74,9 @@ def format_plan(planned: dict[str, Any]) -> str:
         lines.append(f"ids: {planned['id_scheme']}")
     if planned.get("model"):
         lines.append(f"model: {planned['model']}")
+    for role, default in (planned.get("roles") or {}).items():
+        given = f"the task's default is {default}" if default else f"none by default: pass --role {role}=SPEC"
+        lines.append(f"role {role}: {given}")
     for bad in planned.get("bad_samples", []):
         lines.append(f"bad sample {bad.get('id')}: {bad.get('reason')}")
     for sample in planned.get("samples", []):

@@ -135,8 +135,9 @@ class Inferencer(Part):
 class Extraction:
     answer: str | None
     method: ExtractionMethod
-    error: str | None = None  # why a role request (a judge call) failed, when method is "error"
+    error: str | None = None  # why no answer could be had, when method is "error"
     details: dict[str, Any] = field(default_factory=dict)
+    failed_role: str | None = None  # the role whose request failed (a judge call), if one did
 
 
 def extract_from_prediction(
@@ -228,6 +229,7 @@ GENERIC_INFERENCERS = {
     "multi_turn": "mmlens.inferencers.multi_turn",
     "two_step": "mmlens.inferencers.two_step",
     "self_consistency": "mmlens.inferencers.self_consistency",
+    "embed": "mmlens.inferencers.embed",
 }
 GENERIC_METRICS = {"accuracy": "mmlens.metrics.accuracy", "judge_verdict": "mmlens.metrics.judge"}
 

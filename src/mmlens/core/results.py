@@ -9,7 +9,8 @@ Schema history
 - 1: mmlens 0.1 (no schema_version; no ``correct``/``score``; no ``exchanges``/``option_scores``).
 - 2: ``schema_version`` everywhere; per-sample ``correct`` (right/wrong metrics) or ``score``
   (numeric metrics); ``exchanges`` (every request of a multi-round or judged sample, with its raw
-  reply); ``option_scores`` (likelihood rankings); ``roles`` in provenance.
+  reply); ``option_scores`` (likelihood rankings); ``failed_role`` (the role whose request failed);
+  ``roles`` in provenance; ``counts.role_errors``.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ class SampleRecord(BaseModel):
     correct: bool | None = None
     score: float | None = None
     error: str | None = None
+    failed_role: str | None = None
     details: dict[str, Any] = Field(default_factory=dict)
     option_scores: OptionScores | None = None
     exchanges: list[Exchange] = Field(default_factory=list)
@@ -100,7 +102,14 @@ class SampleRecord(BaseModel):
     def to_dict(self) -> dict[str, Any]:
         data = self.model_dump(mode="json")
         # Optional parts are left out when empty; every other key is always there.
-        for key, empty in (("error", None), ("details", {}), ("option_scores", None), ("exchanges", [])):
+        optional: tuple[tuple[str, Any], ...] = (
+            ("error", None),
+            ("failed_role", None),
+            ("details", {}),
+            ("option_scores", None),
+            ("exchanges", []),
+        )
+        for key, empty in optional:
             if data[key] == empty:
                 del data[key]
         return data

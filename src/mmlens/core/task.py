@@ -346,13 +346,17 @@ def load_task_file(
     instruction = build_part(parts.instructions, config.instruction, f"{where}: instruction")
     inferencer = build_part(parts.inferencers, config.inferencer, f"{where}: inferencer")
     metric = build_part(parts.metrics, config.metric, f"{where}: metric")
+    built: list[parts.Part] = [scenario, instruction, inferencer, metric]
     config_for_hash = config.model_dump(mode="json", exclude={"variants", "profiles", "description"})
     hashed = "\n".join(
         [
             canonical_json(config_for_hash),
             hook_source,
             benchmark_source,
-            part_sources([scenario, instruction, inferencer, metric]),
+            part_sources(built),
+            # Every part with its defaults filled in: a default that changes (a judge prompt read
+            # from a file, a constant) is a new version too.
+            canonical_json([part.model_dump(mode="json") for part in built]),
         ]
     )
     return Task(

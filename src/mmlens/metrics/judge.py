@@ -185,7 +185,7 @@ class JudgeVerdict(Metric):
         try:
             request = self.judge_request(sample, prediction.text)
         except MmlensError as error:
-            return Extraction(None, "error", error=f"{JUDGE_ROLE}: {error}")
+            return Extraction(None, "error", error=str(error))
         (reply,) = yield [request]
         verdict = parse_verdict(reply.text)
         if verdict is None:

@@ -9,7 +9,8 @@ A line (JSON object) has ``id`` and, by what the task sends:
 - ``embedding``: the vector (embedding tasks),
 - ``roles``: ``{"judge": "raw reply"}`` (or a list of replies, one per judge request, in order) to
   replay a judged evaluation offline; ``"judge": ...`` at the top level is a shorthand.
-Role requests a line has no reply for go to the live role model (``--judge``), if one is given.
+Role requests a line has no reply for go to the live role model: ``--judge`` / ``--role``, or the
+task's default for the role (loaded only when a line lacks a reply).
 """
 
 from __future__ import annotations
@@ -161,10 +162,18 @@ class ReplayedRoles:
             item.keys = keys
             local[index] = answers
         responses = self.live(live_requests) if live_requests and self.live is not None else {}
+        cached: set[str] = getattr(self.live, "cached_keys", set())
         for index, item in enumerate(flows):
             answered = [a if isinstance(a, Response) else responses[a] for a in local[index]]
-            item.record_exchanges(answered, set())
+            item.record_exchanges(answered, cached)
             item.advance(answered)
+
+    def replayed(self) -> dict[str, int]:
+        """How many replies of each role came from the lines."""
+        counts: dict[str, int] = {}
+        for (_, role), used in self.used.items():
+            counts[role] = counts.get(role, 0) + used
+        return counts
 
 
 def drive_replay(flows: list[SampleFlow], roles: ReplayedRoles) -> None:

@@ -57,6 +57,8 @@ class RoleChoice:
 
 def _spec(value: RoleInput, args: str | None, where: str) -> ModelSpec | Model:
     if isinstance(value, Model):
+        if args:
+            raise ConfigError(f"{where}: --role-args cannot change a model that is already loaded")
         return value
     spec = value if isinstance(value, ModelSpec) else parse_model_spec(value, args)
     if args and isinstance(value, ModelSpec):

@@ -72,7 +72,9 @@ def sample_rounds(task: Task, sample: Sample, messages: list[Message]) -> Rounds
 def metric_rounds(task: Task, sample: Sample, prediction: Prediction) -> Rounds[Outcome]:
     extraction = yield from guarded(task.metric.extract_rounds(sample, prediction))
     if isinstance(extraction, RoundFailure):
-        extraction = Extraction(None, "error", error=f"{extraction.role}: {extraction.error}")
+        extraction = Extraction(
+            None, "error", error=f"{extraction.role}: {extraction.error}", failed_role=extraction.role
+        )
     return Outcome(prediction, extraction)
 
 

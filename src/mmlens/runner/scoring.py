@@ -44,6 +44,7 @@ def score_outcome(
         correct=correct,
         score=primary,
         error=prediction.error or extraction.error,
+        failed_role=extraction.failed_role,
         details=details,
         option_scores=prediction.option_scores,
         exchanges=exchanges or [],
@@ -64,7 +65,7 @@ def count_outcomes(records: Iterable[SampleRecord], bad_samples: list[BadSample]
     records = list(records)
     methods = Counter(record.extraction for record in records)
     missing = sum(1 for record in records if record.error == NO_PREDICTION)
-    role_errors = sum(1 for record in records if record.extraction == "error" and record.response is not None)
+    role_errors = sum(1 for record in records if record.failed_role is not None)
     return Counts(
         samples=len(records) + len(bad_samples),
         scored=len(records),
