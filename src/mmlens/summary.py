@@ -1,9 +1,110 @@
-"""Plain-text summaries of results for the terminal."""
+"""Plain-text summaries of results for the terminal, read through the typed results model."""
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from mmlens.core.errors import DataError
+from mmlens.core.results import MetricSummary, RunResults
+
+INCOMPLETE = "incomplete"
+
+
+def load_results(results: RunResults | dict[str, Any], where: str | None = None) -> RunResults:
+    """``results`` as the typed model: a RunResults as it is, a dict (results.json, a run row) loaded
+    with ``RunResults.load``; anything else, a newer schema or a document that is not an mmlens
+    result is a DataError naming ``where`` (by default the run id its provenance names, if any)."""
+    if isinstance(results, RunResults):
+        return results
+    if not isinstance(results, dict):
+        raise DataError(f"{where or 'results'}: not an mmlens result (a JSON object was expected)")
+    return RunResults.load(results, where or _default_where(results))
+
+
+def _default_where(results: dict[str, Any]) -> str:
+    provenance = results.get("provenance")
+    run_id = provenance.get("run_id") if isinstance(provenance, dict) else None
+    return f"run {run_id}" if isinstance(run_id, str) and run_id else "results"
+
+
+def load_results_file(path: str | Path) -> RunResults:
+    """A results.json file (or a run folder holding one); every error names the file."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise DataError(f"cannot read {path}: {error.strerror or error}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataError(f"{path}: not an mmlens result (not JSON: {error})") from None
+    return load_results(data, str(path))
+
+
+# -- completeness and roles (shared with the HTML report) -------------------------------------------
+
+
+def incomplete_reason(results: RunResults) -> str | None:
+    """Why a run is incomplete (``complete: false``), None for a complete run."""
+    if results.complete:
+        return None
+    counts = results.counts
+    parts = []
+    if counts.errors:
+        parts.append(f"{counts.errors} request error{'s' if counts.errors != 1 else ''}")
+    if counts.missing_predictions:
+        parts.append(f"{counts.missing_predictions} sample(s) without a prediction")
+    return ", ".join(parts) or "the run did not answer every sample"
+
+
+class RoleInfo(BaseModel):
+    """One entry of provenance ``roles``: which model played the role and where it came from."""
+
+    model_config = ConfigDict(extra="allow")
+
+    label: str = "?"
+    fingerprint: Any = None
+    source: str | None = None
+    task_default: str | None = None
+    is_task_default: bool = False
+
+
+def run_roles(results: RunResults) -> dict[str, RoleInfo]:
+    """provenance ``roles`` (schema 2; none in schema 1), name -> RoleInfo."""
+    roles = results.provenance.get("roles")
+    if not isinstance(roles, dict):
+        return {}
+    typed = {}
+    for name, value in roles.items():
+        try:
+            typed[str(name)] = RoleInfo.model_validate(value)
+        except ValidationError:
+            typed[str(name)] = RoleInfo(label=json.dumps(value, default=str))
+    return typed
+
+
+def describe_role(role: RoleInfo) -> str:
+    """``LABEL (task default)``, ``LABEL (given; the task's default is X)`` and the like."""
+    if role.source == "given":
+        if role.is_task_default:
+            where = "given; the same as the task's default"
+        elif role.task_default is not None:
+            where = f"given; the task's default is {role.task_default}"
+        else:
+            where = "given; the task has no default"
+    elif role.source == "task default" or role.is_task_default:
+        where = "task default"
+    else:
+        where = role.source or ""
+    return f"{role.label} ({where})" if where else role.label
+
+
+# -- formatting -----------------------------------------------------------------------------------
 
 
 def _number(value: Any) -> str:
@@ -14,8 +115,8 @@ def _number(value: Any) -> str:
     return str(value)
 
 
-def _interval(entry: dict[str, Any]) -> str:
-    ci = entry.get("ci95")
+def _interval(entry: MetricSummary) -> str:
+    ci = entry.ci95
     return f"[{_number(ci[0])}, {_number(ci[1])}]" if ci else ""
 
 
@@ -24,44 +125,72 @@ def format_table(rows: list[list[str]]) -> str:
     return "\n".join("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows)
 
 
-def format_summary(results: dict[str, Any], max_breakdown: int = 40) -> str:
-    counts = results.get("counts", {})
-    model = results.get("provenance", {}).get("model", {}).get("label", "")
-    header = f"task {results.get('task')}" + (f" · model {model}" if model else "")
+def headline(results: RunResults | dict[str, Any], where: str | None = None) -> str:
+    """The primary metric and its value, ``(incomplete)`` after it for an incomplete run."""
+    typed = load_results(results, where)
+    entry = typed.primary
+    if entry is None:
+        return ""
+    text = f"{typed.primary_metric} {_number(entry.value)}"
+    return text + f" ({INCOMPLETE})" if not typed.complete else text
+
+
+def format_summary(
+    results: RunResults | dict[str, Any], max_breakdown: int = 40, where: str | None = None
+) -> str:
+    """The terminal summary of one run: counts, roles, metrics, breakdown, bad samples.
+
+    ``where`` names the results in errors (a file, ``run ID``)."""
+    typed = load_results(results, where)
+    counts = typed.counts
+    model = typed.provenance.get("model")
+    label = model.get("label", "") if isinstance(model, dict) else ""
+    header = f"task {typed.task}" + (f" · model {label}" if label else "")
     count_line = (
-        f"{counts.get('samples', 0)} samples: {counts.get('scored', 0)} scored, "
-        f"{counts.get('errors', 0)} errors, {counts.get('failed_extraction', 0)} failed extraction, "
-        f"{counts.get('bad_samples', 0)} bad samples"
+        f"{counts.samples} samples: {counts.scored} scored, {counts.errors} errors, "
+        f"{counts.failed_extraction} failed extraction, {counts.bad_samples} bad samples"
     )
-    if "missing_predictions" in counts:
-        count_line += f", {counts['missing_predictions']} without a prediction"
+    if counts.missing_predictions is not None:
+        count_line += f", {counts.missing_predictions} without a prediction"
+    if counts.role_errors:
+        count_line += f", {counts.role_errors} of the errors in a role's requests"
+    lines = [header, count_line]
+    lines += [f"{name}: {describe_role(role)}" for name, role in run_roles(typed).items()]
+    reason = incomplete_reason(typed)
+    suffix = ""
+    if reason is not None:
+        suffix = f" ({INCOMPLETE})"
+        resume = typed.provenance.get("resume")
+        lines.append(
+            f"INCOMPLETE run ({reason}): its scores are not final"
+            + (f"; to retry what failed: {resume}" if isinstance(resume, str) and resume else "")
+        )
     rows = [["metric", "value", "95% CI", "n"]]
-    for name, entry in results.get("metrics", {}).items():
-        rows.append([name, _number(entry.get("value")), _interval(entry), _number(entry.get("n"))])
-    lines = [header, count_line, "", format_table(rows)]
-    primary = results.get("primary_metric")
-    breakdown = results.get("breakdown", {})
+    for name, entry in typed.metrics.items():
+        rows.append([name, _number(entry.value) + suffix, _interval(entry), _number(entry.n)])
+    lines += ["", format_table(rows)]
+    primary = typed.primary_metric
+    breakdown = typed.breakdown
     if breakdown and primary:
-        lines += ["", f"by category ({primary}):"]
+        lines += ["", f"by category ({primary}{', incomplete run' if reason is not None else ''}):"]
         table = [["category", primary, "95% CI", "n"]]
         for node, values in list(breakdown.items())[:max_breakdown]:
-            entry = values.get(primary)
-            if entry is None:
+            node_entry = values.get(primary)
+            if node_entry is None:
                 continue
             indent = "  " * node.count("/")
             table.append(
                 [
                     indent + node.rsplit("/", 1)[-1],
-                    _number(entry["value"]),
-                    _interval(entry),
-                    _number(entry.get("n")),
+                    _number(node_entry.value),
+                    _interval(node_entry),
+                    _number(node_entry.n),
                 ]
             )
         lines.append(format_table(table))
         if len(breakdown) > max_breakdown:
             lines.append(f"... {len(breakdown) - max_breakdown} more categories in results.json")
-    bad = results.get("bad_samples") or []
-    if bad:
-        lines += ["", f"bad samples ({counts.get('bad_samples', len(bad))}):"]
-        lines += [f"  {item['id']}: {item['reason']}" for item in bad[:10]]
+    if typed.bad_samples:
+        lines += ["", f"bad samples ({counts.bad_samples or len(typed.bad_samples)}):"]
+        lines += [f"  {item.id}: {item.reason}" for item in typed.bad_samples[:10]]
     return "\n".join(lines)

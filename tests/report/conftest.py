@@ -12,6 +12,7 @@ import pytest
 
 from mmlens import api
 from tests.report.builders import build_task
+from tests.report.typed_tasks import build_typed_tasks, flaky_model, length_model
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -61,6 +62,42 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
                 output_dir=folder / "runs",
             )
     return Runs(store, folder, results)
+
+
+@dataclass
+class TypedRuns:
+    store: Path
+    folder: Path
+    results: dict[str, api.RunResult]
+
+
+@pytest.fixture(scope="package")
+def typed_runs(tmp_path_factory: pytest.TempPathFactory) -> TypedRuns:
+    """Runs whose records use what schema 2 added: debate (a judged two-round dialogue; once with
+    the task's default judge, once with a judge given that calls every answer incorrect: compared
+    automatically), pick (likelihood ranking: option_scores) and flaky_quiz (once with a backend
+    that fails on one question: incomplete; once complete)."""
+    folder = tmp_path_factory.mktemp("typed-bench")
+    build_typed_tasks(folder)
+    common: dict[str, Any] = {
+        "include": [folder],
+        "store": folder / "store.sqlite",
+        "output_dir": folder / "runs",
+    }
+    results = {
+        "debate_default": api.evaluate("debate", "constant", model_args="text=yes", **common),
+        "debate_given": api.evaluate(
+            "debate",
+            "constant",
+            model_args="text=no",
+            roles={"judge": flaky_model("Verdict: incorrect")},
+            **common,
+        ),
+        "pick": api.evaluate("pick", length_model(), **common),
+        "flaky": api.evaluate("flaky_quiz", flaky_model(), **common),
+        "steady": api.evaluate("flaky_quiz", "constant", model_args="text=yes", **common),
+    }
+    return TypedRuns(folder / "store.sqlite", folder, results)
 
 
 @pytest.fixture(scope="package")

@@ -12,7 +12,7 @@ from mmlens.cli import main
 from mmlens.report.build import format_p_value
 from mmlens.report.payload import format_interval, format_value
 from mmlens.report.stats import mcnemar_exact
-from tests.report.conftest import ARTIFACTS, Runs
+from tests.report.conftest import ARTIFACTS, Runs, TypedRuns
 
 TEXTS = {"yes": "constant (text=yes)", "no": "constant (text=no)", "maybe": "constant (text=maybe)"}
 
@@ -33,11 +33,15 @@ class Page:
         self.page = page
         self.errors: list[str] = []
         self.requests: list[str] = []
-        page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
+        page.on("console", self._console)
         page.on("pageerror", lambda error: self.errors.append(str(error)))
         page.on("request", lambda request: self.requests.append(request.url))
         page.goto(url)
         page.wait_for_function("window.mmlens && window.mmlens.ready", timeout=15000)
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            self.errors.append(message.text)
 
     def count_text(self) -> str:
         return str(self.page.inner_text("#sample-count"))
@@ -221,3 +225,85 @@ def test_page_is_self_contained_and_error_free(page: Page) -> None:
     p.evaluate("window.scrollTo(0, 0)")
     p.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
     assert (ARTIFACTS / "report.png").stat().st_size > 10_000
+
+
+@pytest.fixture(scope="module")
+def typed_report(typed_runs: TypedRuns, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The judged dialogue, ranking and incomplete runs (see conftest.typed_runs)."""
+    output = tmp_path_factory.mktemp("typed-report") / "report.html"
+    assert main(["--store", str(typed_runs.store), "report", "-o", str(output)]) == 0
+    return output
+
+
+@pytest.fixture
+def typed_page(browser: Any, typed_report: Path) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        yield Page(context.new_page(), typed_report.as_uri())
+    finally:
+        context.close()
+
+
+def open_detail(page: Page, task: str, sample_id: str, run_label: str) -> Any:
+    p = page.page
+    p.select_option("#filter-task", task)
+    p.select_option("#filter-run", label=run_label)
+    p.fill("#filter-query", sample_id)
+    p.wait_for_function("document.querySelectorAll('#sample-rows tr.sample-row').length === 1")
+    p.click(f'#sample-rows tr.sample-row[data-id="{sample_id}"]')
+    detail = p.locator(f'#sample-rows tr.detail[data-id="{sample_id}"]')
+    detail.scroll_into_view_if_needed()
+    return detail
+
+
+def test_a_judged_dialogue_shows_every_round_with_its_prompt_and_raw_reply(
+    typed_page: Page, typed_runs: TypedRuns
+) -> None:
+    record = typed_runs.results["debate_default"].records[1]
+    assert len(record.exchanges) == 3
+    detail = open_detail(typed_page, "debate", record.id, "constant (text=yes)")
+    exchanges = detail.locator(".rounds .exchange")
+    assert exchanges.count() == 3
+    for index, exchange in enumerate(record.exchanges):
+        shown = exchanges.nth(index)
+        assert shown.is_visible()
+        assert shown.get_attribute("data-role") == exchange.role
+        assert shown.get_attribute("data-round") == str(exchange.round)
+        summary = shown.locator("summary").inner_text()
+        assert summary.startswith(f"{exchange.role} · round {exchange.round} · generate")
+        assert shown.locator("pre.exchange-response").inner_text() == exchange.response
+        assert shown.locator("pre.exchange-response").is_visible()
+        bodies = shown.locator(".message-body").all_inner_texts()
+        sent = [part["text"] for message in exchange.prompt for part in message["content"]]
+        assert [body.strip() for body in bodies] == sent
+    judge = exchanges.nth(2)
+    assert judge.locator("pre.exchange-response").inner_text() == "Verdict: correct"
+    assert "Judge: is 'yes' the answer 'no'?" in judge.locator(".message-body").inner_text()
+    assert exchanges.nth(1).locator(".message-role").all_inner_texts() == ["USER", "ASSISTANT", "USER"]
+    fields = detail.locator("dl.fields").inner_text()
+    assert "extraction\njudge" in fields and "correct\nyes" in fields
+    ARTIFACTS.mkdir(exist_ok=True)
+    detail.screenshot(path=str(ARTIFACTS / "report-exchanges.png"))
+    assert typed_page.errors == []
+
+
+def test_option_scores_and_incomplete_runs_are_shown(typed_page: Page, typed_runs: TypedRuns) -> None:
+    p = typed_page.page
+    flaky = typed_runs.results["flaky"]
+    cell = p.locator(f'#leaderboard-table td[data-run="{flaky.run_id}"]')
+    assert cell.locator(".badge.incomplete").is_visible() and cell.get_attribute("data-complete") == "false"
+    steady = typed_runs.results["steady"]
+    assert p.locator(f'#leaderboard-table td[data-run="{steady.run_id}"] .badge').count() == 0
+    record = typed_runs.results["pick"].records[1]
+    assert record.option_scores is not None
+    detail = open_detail(typed_page, "pick", record.id, "report_test_length")
+    rows = detail.locator("table.option-scores tbody tr")
+    assert rows.count() == 3
+    assert rows.nth(2).get_attribute("class") == "chosen" and "chosen" in rows.nth(2).inner_text()
+    cells = [rows.nth(i).locator("td").all_inner_texts() for i in range(3)]
+    assert [row[1] for row in cells] == [f"{value:.4f}" for value in record.option_scores.logprobs]
+    probabilities = record.option_scores.probabilities()
+    assert [row[2] for row in cells] == [f"{value:.4f}" for value in probabilities]
+    assert "normalization: sum" in detail.inner_text()
+    assert detail.locator(".rounds").count() == 0  # one round, model only: no exchanges kept
+    assert typed_page.errors == []

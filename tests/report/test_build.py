@@ -11,10 +11,11 @@ import pytest
 
 from mmlens.cli import main
 from mmlens.core.errors import MmlensError
+from mmlens.core.results import RunResults, SampleRecord
 from mmlens.report.build import build_report, comparison_pairs, render_report
 from mmlens.report.compare import compare_runs
 from mmlens.report.payload import script_json
-from mmlens.report.runs import ReportRun, load_runs, outcome_of, outcome_score_name, select_runs
+from mmlens.report.runs import ReportRun, load_runs, outcome_of, select_runs
 from mmlens.report.stats import mcnemar_exact
 from mmlens.store.sqlite import RunRow, Store
 from tests.report.conftest import Runs
@@ -154,21 +155,28 @@ def test_unfinished_runs_are_left_out_or_refused(runs: Runs, tmp_path: Path) -> 
 
 
 def _run_with_scores(run_id: str, scores: list[float]) -> ReportRun:
+    """A run of a numeric metric: each record has a ``score`` and no right/wrong."""
     records = [
-        {
-            "id": f"s{i}",
-            "category": ["all", "even" if i % 2 == 0 else "odd"],
-            "extraction": "exact",
-            "scores": {"similarity": value},
-        }
+        SampleRecord(
+            id=f"s{i}",
+            category=("all", "even" if i % 2 == 0 else "odd"),
+            extraction="exact",
+            scores={"similarity": value},
+            score=value,
+        )
         for i, value in enumerate(scores)
     ]
-    results = {"task": "captions", "primary_metric": "similarity", "metrics": {}}
-    row = RunRow(run_id, "captions", "model", "done", None, {}, results, 0.0, 0.0)
-    score_name, binary = outcome_score_name("similarity", records)
-    return ReportRun(
-        row, run_id, records, score_name, binary, [outcome_of(r, score_name, binary) for r in records]
+    results = RunResults.load(
+        {
+            "task": "captions",
+            "primary_metric": "similarity",
+            "metrics": {},
+            "counts": {"samples": len(scores), "scored": len(scores)},
+            "complete": True,
+        }
     )
+    row = RunRow(run_id, "captions", "model", "done", None, {}, results.to_dict(), 0.0, 0.0)
+    return ReportRun(row, results, run_id, records, [outcome_of(r) for r in records])
 
 
 def test_non_binary_scores_are_compared_with_a_paired_bootstrap() -> None:

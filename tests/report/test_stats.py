@@ -58,9 +58,13 @@ def test_mcnemar_rejects_negative_counts() -> None:
 def test_paired_bootstrap_interval_covers_the_mean_difference() -> None:
     first = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0] * 10
     second = [value + 0.1 for value in first]
-    low, high = paired_bootstrap_interval(first, second)
+    interval = paired_bootstrap_interval(first, second)
+    assert interval is not None
+    low, high = interval
     assert low == pytest.approx(0.1) and high == pytest.approx(0.1)  # every pair differs by exactly 0.1
     noisy = [value + (0.3 if i % 2 else -0.1) for i, value in enumerate(first)]
-    low, high = paired_bootstrap_interval(first, noisy)
+    interval = paired_bootstrap_interval(first, noisy)
+    assert interval is not None
+    low, high = interval
     assert low < 0.1 < high and high - low < 0.2
     assert paired_bootstrap_interval([1.0], [0.0]) is None

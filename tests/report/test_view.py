@@ -37,11 +37,14 @@ def test_view_serves_the_report_until_ctrl_c(runs: Runs) -> None:
             lines.append(line)
             match = re.search(r"(http://127\.0\.0\.1:\d+/\S+)", line)
             url = match.group(1) if match else None
-        assert url is not None, "".join(lines) + (process.stderr.read() if process.poll() is not None else "")
+        stderr = process.stderr.read() if process.stderr is not None and process.poll() is not None else ""
+        assert url is not None, "".join(lines) + stderr
         with urllib.request.urlopen(url, timeout=10) as response:
             html = response.read().decode("utf-8")
         assert response.status == 200 and 'id="mmlens-data"' in html
-        data = json.loads(re.search(r'id="mmlens-data">(.*?)</script>', html, re.S).group(1))
+        embedded = re.search(r'id="mmlens-data">(.*?)</script>', html, re.S)
+        assert embedded is not None
+        data = json.loads(embedded.group(1))
         assert {run["id"] for run in data["runs"]} == {r.run_id for r in runs.results.values()}
         with pytest.raises(urllib.error.HTTPError):  # only the report is served
             urllib.request.urlopen(url.rsplit("/", 1)[0] + "/store.sqlite", timeout=10)

@@ -22,9 +22,11 @@ from typing import Any
 
 from mmlens import api
 from mmlens.core.errors import ConfigError
+from mmlens.core.results import RunResults
 from mmlens.core.task import TaskCatalog
 from mmlens.models.base import ModelSpec
 from mmlens.store.sqlite import Store
+from mmlens.summary import incomplete_reason, load_results
 
 
 @dataclass
@@ -34,6 +36,12 @@ class MultimodalGain:
     s_wv: float
     s_t: float
     runs: dict[str, api.RunResult]
+
+    @property
+    def incomplete(self) -> dict[str, str]:
+        """The runs (S_v, S_wv, S_t) that are incomplete, with why: their scores are not final."""
+        reasons = {name: incomplete_reason(_typed(run)) for name, run in self.runs.items()}
+        return {name: reason for name, reason in reasons.items() if reason is not None}
 
     @property
     def mg(self) -> float:
@@ -52,17 +60,22 @@ class MultimodalGain:
             "MG": self.mg,
             "ML": self.ml,
             "runs": {name: run.run_id for name, run in self.runs.items()},
+            "incomplete": self.incomplete,
         }
 
 
+def _typed(result: api.RunResult) -> RunResults:
+    return load_results(result.results, f"run {result.run_id}")
+
+
 def _primary_value(result: api.RunResult, metric: str | None) -> tuple[str, float]:
-    name = metric or str(result.results.get("primary_metric") or "acc")
-    entry = result.results.get("metrics", {}).get(name)
+    results = _typed(result)
+    name = metric or results.primary_metric
+    entry = results.metrics.get(name)
     if entry is None:
-        known = ", ".join(result.results.get("metrics", {})) or "none"
-        raise ConfigError(f"task {result.results.get('task')} has no metric {name!r} (known: {known})")
-    value = entry.get("value")
-    return name, float("nan") if value is None else float(value)
+        known = ", ".join(results.metrics) or "none"
+        raise ConfigError(f"task {results.task} has no metric {name!r} (known: {known})")
+    return name, entry.value
 
 
 def multimodal_gain(

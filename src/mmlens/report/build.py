@@ -148,7 +148,13 @@ def render_report(
                 rows.append(run)
         explicit.append((run_a.run_id, run_b.run_id))
     report_runs = load_runs(store, rows)
-    comparisons: list[Comparison] = [compare_runs(a, b) for a, b in comparison_pairs(report_runs, explicit)]
+    comparisons: list[Comparison] = []
+    for first_run, second_run in comparison_pairs(report_runs, explicit):
+        try:
+            comparisons.append(compare_runs(first_run, second_run))
+        except MmlensError:
+            if (first_run.run_id, second_run.run_id) in explicit:
+                raise  # asked for: say why not; a pair found automatically is only left out
     sections = task_sections(report_runs)
     data, thumbnails = sample_data(report_runs, [s["name"] for s in sections], comparisons, store)
     comparison_views = []

@@ -1,18 +1,27 @@
-"""Comparing two runs of one task on the samples both scored: flips, a paired test, per-category deltas."""
+"""Comparing two runs of one task on the samples both scored: flips, a paired test, per-category deltas.
+
+Right and wrong are read from each record's ``correct``. Samples right or wrong in both runs are
+compared with McNemar's exact test; when no sample is, samples with a numeric ``score`` in both runs
+are compared by the paired bootstrap of the mean difference. Every paired sample left out of the
+test is counted in ``left_out`` with the reason.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from mmlens.core.errors import MmlensError
+from mmlens.core.results import SampleRecord
 from mmlens.report.runs import ReportRun
 from mmlens.report.stats import mcnemar_exact, paired_bootstrap_interval
 
 
 @dataclass
 class PairedCounts:
-    """Counts over paired samples; for binary scores, 'right' means score 1 (failed extraction = wrong)."""
+    """Counts over paired samples; for right/wrong samples the values are 1 (right) and 0 (wrong;
+    a failed extraction is wrong)."""
 
     n: int = 0
     sum_a: float = 0.0
@@ -60,17 +69,23 @@ class PairedCounts:
 class Comparison:
     a: ReportRun
     b: ReportRun
-    score_name: str
-    binary: bool
+    binary: bool  # compared by right/wrong (McNemar), else by numeric score (paired bootstrap)
+    score_name: str  # what is compared per sample: "correct", or the numeric score's metric
     overall: dict[str, Any]
     categories: list[dict[str, Any]]
     flipped: dict[str, list[str]] = field(default_factory=dict)  # right_to_wrong / wrong_to_right -> ids
     only_in_a: int = 0
     only_in_b: int = 0
+    left_out: list[dict[str, Any]] = field(default_factory=list)  # {"count", "reason"}: paired, not tested
 
     @property
     def test(self) -> str:
         return "McNemar exact (two-sided)" if self.binary else "paired bootstrap of the mean difference"
+
+
+def _score(record: SampleRecord) -> float | None:
+    score = record.score
+    return float(score) if score is not None and math.isfinite(score) else None
 
 
 def compare_runs(a: ReportRun, b: ReportRun) -> Comparison:
@@ -79,29 +94,44 @@ def compare_runs(a: ReportRun, b: ReportRun) -> Comparison:
         raise MmlensError(
             f"cannot compare runs of different tasks: {a.run_id} ({a.task}) and {b.run_id} ({b.task})"
         )
-    if a.score_name is None or a.score_name != b.score_name:
+    records_a = {record.id: record for record in a.records}
+    records_b = {record.id: record for record in b.records}
+    paired_ids = [sample_id for sample_id in records_a if sample_id in records_b]
+    right_wrong = [
+        i for i in paired_ids if records_a[i].correct is not None and records_b[i].correct is not None
+    ]
+    numeric = [
+        i
+        for i in paired_ids
+        if records_a[i].correct is None
+        and records_b[i].correct is None
+        and _score(records_a[i]) is not None
+        and _score(records_b[i]) is not None
+    ]
+    binary = bool(right_wrong)
+    used = right_wrong if binary else numeric
+    if not used:
         raise MmlensError(
-            f"cannot compare {a.run_id} and {b.run_id}: they have no per-sample score in common "
-            f"({a.score_name} vs {b.score_name})"
+            f"cannot compare {a.run_id} and {b.run_id}: no sample has a right/wrong or a numeric score "
+            f"in both runs ({len(paired_ids)} samples in both)"
         )
-    score_name = a.score_name
-    scores_a = {r["id"]: r for r in a.records if score_name in r.get("scores", {})}
-    scores_b = {r["id"]: r for r in b.records if score_name in r.get("scores", {})}
-    paired_ids = [sample_id for sample_id in scores_a if sample_id in scores_b]
-    binary = a.binary and b.binary
+    left_out = _left_out(paired_ids, set(used), records_a, records_b, binary)
     overall = PairedCounts()
     nodes: dict[str, PairedCounts] = {}
     flipped: dict[str, list[str]] = {"right_to_wrong": [], "wrong_to_right": []}
     values_a, values_b = [], []
-    for sample_id in paired_ids:
-        record_a, record_b = scores_a[sample_id], scores_b[sample_id]
-        value_a, value_b = float(record_a["scores"][score_name]), float(record_b["scores"][score_name])
+    for sample_id in used:
+        record_a, record_b = records_a[sample_id], records_b[sample_id]
+        if binary:
+            value_a, value_b = float(bool(record_a.correct)), float(bool(record_b.correct))
+            if record_a.correct != record_b.correct:
+                flipped["right_to_wrong" if record_a.correct else "wrong_to_right"].append(sample_id)
+        else:
+            value_a, value_b = float(_score(record_a) or 0.0), float(_score(record_b) or 0.0)
         values_a.append(value_a)
         values_b.append(value_b)
         overall.add(value_a, value_b)
-        if binary and (value_a >= 1) != (value_b >= 1):
-            flipped["right_to_wrong" if value_a >= 1 else "wrong_to_right"].append(sample_id)
-        category = record_a.get("category") or []
+        category = record_a.category
         for depth in range(1, len(category) + 1):
             nodes.setdefault("/".join(category[:depth]), PairedCounts()).add(value_a, value_b)
     overall_dict = overall.to_dict(binary)
@@ -111,11 +141,39 @@ def compare_runs(a: ReportRun, b: ReportRun) -> Comparison:
     return Comparison(
         a=a,
         b=b,
-        score_name=score_name,
         binary=binary,
+        score_name="correct" if binary else a.primary,
         overall=overall_dict,
         categories=categories,
         flipped=flipped if binary else {},
-        only_in_a=len(scores_a) - len(paired_ids),
-        only_in_b=len(scores_b) - len(paired_ids),
+        only_in_a=len(records_a) - len(paired_ids),
+        only_in_b=len(records_b) - len(paired_ids),
+        left_out=left_out,
     )
+
+
+def _kind(record: SampleRecord) -> str:
+    if record.correct is not None:
+        return "right/wrong"
+    return "numeric score" if _score(record) is not None else "neither right/wrong nor a score"
+
+
+def _left_out(
+    paired_ids: list[str],
+    used: set[str],
+    records_a: dict[str, SampleRecord],
+    records_b: dict[str, SampleRecord],
+    binary: bool,
+) -> list[dict[str, Any]]:
+    """Why each paired sample outside the test is left out, counted by reason."""
+    needs = "McNemar needs right/wrong in both runs" if binary else "the bootstrap needs a score in both runs"
+    reasons: dict[str, int] = {}
+    for sample_id in paired_ids:
+        if sample_id not in used:
+            kinds = (_kind(records_a[sample_id]), _kind(records_b[sample_id]))
+            shown = (
+                f"{kinds[0]} in both runs" if kinds[0] == kinds[1] else f"{kinds[0]} in A, {kinds[1]} in B"
+            )
+            reason = f"{shown}: {needs}"
+            reasons[reason] = reasons.get(reason, 0) + 1
+    return [{"count": count, "reason": reason} for reason, count in reasons.items()]

@@ -11,9 +11,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from mmlens.core.options import LETTERS
+from mmlens.core.results import Exchange, MetricSummary, OptionScores
 from mmlens.report.compare import Comparison
-from mmlens.report.runs import OUTCOMES, ReportRun
+from mmlens.report.runs import OUTCOMES, ReportRun, sample_value
 from mmlens.store.sqlite import Store
+from mmlens.summary import describe_role, run_roles
 
 
 def format_value(value: Any) -> str:
@@ -47,6 +50,7 @@ class Cell:
     n: int | None
     run_id: str
     other_runs: int  # older runs of the same model and task, not shown in the cell
+    incomplete: str | None = None  # why the run is incomplete (its score is not final), else None
 
 
 def leaderboard(runs: list[ReportRun]) -> dict[str, Any]:
@@ -59,13 +63,14 @@ def leaderboard(runs: list[ReportRun]) -> dict[str, Any]:
         if run.task in row:
             row[run.task].other_runs += 1
             continue
-        entry = run.results.get("metrics", {}).get(run.primary or "", {})
+        entry = run.results.primary
         row[run.task] = Cell(
-            value=_finite(entry.get("value")),
-            ci=entry.get("ci95"),
-            n=entry.get("n"),
+            value=_finite(entry.value) if entry is not None else None,
+            ci=entry.ci95 if entry is not None else None,
+            n=entry.n if entry is not None else None,
             run_id=run.run_id,
             other_runs=0,
+            incomplete=run.incomplete_reason,
         )
     task_names = sorted(tasks)
     first = task_names[0] if task_names else None
@@ -78,6 +83,7 @@ def leaderboard(runs: list[ReportRun]) -> dict[str, Any]:
     return {
         "tasks": [{"name": name, "primary": tasks[name]} for name in task_names],
         "rows": [{"label": label, "cells": cells[label]} for label in sorted(cells, key=sort_key)],
+        "any_incomplete": any(cell.incomplete for row in cells.values() for cell in row.values()),
     }
 
 
@@ -90,7 +96,7 @@ def task_sections(runs: list[ReportRun]) -> list[dict[str, Any]]:
         section = sections.setdefault(
             run.task, {"name": run.task, "primary": run.primary, "runs": [], "metric_names": []}
         )
-        metrics = run.results.get("metrics", {})
+        metrics = run.results.metrics
         for name in metrics:
             if name not in section["metric_names"]:
                 section["metric_names"].append(name)
@@ -99,10 +105,11 @@ def task_sections(runs: list[ReportRun]) -> list[dict[str, Any]]:
                 "label": run.label,
                 "run_id": run.run_id,
                 "metrics": metrics,
-                "counts": run.results.get("counts", {}),
+                "counts": run.results.counts,
+                "incomplete": run.incomplete_reason,
             }
         )
-        section["has_breakdown"] = section.get("has_breakdown", False) or bool(run.results.get("breakdown"))
+        section["has_breakdown"] = section.get("has_breakdown", False) or bool(run.results.breakdown)
     for section in sections.values():
         primary = section["primary"]
         if primary in section["metric_names"]:
@@ -117,7 +124,7 @@ def chart_data(task: str, runs: list[ReportRun], run_index: dict[str, int]) -> d
     primary = task_runs[0].primary if task_runs else None
     nodes: list[str] = []
     for run in task_runs:
-        for node in run.results.get("breakdown", {}):
+        for node in run.results.breakdown:
             if node not in nodes:
                 nodes.append(node)
     nodes.sort()
@@ -125,19 +132,11 @@ def chart_data(task: str, runs: list[ReportRun], run_index: dict[str, int]) -> d
     for node in nodes:
         row = []
         for run in task_runs:
-            entry = run.results.get("breakdown", {}).get(node, {}).get(primary or "")
-            if not entry or _finite(entry.get("value")) is None:
+            entry: MetricSummary | None = run.results.breakdown.get(node, {}).get(primary or "")
+            if entry is None or _finite(entry.value) is None:
                 continue
-            ci = entry.get("ci95") or [None, None]
-            row.append(
-                [
-                    run_index[run.run_id],
-                    _finite(entry["value"]),
-                    _finite(ci[0]),
-                    _finite(ci[1]),
-                    entry.get("n"),
-                ]
-            )
+            low, high = entry.ci95 if entry.ci95 and len(entry.ci95) == 2 else (None, None)
+            row.append([run_index[run.run_id], _finite(entry.value), _finite(low), _finite(high), entry.n])
         values.append(row)
     return {
         "name": task,
@@ -152,10 +151,13 @@ def chart_data(task: str, runs: list[ReportRun], run_index: dict[str, int]) -> d
 
 
 def comparison_view(comparison: Comparison) -> dict[str, Any]:
+    def side(run: ReportRun) -> dict[str, Any]:
+        return {"label": run.label, "run_id": run.run_id, "incomplete": run.incomplete_reason}
+
     return {
         "task": comparison.a.task,
-        "a": {"label": comparison.a.label, "run_id": comparison.a.run_id},
-        "b": {"label": comparison.b.label, "run_id": comparison.b.run_id},
+        "a": side(comparison.a),
+        "b": side(comparison.b),
         "score_name": comparison.score_name,
         "binary": comparison.binary,
         "test": comparison.test,
@@ -163,6 +165,7 @@ def comparison_view(comparison: Comparison) -> dict[str, Any]:
         "categories": comparison.categories,
         "only_in_a": comparison.only_in_a,
         "only_in_b": comparison.only_in_b,
+        "left_out": comparison.left_out,
     }
 
 
@@ -188,14 +191,16 @@ def _shown(value: Any) -> str:
 def provenance_view(run: ReportRun) -> dict[str, Any]:
     """Grouped key/value rows: nothing recorded is left out, the most asked-for comes first."""
     provenance = dict(run.row.provenance)
-    provenance.update(run.results.get("provenance", {}))
-    counts = run.results.get("counts", {})
+    provenance.update(run.results.provenance)
+    counts = run.results.counts.model_dump(mode="json", exclude_none=True)
     started, finished = provenance.get("started"), provenance.get("finished")
+    reason = run.incomplete_reason
     run_rows = [
         ("run id", run.run_id),
         ("task", run.task),
         ("model", run.label),
         ("status", run.row.status),
+        ("complete", "yes" if reason is None else f"no: {reason}"),
         ("started", _timestamp(started) if started else "—"),
         ("finished", _timestamp(finished) if finished else "—"),
     ]
@@ -209,18 +214,28 @@ def provenance_view(run: ReportRun) -> dict[str, Any]:
         value = provenance.get(name)
         if isinstance(value, dict):
             groups.append((name, [(k, _shown(v)) for k, v in value.items()]))
-    skipped = {"run_id", "started", "finished", *PROVENANCE_GROUPS}
+    roles = run_roles(run.results)
+    if roles:
+        role_rows: list[tuple[str, str]] = []
+        for role_name, role in roles.items():
+            role_rows.append((role_name, describe_role(role)))
+            if role.fingerprint is not None:
+                role_rows.append((f"{role_name} fingerprint", _shown(role.fingerprint)))
+        groups.append(("roles", role_rows))
+    skipped = {"run_id", "started", "finished", "roles", *PROVENANCE_GROUPS}
     environment = [(k, _shown(v)) for k, v in provenance.items() if k not in skipped]
     groups.insert(1, ("environment", environment))
-    fingerprint = (
-        provenance.get("model", {}).get("fingerprint") if isinstance(provenance.get("model"), dict) else None
-    )
+    model = provenance.get("model")
+    fingerprint = model.get("fingerprint") if isinstance(model, dict) else None
+    git_commit = provenance.get("git_commit")
     return {
         "run_id": run.run_id,
         "label": run.label,
         "task": run.task,
-        "git_commit": provenance.get("git_commit"),
+        "git_commit": git_commit if isinstance(git_commit, str) else None,
         "fingerprint": json.dumps(fingerprint, sort_keys=True) if fingerprint is not None else None,
+        "incomplete": reason,
+        "roles": [(name, describe_role(role)) for name, role in roles.items()],
         "groups": groups,
     }
 
@@ -256,6 +271,47 @@ def _compact_prompt(prompt: list[dict[str, Any]], images: _Table) -> list[dict[s
     return messages
 
 
+def _prompt_index(prompt: list[dict[str, Any]], prompts: _Table, images: _Table) -> int:
+    key = json.dumps(prompt, sort_keys=True, ensure_ascii=False)
+    position = prompts.index.get(key)
+    return position if position is not None else prompts.add(key, _compact_prompt(prompt, images))
+
+
+def _exchange_view(exchange: Exchange, prompts: _Table, images: _Table) -> dict[str, Any]:
+    """One request of a sample for the detail view (its prompt stored once, in ``prompts``)."""
+    view: dict[str, Any] = {
+        "round": exchange.round,
+        "role": exchange.role,
+        "kind": exchange.kind,
+        "prompt": _prompt_index(exchange.prompt, prompts, images),
+        "response": exchange.response,
+        "cached": exchange.cached,
+    }
+    if exchange.continuation is not None:
+        view["continuation"] = exchange.continuation
+    if exchange.logprob is not None:
+        view["logprob"] = _finite(exchange.logprob)
+    if exchange.error is not None:
+        view["error"] = exchange.error
+    return view
+
+
+def option_scores_view(scores: OptionScores) -> dict[str, Any]:
+    """Per option: letter, log-probability (after the normalization) and softmax probability."""
+    try:
+        probabilities: list[float | None] = list(scores.probabilities())
+    except (ValueError, OverflowError, ZeroDivisionError):
+        probabilities = [None] * len(scores.logprobs)
+    return {
+        "normalization": scores.normalization,
+        "chosen": scores.chosen,
+        "options": [
+            [LETTERS[i] if i < len(LETTERS) else str(i + 1), _finite(logprob), _finite(probability)]
+            for i, (logprob, probability) in enumerate(zip(scores.logprobs, probabilities, strict=True))
+        ],
+    }
+
+
 def sample_data(
     runs: list[ReportRun], tasks: list[str], comparisons: list[Comparison], store: Store
 ) -> tuple[dict[str, Any], list[str | None]]:
@@ -272,45 +328,45 @@ def sample_data(
         }
         errors: dict[int, str] = {}
         details: dict[int, Any] = {}
-        other_scores: dict[str, list[Any]] = {}
+        exchanges: dict[int, list[dict[str, Any]]] = {}
+        option_scores: dict[int, dict[str, Any]] = {}
+        scores: dict[str, list[Any]] = {}
         for position, (record, outcome) in enumerate(zip(run.records, run.outcomes, strict=True)):
-            category = "/".join(record.get("category") or [])
-            prompt = record.get("prompt") or []
-            prompt_key = json.dumps(prompt, sort_keys=True, ensure_ascii=False)
-            scores = record.get("scores", {})
-            columns["id"].append(record["id"])
+            category = "/".join(record.category)
+            columns["id"].append(record.id)
             columns["cat"].append(categories.add(category, category) if category else -1)
-            columns["target"].append(record.get("target"))
-            columns["prompt"].append(
-                prompts.index.get(prompt_key)
-                if prompt_key in prompts.index
-                else prompts.add(prompt_key, _compact_prompt(prompt, images))
-            )
-            columns["response"].append(record.get("response"))
-            columns["answer"].append(record.get("answer"))
-            method = str(record.get("extraction"))
-            columns["method"].append(methods.add(method, method))
+            columns["target"].append(record.target)
+            columns["prompt"].append(_prompt_index(record.prompt, prompts, images))
+            columns["response"].append(record.response)
+            columns["answer"].append(record.answer)
+            columns["method"].append(methods.add(record.extraction, record.extraction))
             columns["outcome"].append(outcome_code[outcome])
-            columns["value"].append(_finite(scores.get(run.score_name)) if run.score_name else None)
-            for name, value in scores.items():
-                if name != run.score_name:
-                    other_scores.setdefault(name, [None] * len(run.records))[position] = _finite(value)
-            if record.get("error"):
-                errors[position] = record["error"]
-            if record.get("details"):
-                details[position] = _json_safe(record["details"])
+            columns["value"].append(sample_value(record))
+            for name, value in record.scores.items():
+                scores.setdefault(name, [None] * len(run.records))[position] = _finite(value)
+            if record.error:
+                errors[position] = record.error
+            if record.details:
+                details[position] = _json_safe(record.details)
+            if record.exchanges:
+                exchanges[position] = [_exchange_view(e, prompts, images) for e in record.exchanges]
+            if record.option_scores is not None:
+                option_scores[position] = option_scores_view(record.option_scores)
         run_data.append(
             {
                 "id": run.run_id,
                 "label": run.label,
                 "task": run.task,
                 "primary": run.primary,
-                "score": run.score_name,
+                "score": run.value_name,
                 "binary": run.binary,
+                "incomplete": run.incomplete_reason,
                 "columns": columns,
-                "scores": other_scores,
+                "scores": scores,
                 "errors": errors,
                 "details": details,
+                "exchanges": exchanges,
+                "optionScores": option_scores,
             }
         )
     data = {

@@ -1,14 +1,23 @@
-"""Which runs go into a report, and what the report needs to know about each of them."""
+"""Which runs go into a report, and what the report needs to know about each of them.
+
+Runs and records are read through the typed models (``RunResults``, ``SampleRecord``), so a
+record's right/wrong is its ``correct`` and a numeric metric's per-sample value its ``score``;
+nothing is guessed from score names here. Rows of schema 1 (mmlens 0.1) get ``correct`` from the
+metric's ``correct_key`` where the metric is known, else by the documented schema-1 rule.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mmlens.core.errors import MmlensError
+from mmlens.core.errors import DataError, MmlensError
+from mmlens.core.results import RunResults, SampleRecord
 from mmlens.store.sqlite import RunRow, Store
+from mmlens.summary import incomplete_reason
 
 # Per-sample outcomes, exclusive: an error or a failed extraction is not also counted as wrong.
 OUTCOMES = ("right", "wrong", "failed", "error", "scored")
@@ -17,10 +26,9 @@ OUTCOMES = ("right", "wrong", "failed", "error", "scored")
 @dataclass
 class ReportRun:
     row: RunRow
+    results: RunResults
     label: str  # the model's name in the report; unique among the report's models
-    records: list[dict[str, Any]]
-    score_name: str | None  # the per-sample score behind right / wrong
-    binary: bool  # every per-sample score_name value is 0 or 1
+    records: list[SampleRecord]
     outcomes: list[str] = field(default_factory=list)
 
     @property
@@ -32,13 +40,42 @@ class ReportRun:
         return self.row.task
 
     @property
-    def results(self) -> dict[str, Any]:
-        assert self.row.results is not None
-        return self.row.results
+    def primary(self) -> str:
+        return self.results.primary_metric
 
     @property
-    def primary(self) -> str | None:
-        return self.results.get("primary_metric")
+    def complete(self) -> bool:
+        return self.results.complete
+
+    @property
+    def incomplete_reason(self) -> str | None:
+        return incomplete_reason(self.results)
+
+    @property
+    def binary(self) -> bool:
+        """Every record that has a per-sample value has a right/wrong (``correct``)."""
+        valued = [record for record in self.records if sample_value(record) is not None]
+        return bool(valued) and all(record.correct is not None for record in valued)
+
+    @property
+    def value_name(self) -> str | None:
+        """What the per-sample value is: ``correct`` (1 right, 0 wrong) or the primary metric's
+        per-sample score; None when no record has either."""
+        if self.binary:
+            return "correct"
+        if any(record.score is not None for record in self.records):
+            return self.primary
+        return None
+
+
+def sample_value(record: SampleRecord) -> float | None:
+    """1.0 / 0.0 for a right / wrong record, else its numeric ``score`` (None when it has neither
+    or the score is not finite)."""
+    if record.correct is not None:
+        return 1.0 if record.correct else 0.0
+    if record.score is not None and math.isfinite(record.score):
+        return float(record.score)
+    return None
 
 
 def resolve_run(store: Store, reference: str) -> RunRow:
@@ -108,44 +145,59 @@ def model_labels(runs: list[RunRow]) -> dict[str, str]:
     return labels
 
 
-def outcome_score_name(primary: str | None, records: list[dict[str, Any]]) -> tuple[str | None, bool]:
-    """The per-sample score that says right or wrong: the primary metric if samples carry it,
-    else the first per-sample score that is 0 or 1 everywhere, else the first one."""
-    names: dict[str, bool] = {}
-    for record in records:
-        for name, value in record.get("scores", {}).items():
-            binary = value in (0, 1)
-            names[name] = names.get(name, True) and binary
-    if not names:
-        return None, False
-    if primary in names:
-        return primary, names[primary]
-    for name, binary in names.items():
-        if binary:
-            return name, True
-    first = next(iter(names))
-    return first, False
-
-
-def outcome_of(record: dict[str, Any], score_name: str | None, binary: bool) -> str:
-    if record.get("extraction") == "error" or record.get("error"):
+def outcome_of(record: SampleRecord) -> str:
+    if record.extraction == "error" or record.error:
         return "error"
-    if record.get("extraction") == "failed":
+    if record.extraction == "failed":
         return "failed"
-    value = record.get("scores", {}).get(score_name) if score_name else None
-    if value is None or not binary:
+    if record.correct is None:
         return "scored"
-    return "right" if value >= 1 else "wrong"
+    return "right" if record.correct else "wrong"
+
+
+def legacy_correct_key(results: RunResults) -> str | None:
+    """For schema-1 records: the ``correct_key`` of the metric the run was scored with, where that
+    metric is one mmlens knows (None, and the schema-1 rule of ``SampleRecord.from_dict`` decides,
+    for a metric it does not know, such as one from a task's hooks file)."""
+    from mmlens.core.parts import metrics
+
+    task = results.provenance.get("task")
+    metric = task.get("metric") if isinstance(task, dict) else None
+    name = metric.get("type") if isinstance(metric, dict) else None
+    if not isinstance(name, str):
+        return None
+    try:
+        return metrics.get(name).correct_key
+    except MmlensError:
+        return None
+
+
+def typed_run(row: RunRow) -> RunResults:
+    results = row.typed_results()
+    if results is None:
+        raise MmlensError(f"run {row.run_id} has no results; rerun its command to finish it")
+    return results
+
+
+def load_records(store: Store, run_id: str, correct_key: str | None) -> list[SampleRecord]:
+    records = []
+    for data in store.iter_records(run_id):
+        if not isinstance(data, dict):
+            raise DataError(f"run {run_id}: a sample record is not a JSON object")
+        try:
+            records.append(SampleRecord.from_dict(data, correct_key))
+        except DataError as error:
+            raise DataError(f"run {run_id}: {error}") from None
+    return records
 
 
 def load_runs(store: Store, rows: list[RunRow]) -> list[ReportRun]:
     labels = model_labels(rows)
     runs = []
     for row in rows:
-        records = list(store.iter_records(row.run_id))
-        primary = (row.results or {}).get("primary_metric")
-        score_name, binary = outcome_score_name(primary, records)
-        run = ReportRun(row, labels[row.run_id], records, score_name, binary)
-        run.outcomes = [outcome_of(record, score_name, binary) for record in records]
+        results = typed_run(row)
+        records = load_records(store, row.run_id, legacy_correct_key(results))
+        run = ReportRun(row, results, labels[row.run_id], records)
+        run.outcomes = [outcome_of(record) for record in records]
         runs.append(run)
     return runs

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mmlens.core.errors import MmlensError
+from mmlens.core.errors import DataError, MmlensError
 from mmlens.core.paths import default_home as default_home  # re-exported (moved to core.paths)
 from mmlens.core.paths import default_store_path as default_store_path
 from mmlens.core.requests import Response
+from mmlens.core.results import RunResults
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -72,6 +73,15 @@ class RunRow:
     results: dict[str, Any] | None
     created: float
     updated: float
+
+    def typed_results(self) -> RunResults | None:
+        """The run's results as the typed model (None while the run has none); a row of a newer
+        schema or one that is not an mmlens result is a DataError naming the run."""
+        if self.results is None:
+            return None
+        if not isinstance(self.results, dict):
+            raise DataError(f"run {self.run_id}: not an mmlens result (a JSON object was expected)")
+        return RunResults.load(self.results, f"run {self.run_id}")
 
 
 class Store:

@@ -94,7 +94,8 @@
     task.runs.forEach(function (r, i) {
       var label = labels[i];
       var duplicate = labels.indexOf(label) !== labels.lastIndexOf(label);
-      names[r] = duplicate ? label + " · " + DATA.runs[r].id.slice(-10) : label;
+      names[r] = (duplicate ? label + " · " + DATA.runs[r].id.slice(-10) : label) +
+        (DATA.runs[r].incomplete ? " (incomplete)" : "");
     });
     return names;
   }
@@ -597,6 +598,46 @@
         })));
     }));
   }
+  function valueField(run, i) {
+    var v = run.columns.value[i];
+    if (!run.score) return [];
+    if (run.score === "correct") return field("correct", v === null || v === undefined ? null : (v >= 1 ? "yes" : "no"));
+    return field("score · " + run.score, v);
+  }
+  var NORMALIZATIONS = {sum: "summed token log-probabilities", chars: "summed log-probability per character",
+                        token_mean: "mean log-probability per token"};
+  function renderOptionScores(scores) {
+    function number(v) { return v === null || v === undefined ? "n/a" : v.toFixed(4); }
+    return el("div", null,
+      el("table", {class: "option-scores"},
+        el("thead", null, el("tr", null, el("th", null, "Option"), el("th", {class: "num"}, "log-probability"),
+                                  el("th", {class: "num"}, "probability (softmax)"))),
+        el("tbody", null, scores.options.map(function (row, k) {
+          var chosen = k === scores.chosen;
+          return el("tr", {class: chosen ? "chosen" : null, "data-option": row[0]},
+            el("td", null, row[0] + (chosen ? " ✓ chosen" : "")), el("td", {class: "num"}, number(row[1])),
+            el("td", {class: "num"}, number(row[2])));
+        }))),
+      el("p", {class: "muted"}, "normalization: " + scores.normalization +
+         (NORMALIZATIONS[scores.normalization] ? " (" + NORMALIZATIONS[scores.normalization] + ")" : "")));
+  }
+  function renderExchanges(list) {
+    return el("div", {class: "exchanges"}, list.map(function (x) {
+      var prompt = DATA.prompts[x.prompt] || [];
+      var summary = el("summary", null, el("span", {class: "exchange-role"}, x.role),
+        " · round " + x.round + " · " + x.kind + (x.cached ? " · cached" : "") + (x.error ? " · failed" : ""));
+      var body = el("div", {class: "exchange-body"},
+        el("h4", null, "Prompt as sent"), renderPrompt(prompt),
+        x.continuation !== undefined ? [el("h4", null, "Continuation scored"), el("pre", {class: "exchange-continuation"}, x.continuation)] : null,
+        el("h4", null, "Raw reply"),
+        el("pre", {class: "exchange-response"}, x.response === null || x.response === undefined ? "(no reply)" : x.response),
+        x.logprob !== undefined ? el("p", {class: "muted"}, "log-probability " + number(x.logprob)) : null,
+        x.error !== undefined ? el("p", {class: "exchange-error"}, "error: " + x.error) : null);
+      return el("details", {class: "exchange", open: list.length <= 6, "data-round": String(x.round), "data-role": x.role},
+                summary, body);
+    }));
+    function number(v) { return v === null ? "n/a" : v.toFixed(4); }
+  }
   function detailRow(r, i) {
     var run = DATA.runs[r], c = run.columns;
     var prompt = DATA.prompts[c.prompt[i]] || [];
@@ -606,10 +647,11 @@
       field("extracted answer", c.answer[i]),
       field("extraction", DATA.methods[c.method[i]]),
       field("outcome", OUTCOME_LABELS[DATA.outcomes[c.outcome[i]]]),
-      run.score ? field("score · " + run.score, c.value[i]) : []);
+      valueField(run, i));
     Object.keys(run.scores).forEach(function (name) { fields = fields.concat(field(name, run.scores[name][i])); });
     if (run.errors[i] !== undefined) fields = fields.concat(field("error", run.errors[i]));
-    fields = fields.concat(field("model", run.label), field("run", run.id));
+    fields = fields.concat(field("model", run.label), field("run", run.id + (run.incomplete ? " (incomplete: " + run.incomplete + ")" : "")));
+    var exchanges = run.exchanges[i], optionScores = run.optionScores[i];
     var others = sameSample(run.task)[c.id[i]].filter(function (pair) { return pair[0] !== r; });
     var othersTable = others.length ? el("div", {class: "full"}, el("h4", null, "Other models on this sample"),
       el("table", {class: "others"},
@@ -629,7 +671,10 @@
          })) : el("p", {class: "muted"}, "This sample has no image.")),
       el("div", null, el("h4", null, "Scoring"), el("dl", {class: "fields"}, fields)),
       el("div", {class: "full"}, el("h4", null, "Raw response"), el("pre", {class: "response"}, c.response[i] === null ? "(no response)" : c.response[i])),
+      optionScores !== undefined ? el("div", {class: "full"}, el("h4", null, "Option scores"), renderOptionScores(optionScores)) : null,
       el("div", {class: "full"}, el("h4", null, "Prompt as sent"), renderPrompt(prompt)),
+      exchanges !== undefined ? el("div", {class: "full rounds"},
+        el("h4", null, "Requests, round by round (" + exchanges.length + ")"), renderExchanges(exchanges)) : null,
       run.details[i] !== undefined ? el("div", {class: "full"}, el("h4", null, "Details"), el("pre", null, JSON.stringify(run.details[i], null, 2))) : null,
       othersTable);
     return el("tr", {class: "detail", "data-run": run.id, "data-id": c.id[i]}, el("td", {colspan: "7", class: "detail"}, content));
