@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from mmlens.core.sample import Sample
-from mmlens.metrics.extractors import LETTERS
+from mmlens.core.options import LETTERS
 from mmlens.models.reference import (
     BUILTIN_WEIGHTS,
     MAX_WORDS,

@@ -38,7 +38,7 @@ def test_same_seed_same_samples_and_pixels_other_seed_other_samples() -> None:
 def test_ids_unique_and_follow_the_scheme() -> None:
     samples = load(500)
     assert [s.id for s in samples] == [f"shapes-{i}" for i in range(500)]
-    assert "shapes-<index>" in ShapesScenario.id_scheme
+    assert "shapes-<index>" in TaskCatalog().load("shapes").id_scheme
 
 
 def test_every_sample_has_its_own_image() -> None:

@@ -93,7 +93,13 @@ def test_task_scores_a_tiny_predictions_file(tmp_path: Path, task: str, profile:
     predictions = tmp_path / "predictions.jsonl"
     predictions.write_text("".join(json.dumps(prediction_line(s, ranking)) + "\n" for s in samples))
 
-    results = api.score(task, predictions, data=data, profile=profile).results
+    scored = api.score(task, predictions, data=data, profile=profile)
+    results = scored.results
+    undecided = [r.id for r in scored.records if r.correct is None and r.score is None]
+    assert not undecided, (
+        f"task {task}: records {undecided[:3]} state neither `correct` nor `score` "
+        "(set the metric's correct_key to its per-sample right/wrong score)"
+    )
 
     assert results["primary_metric"] in results["metrics"]
     assert results["counts"]["scored"] == len(samples)

@@ -257,8 +257,18 @@ def build_part(registry: Registry[type[P]], config: dict[str, Any], where: str) 
     if "type" not in config:
         raise ConfigError(f"{where}: missing key 'type' (one of: {', '.join(registry)})")
     fields = {k: v for k, v in config.items() if k != "type"}
+    name = str(config["type"])
+    if name not in registry:
+        # A part of a built-in benchmark used by another task (your own YAML with `type: mme`):
+        # the benchmark folders are imported to find it (only on this path, never for listing).
+        broken = import_builtin_benchmarks()
+        if name not in registry and broken:
+            raise ConfigError(
+                f"{where}.type: unknown {registry.kind} {name!r}; benchmark code that failed to import "
+                f"may define it: {broken[0]}"
+            )
     try:
-        cls = registry.get(str(config["type"]))
+        cls = registry.get(name)
     except UnknownNameError as error:
         raise ConfigError(f"{where}.type: {error}") from None
     try:
@@ -268,6 +278,18 @@ def build_part(registry: Registry[type[P]], config: dict[str, Any], where: str) 
             f"{where}.{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors()
         )
         raise ConfigError(problems) from None
+
+
+def import_builtin_benchmarks() -> list[str]:
+    """Import every built-in benchmark folder; returns one line per folder that failed (they are
+    skipped, never fatal here)."""
+    failures = []
+    for init in sorted(BUILTIN_TASKS_DIR.glob("*/__init__.py")):
+        try:
+            importlib.import_module(f"mmlens.tasks.{init.parent.name}")
+        except Exception as error:  # noqa: BLE001 - reported to the caller, which decides
+            failures.append(f"mmlens.tasks.{init.parent.name}: {type(error).__name__}: {error}")
+    return failures
 
 
 def import_benchmark_code(task_path: Path) -> str:

@@ -97,6 +97,7 @@ class MMBenchCircularAccuracy(Metric):
     """circular_acc = share of questions with every pass right; vanilla_acc = pass 0 alone."""
 
     primary = "circular_acc"
+    correct_key = "pass_correct"
 
     def extract(self, sample: Sample, prediction: Prediction) -> Extraction:
         if prediction.text is None:
