@@ -86,3 +86,23 @@ def test_a_lazy_name_whose_module_fails_is_one_clear_error() -> None:
     registry.add_lazy("silent", "json")
     with pytest.raises(ConfigError, match="does not register it"):
         registry.get("silent")
+
+
+def test_your_own_task_can_use_a_built_in_benchmark_part(tmp_path: Path) -> None:
+    """``type: shapes`` in a user's YAML finds the shapes benchmark's scenario (its folder is
+    imported on demand, since listing never imports it)."""
+    write(
+        tmp_path / "mine.yaml",
+        """
+        name: my_shapes
+        description: The shapes generator with another seed.
+        id_scheme: shapes-<index>
+        scenario: {type: shapes, size: 5, seed: 3}
+        metric: {type: accuracy}
+        """,
+    )
+    task = TaskCatalog([tmp_path]).load("my_shapes")
+    assert type(task.scenario).__module__ == "mmlens.tasks.shapes.scenario"
+    with pytest.raises(ConfigError, match="unknown scenario 'no_such_part'"):
+        write(tmp_path / "other.yaml", GOOD.replace("good_toy", "other").replace("jsonl", "no_such_part"))
+        TaskCatalog([tmp_path]).load("other")
