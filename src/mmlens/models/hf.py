@@ -19,9 +19,11 @@ part of the weights identity. Stop strings end a row early and are cut from the 
 Options (``HFArgs``): dtype, device, device_map, max_pixels (images shrunk to at most that many
 pixels, aspect ratio kept, before the processor), batch_size, drop_images (strip images and
 videos: the "same model without images" baseline), video_frames (pass N uniformly sampled frames
-of a video as images; 0 refuses video), trust_remote_code, revision, attn_implementation, kind.
-All but device, device_map and batch_size are in the fingerprint, with the weights' identity
-(content hash of a local folder, cached by file size and mtime; the resolved commit of a hub id).
+of a video as images; 0 refuses video), trust_remote_code, revision, attn_implementation, kind,
+embedding (see below). All but device, device_map and batch_size are in the fingerprint (embedding
+only when it is not ``auto``, so that the keys of models that predate it stay the same), with the
+weights' identity (content hash of a local folder, cached by file size and mtime; the resolved
+commit of a hub id).
 
 Loglikelihood boundary: the prompt (chat template with the generation prompt) is encoded by the
 processor exactly as for generation, the continuation is tokenized on its own (no special
@@ -29,6 +31,22 @@ tokens) and its ids are appended (the lm-evaluation-harness convention). This ke
 tokens identical to what the model sees when generating, and scores the continuation tokens the
 model would emit for that text. A request with ``continuation_ends_turn`` also scores the token
 that closes the assistant's turn, found from the model's own chat template (``end_of_turn_token``).
+
+Embeddings (``embed`` requests), by the ``embedding`` option:
+
+- ``last_token`` (a causal LM or VLM, as VLM2Vec and E5-V do): the prompt is chat-formatted and
+  encoded exactly as for generation (generation prompt included), run through the model's base
+  (no LM head), and the final hidden state of the last real token, L2-normalised, is the vector.
+  Batches pad on the right, like loglikelihood, so that every row's positions are those of the row
+  alone; the last real token is found from the attention mask whichever side was padded
+  (``last_real_token_positions``), so batched vectors equal unbatched ones.
+- ``dual_encoder`` (CLIP, SigLIP and other zero-shot image classification models, through
+  ``AutoModel`` + ``AutoProcessor``): a text-only request (its text parts joined by newlines, no
+  chat template) goes through ``get_text_features``, a request of exactly one image and no text
+  through ``get_image_features``; the features are L2-normalised. A text longer than the text tower
+  takes is an error, not truncated. Such a model answers embed requests only.
+- ``auto`` (default): ``dual_encoder`` when the config is neither image-text-to-text nor a causal
+  LM but a zero-shot image classification (CLIP/SigLIP-like) model, ``last_token`` otherwise.
 """
 
 from __future__ import annotations
@@ -56,6 +74,9 @@ if TYPE_CHECKING:
     from PIL import Image as PILImage
 
 Kind = Literal["auto", "image-text", "text"]
+EmbeddingMode = Literal["auto", "last_token", "dual_encoder"]
+# last_token embeddings pad on the right (see the module docstring); the pooling reads either side.
+EMBED_PADDING_SIDE: Literal["left", "right"] = "right"
 
 # Options that never change an answer (batched results equal unbatched ones): kept out of the fingerprint.
 ANSWER_NEUTRAL_ARGS = frozenset({"device", "device_map", "batch_size"})
@@ -82,6 +103,7 @@ class HFArgs(ModelArgs):
     revision: str | None = None
     attn_implementation: str | None = None
     kind: Kind = "auto"
+    embedding: EmbeddingMode = "auto"
 
 
 @dataclass
@@ -94,6 +116,7 @@ class _Loaded:
     context_limit: int | None
     stop_token_ids: frozenset[int]
     supports_logits_to_keep: bool
+    embedding: Literal["last_token", "dual_encoder"] = "last_token"
 
 
 @dataclass
@@ -115,7 +138,7 @@ class HFModel(Model):
 
     backend = "hf"
     Args = HFArgs
-    supported_kinds: ClassVar[frozenset[RequestKind]] = frozenset({"generate", "loglikelihood"})
+    supported_kinds: ClassVar[frozenset[RequestKind]] = frozenset({"generate", "loglikelihood", "embed"})
 
     def __init__(self, name: str, args: ModelArgs) -> None:
         if not name:
@@ -139,6 +162,8 @@ class HFModel(Model):
             for key, value in self.hf_args.model_dump(mode="json").items()
             if key not in ANSWER_NEUTRAL_ARGS
         }
+        if answer_args.get("embedding") == "auto":
+            del answer_args["embedding"]  # only when set: the keys of models that predate it stay the same
         return {"backend": self.backend, "weights": self._weights_identity, "args": answer_args}
 
     # -- loading ------------------------------------------------------------------------------
@@ -160,17 +185,20 @@ class HFModel(Model):
 
     def process(self, requests: Sequence[Request], emit: Emit) -> None:
         loaded = self.load()
-        generate: list[_Item] = []
-        loglikelihood: list[_Item] = []
+        by_kind: dict[RequestKind, list[_Item]] = {"generate": [], "loglikelihood": [], "embed": []}
         for index, request in enumerate(requests):
             try:
-                item = self._prepare(loaded, index, request)
+                if loaded.embedding == "dual_encoder":
+                    item = self._prepare_dual_encoder(loaded, index, request)
+                else:
+                    item = self._prepare(loaded, index, request)
             except (KeyboardInterrupt, SystemExit):
                 raise
             except Exception as error:
                 emit(index, Response(error=describe_error(error)))
                 continue
-            (generate if request.kind == "generate" else loglikelihood).append(item)
+            by_kind[request.kind].append(item)
+        generate, loglikelihood = by_kind["generate"], by_kind["loglikelihood"]
 
         for batch in self._batches(generate, _generation_group):
             self._run_safely(
@@ -180,6 +208,12 @@ class HFModel(Model):
             self._run_safely(
                 self._with_images(batch, emit), lambda items: _loglikelihood_batch(loaded, items), emit
             )
+        if loaded.embedding == "dual_encoder":
+            embed_group, embed_batch = _dual_encoder_group, _dual_encoder_batch
+        else:
+            embed_group, embed_batch = _embed_group, _embed_batch
+        for batch in self._batches(by_kind["embed"], embed_group):
+            self._run_safely(self._with_images(batch, emit), lambda items: embed_batch(loaded, items), emit)
 
     @staticmethod
     def _with_images(batch: list[_Item], emit: Emit) -> list[_Item]:
@@ -199,13 +233,7 @@ class HFModel(Model):
     def _prepare(self, loaded: _Loaded, index: int, request: Request) -> _Item:
         if request.kind == "loglikelihood" and not request.continuation:
             raise DataError("loglikelihood request without a continuation")
-        media = MediaSettings(
-            max_pixels=self.hf_args.max_pixels,
-            drop_images=self.hf_args.drop_images,
-            video_frames=self.hf_args.video_frames,
-            text_only_model=loaded.text_only,
-        )
-        chat = to_chat(request.messages, media)
+        chat = to_chat(request.messages, self._media_settings(loaded))
         prompt = loaded.processor.apply_chat_template(
             chat.messages, add_generation_prompt=True, tokenize=False
         )
@@ -218,6 +246,34 @@ class HFModel(Model):
             assert request.continuation is not None
             end_of_turn = end_of_turn_token(loaded, chat.messages, request.continuation)
         return _Item(index, request, prompt, chat, add_special_tokens, end_of_turn)
+
+    def _media_settings(self, loaded: _Loaded) -> MediaSettings:
+        return MediaSettings(
+            max_pixels=self.hf_args.max_pixels,
+            drop_images=self.hf_args.drop_images,
+            video_frames=self.hf_args.video_frames,
+            text_only_model=loaded.text_only,
+        )
+
+    def _prepare_dual_encoder(self, loaded: _Loaded, index: int, request: Request) -> _Item:
+        """A dual encoder embeds a text (the request's text parts, joined) or one image, not both."""
+        if request.kind != "embed":
+            raise MmlensError(
+                f"hf model {self.name!r} is a dual encoder (embedding=dual_encoder, {loaded.model_type}): "
+                f"it answers embed requests only, not {request.kind}"
+            )
+        chat = to_chat(request.messages, self._media_settings(loaded))
+        text = chat.text()
+        if chat.media and text.strip():
+            raise DataError(
+                "a dual encoder embeds either a text or one image; this request has both (send the image "
+                "alone, or use an embedding model that reads both, with embedding=last_token)"
+            )
+        if chat.image_count > 1:
+            raise DataError(f"a dual encoder embeds one image at a time; this request has {chat.image_count}")
+        if not chat.media and not text.strip():
+            raise DataError("embed request with nothing to embed (no text and no image)")
+        return _Item(index, request, "" if chat.media else text, chat)
 
     def _batches(
         self, items: list[_Item], group_key: Callable[[_Item], tuple[Any, ...]]
@@ -266,6 +322,14 @@ def _loglikelihood_group(item: _Item) -> tuple[Any, ...]:
     return ("loglikelihood", item.add_special_tokens, bool(item.chat.media))
 
 
+def _embed_group(item: _Item) -> tuple[Any, ...]:
+    return ("embed", item.add_special_tokens, bool(item.chat.media))
+
+
+def _dual_encoder_group(item: _Item) -> tuple[Any, ...]:
+    return ("embed", bool(item.chat.media))
+
+
 def _settings_key(settings: GenerationSettings) -> tuple[Any, ...]:
     # The seed is not part of the key: each row samples with its own generator.
     return (settings.max_new_tokens, settings.temperature, settings.top_p, settings.stop)
@@ -295,9 +359,13 @@ def _split_too_long(
     errors: dict[int, Response] = {}
     for item, length, budget in zip(items, lengths, budgets, strict=True):
         if length + budget > loaded.context_limit:
+            wanted = (
+                f"{length} prompt tokens + {budget} to generate or score exceed"
+                if budget
+                else (f"{length} prompt tokens exceed")
+            )
             errors[item.index] = Response(
-                error=f"request too long: {length} prompt tokens + {budget} to generate or score exceed "
-                f"the model's context of {loaded.context_limit} tokens"
+                error=f"request too long: {wanted} the model's context of {loaded.context_limit} tokens"
             )
         else:
             fitting.append(item)
@@ -430,6 +498,106 @@ def _loglikelihood_batch(loaded: _Loaded, items: list[_Item]) -> list[Response]:
             )
         )
     return responses
+
+
+def last_real_token_positions(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Each row's last position whose attention mask is 1, whether the batch was padded left or right."""
+    width = attention_mask.shape[1]
+    return width - 1 - attention_mask.flip(dims=[1]).long().argmax(dim=1)
+
+
+def _embed_batch(loaded: _Loaded, items: list[_Item]) -> list[Response]:
+    """last_token embeddings: the final hidden state of each row's last real token, L2-normalised."""
+    import torch
+
+    encoded = _encode(loaded, items, EMBED_PADDING_SIDE)
+    split = _with_errors_split(
+        loaded, items, encoded, [0] * len(items), lambda rest: _embed_batch(loaded, rest)
+    )
+    if split is not None:
+        return split
+    hidden = _last_hidden_state(loaded, _model_inputs(loaded, encoded))
+    mask = encoded["attention_mask"]
+    positions = last_real_token_positions(mask).to(hidden.device)
+    rows = torch.arange(len(items), device=hidden.device)
+    vectors = _normalised(hidden[rows, positions])
+    lengths = mask.sum(dim=1).tolist()
+    return [
+        Response(embedding=vector, usage={"prompt_tokens": int(length)})
+        for vector, length in zip(vectors, lengths, strict=True)
+    ]
+
+
+def _last_hidden_state(loaded: _Loaded, inputs: dict[str, Any]) -> torch.Tensor:
+    """The final layer's output (after the final norm) at every position.
+
+    The model's base (without the LM head) gives it as ``last_hidden_state``; equal to the full
+    model's ``hidden_states[-1]``, which is the fallback for a model whose base does not say."""
+    import torch
+
+    model = loaded.model
+    with torch.inference_mode():
+        base = getattr(model, "base_model", model)
+        if base is not model:
+            hidden = getattr(base(**inputs, use_cache=False), "last_hidden_state", None)
+            if isinstance(hidden, torch.Tensor):
+                return hidden
+        extra = {"logits_to_keep": 1} if loaded.supports_logits_to_keep else {}
+        output = model(**inputs, use_cache=False, output_hidden_states=True, **extra)
+        return output.hidden_states[-1]
+
+
+def _normalised(features: torch.Tensor) -> list[list[float]]:
+    import torch
+
+    vectors = torch.nn.functional.normalize(features.float(), dim=-1)
+    result: list[list[float]] = vectors.cpu().tolist()
+    return result
+
+
+def _features(output: Any) -> torch.Tensor:
+    """``get_*_features`` returns the projected features (transformers 4) or an output holding them
+    as ``pooler_output`` (transformers 5)."""
+    import torch
+
+    if isinstance(output, torch.Tensor):
+        return output
+    features = getattr(output, "pooler_output", None)
+    if not isinstance(features, torch.Tensor):
+        raise MmlensError("dual encoder: get_text_features/get_image_features returned no features")
+    return features
+
+
+def _dual_encoder_batch(loaded: _Loaded, items: list[_Item]) -> list[Response]:
+    """Dual-encoder embeddings of a batch of images or of texts (never mixed: see the group key)."""
+    import torch
+
+    if items[0].chat.media:
+        encoded = loaded.processor.image_processor(
+            images=[item.images[0] for item in items], return_tensors="pt"
+        )
+        with torch.inference_mode():
+            features = _features(loaded.model.get_image_features(**_model_inputs(loaded, encoded)))
+        return [Response(embedding=vector) for vector in _normalised(features)]
+
+    from mmlens.models.hf_hooks import DUAL_ENCODER_TEXT_PADDING
+
+    texts = [item.prompt for item in items]
+    lengths = [len(ids) for ids in loaded.tokenizer(texts, verbose=False)["input_ids"]]
+    fitting, errors = _split_too_long(loaded, items, lengths, [0] * len(items))
+    length_of = {item.index: length for item, length in zip(items, lengths, strict=True)}
+    answered: dict[int, Response] = {}
+    if fitting:
+        padding = DUAL_ENCODER_TEXT_PADDING.get(loaded.model_type, True)
+        kwargs: dict[str, Any] = {"padding": padding, "return_tensors": "pt"}
+        if padding == "max_length":
+            kwargs["max_length"] = loaded.context_limit
+        encoded = loaded.tokenizer([item.prompt for item in fitting], **kwargs)
+        with torch.inference_mode():
+            features = _features(loaded.model.get_text_features(**_model_inputs(loaded, encoded)))
+        for item, vector in zip(fitting, _normalised(features), strict=True):
+            answered[item.index] = Response(embedding=vector, usage={"prompt_tokens": length_of[item.index]})
+    return [errors.get(item.index) or answered[item.index] for item in items]
 
 
 def end_of_turn_token(loaded: _Loaded, messages: list[dict[str, Any]], continuation: str) -> int:
@@ -611,6 +779,63 @@ def detect_kind(config: Any) -> Literal["image-text", "text"] | None:
     return None
 
 
+def is_dual_encoder_config(config: Any) -> bool:
+    """A CLIP/SigLIP-like model: text and image towers with ``get_text_features``/``get_image_features``
+    (transformers files them as zero-shot image classification models)."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_ZERO_SHOT_IMAGE_CLASSIFICATION_MAPPING_NAMES
+
+    auto_map = getattr(config, "auto_map", None) or {}
+    return (
+        config.model_type in MODEL_FOR_ZERO_SHOT_IMAGE_CLASSIFICATION_MAPPING_NAMES
+        or "AutoModelForZeroShotImageClassification" in auto_map
+    )
+
+
+def embedding_mode(config: Any, args: HFArgs) -> Literal["last_token", "dual_encoder"]:
+    """How this model embeds: the ``embedding`` option, or for ``auto`` what the config says."""
+    if args.embedding != "auto":
+        return args.embedding
+    if args.kind == "auto" and detect_kind(config) is None and is_dual_encoder_config(config):
+        return "dual_encoder"
+    return "last_token"
+
+
+def _load_dual_encoder(
+    name: str, config: Any, args: HFArgs, hub_kwargs: dict[str, Any], model_kwargs: dict[str, Any]
+) -> _Loaded:
+    from transformers import AutoModel
+
+    from mmlens.models.hf_hooks import load_processor
+
+    model: Any = AutoModel.from_pretrained(name, **model_kwargs)
+    if not (hasattr(model, "get_text_features") and hasattr(model, "get_image_features")):
+        raise ConfigError(
+            f"hf model {name!r} ({config.model_type}) is not a dual encoder: it has no get_text_features/"
+            "get_image_features (use embedding=last_token for a causal LM or VLM)"
+        )
+    if not args.device_map:
+        model.to(resolve_device(args.device))
+    model.eval()
+    processor = load_processor(name, **hub_kwargs)
+    tokenizer = getattr(processor, "tokenizer", None)
+    if tokenizer is None or getattr(processor, "image_processor", None) is None:
+        raise ConfigError(
+            f"hf model {name!r}: a dual encoder needs a processor with a tokenizer and an image processor"
+        )
+    text_config = config.get_text_config()
+    return _Loaded(
+        model=model,
+        processor=processor,
+        tokenizer=tokenizer,
+        text_only=False,
+        model_type=config.model_type,
+        context_limit=getattr(text_config, "max_position_embeddings", None),
+        stop_token_ids=frozenset(),
+        supports_logits_to_keep=False,
+        embedding="dual_encoder",
+    )
+
+
 def _load(name: str, args: HFArgs) -> _Loaded:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoTokenizer
@@ -627,18 +852,20 @@ def _load(name: str, args: HFArgs) -> _Loaded:
         config = AutoConfig.from_pretrained(name, **hub_kwargs)
     except (OSError, ValueError) as error:
         raise ConfigError(f"hf model {name!r}: cannot load its config: {one_line(error)}") from None
-    kind = detect_kind(config) if args.kind == "auto" else args.kind
-    if kind is None:
-        raise ConfigError(
-            f"hf model {name!r}: model type {config.model_type!r} is neither image-text-to-text nor a causal "
-            "LM in this transformers version (set kind=image-text or kind=text to force one)"
-        )
     model_kwargs: dict[str, Any] = dict(hub_kwargs)
     model_kwargs["dtype"] = args.dtype if args.dtype == "auto" else getattr(torch, args.dtype)
     if args.attn_implementation:
         model_kwargs["attn_implementation"] = args.attn_implementation
     if args.device_map:
         model_kwargs["device_map"] = args.device_map
+    if embedding_mode(config, args) == "dual_encoder":
+        return _load_dual_encoder(name, config, args, hub_kwargs, model_kwargs)
+    kind = detect_kind(config) if args.kind == "auto" else args.kind
+    if kind is None:
+        raise ConfigError(
+            f"hf model {name!r}: model type {config.model_type!r} is neither image-text-to-text nor a causal "
+            "LM in this transformers version (set kind=image-text or kind=text to force one)"
+        )
     model_class = AutoModelForImageTextToText if kind == "image-text" else AutoModelForCausalLM
     model: Any = model_class.from_pretrained(name, **model_kwargs)
     if not args.device_map:

@@ -7,6 +7,8 @@
    processed exactly as by the original class.
 2. ``CONTINUATION_TOKEN_TYPE``: the ``token_type_ids`` value of answer tokens appended after a
    prompt, where an architecture gives it a meaning of its own.
+3. ``DUAL_ENCODER_TEXT_PADDING``: how a dual encoder's texts are padded, where it is not "to the
+   longest in the batch".
 """
 
 from __future__ import annotations
@@ -21,6 +23,12 @@ IMAGE_ONLY_SUFFIX = "ImageOnly"
 # PaliGemma is a prefix-LM: bidirectional attention over token type 0 (image + prompt), causal over
 # type 1 (the answer), as its generate() marks new tokens. Elsewhere (Gemma 3: 1 = image) answers are 0.
 CONTINUATION_TOKEN_TYPE: dict[str, int] = {"paligemma": 1}
+
+# SigLIP's text tower pools the last position whatever the attention mask says, and was trained on
+# texts padded to its full length (its model card: padding="max_length"); so a text's vector does
+# not depend on the batch only when every text is padded to that length. Others (CLIP: the EOS
+# token's state; mask-aware) pad to the longest text of the batch.
+DUAL_ENCODER_TEXT_PADDING: dict[str, str] = {"siglip": "max_length", "siglip2": "max_length"}
 
 
 @functools.cache

@@ -49,6 +49,17 @@ class ChatInput:
         """How many images the processor will get (a video counts as its sampled frames)."""
         return sum(1 if isinstance(part, ImagePart) else self.settings.video_frames for part in self.media)
 
+    def text(self) -> str:
+        """The text parts of every message, joined by newlines (what a text encoder embeds)."""
+        texts: list[str] = []
+        for message in self.messages:
+            content = message["content"]
+            if isinstance(content, str):
+                texts.append(content)
+            else:
+                texts.extend(item["text"] for item in content if item["type"] == "text")
+        return "\n".join(texts)
+
     def load_images(self) -> list[PILImage.Image]:
         """Decode (and shrink) the media; an unreadable file raises DataError naming it."""
         images: list[PILImage.Image] = []

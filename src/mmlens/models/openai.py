@@ -9,7 +9,7 @@
   slot per window of successes (AIMD); a ``Retry-After`` (seconds or HTTP date, or
   ``retry-after-ms``) holds back every request until then. Other failures are retried with
   exponential backoff and jitter: 408, 409, 5xx, timeouts, connection errors and malformed replies.
-  3xx and 400/401/403/404/422 are not retried. When the attempts run out the request gets
+  3xx, 400/401/403/404/422 and 501 are not retried. When the attempts run out the request gets
   ``Response(error=...)``, never an invented answer.
 - The API key is read from the environment variable named by ``api_key_env`` at the start of each
   ``process`` call; it is sent as a bearer token (nothing is sent when the variable is unset, for
@@ -27,6 +27,13 @@
   token closing the assistant's turn (``continuation_ends_turn``) gets an error of its own: the open
   final message leaves that token out. (Sending the turn closed, without ``continue_final_message``,
   would let vLLM score it; not done yet.)
+- Embeddings go to ``POST {base_url}/embeddings`` through the same retries, backoff and concurrency
+  limit: a text-only request as OpenAI's ``{"model", "input": text}`` (its text parts joined), one
+  with images in the chat form vLLM's embeddings endpoint accepts for multimodal embedding models,
+  ``{"model", "messages": [...]}`` (see ``openai_payload.embedding_body``). An endpoint without
+  embeddings (404, 405, 501, or a 400 saying it does not support them, before any embedding came
+  back) is detected on the first embed request, and every embed request then gets one clear
+  "not supported" error without being sent.
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ import ssl
 import threading
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -65,9 +72,11 @@ from mmlens.models.openai_payload import (
     chat_messages,
     continuation_logprob,
     dump_json,
+    embedding_body,
     generation_body,
     load_json,
     loglikelihood_body,
+    reply_embedding,
     reply_text,
     reply_usage,
 )
@@ -79,9 +88,12 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 OVERLOAD_STATUSES = frozenset({429, 503, 529})
-RETRY_STATUSES = frozenset({408, 409})  # plus every 5xx
+RETRY_STATUSES = frozenset({408, 409})  # plus every 5xx but 501
 # A 4xx answering a request for prompt log-probabilities means the server does not take the fields.
 LOGPROBS_REJECTED_STATUSES = frozenset({400, 422})
+# Statuses from /embeddings meaning the endpoint has no embeddings (vLLM: 400 in older versions, 501
+# in newer ones, "The model does not support Embeddings API", for a model that does not pool).
+EMBEDDINGS_MISSING_STATUSES = frozenset({404, 405, 501})
 SERVER_MESSAGE_LIMIT = 300
 # Idle connections are closed before servers close them (vLLM and uvicorn: after 5 s), so that a request
 # is rarely sent on a socket the server is just closing (a POST is not resent automatically).
@@ -167,7 +179,7 @@ class OpenAIModel(Model):
 
     backend = "openai"
     Args = OpenAIArgs
-    supported_kinds: ClassVar[frozenset[RequestKind]] = frozenset({"generate", "loglikelihood"})
+    supported_kinds: ClassVar[frozenset[RequestKind]] = frozenset({"generate", "loglikelihood", "embed"})
 
     def __init__(self, name: str, args: OpenAIArgs) -> None:
         if not name:
@@ -262,23 +274,52 @@ def _run_beside_running_loop(run: _Run, emit: Emit) -> None:
         raise
 
 
+class EndpointFeature:
+    """Whether the endpoint answers one kind of request (log-likelihood, embeddings), learnt from replies.
+
+    Until one request of the kind has succeeded, they are sent one at a time (a probe), so that an
+    endpoint without the feature gets one such request, not ``concurrency`` of them, before every
+    other one is answered with the same error without being sent.
+    """
+
+    def __init__(self) -> None:
+        self.supported = False
+        self.unsupported: str | None = None
+        self._probe: asyncio.Lock | None = None  # made on the event loop that uses it
+
+    async def run(self, attempt: Callable[[], Awaitable[Response]]) -> Response:
+        if not self.supported and self.unsupported is None:
+            if self._probe is None:
+                self._probe = asyncio.Lock()
+            async with self._probe:  # one probe at a time until the server has shown support
+                if not self.supported and self.unsupported is None:
+                    return await attempt()
+        if self.unsupported is not None:
+            return Response(error=self.unsupported)
+        return await attempt()
+
+    def mark_unsupported(self, message: str) -> Response:
+        self.unsupported = message
+        return Response(error=message)
+
+
 class _Run:
-    """The state of one ``process`` call: limiter, log-likelihood support, stats."""
+    """The state of one ``process`` call: limiter, log-likelihood and embeddings support, stats."""
 
     def __init__(self, model_name: str, args: OpenAIArgs, requests: Sequence[Request]) -> None:
         self.model_name = model_name
         self.args = args
         self.requests = requests
         self.url = args.base_url + "/chat/completions"
+        self.embeddings_url = args.base_url + "/embeddings"
         self.limiter = AdaptiveConcurrency(args.concurrency)
         self.encoder = ImageEncoder(
             ImageSettings(args.image_format, args.max_pixels, args.image_detail, args.drop_images)
         )
         self.stats = OpenAIRunStats(requests=len(requests))
         self.key_is_set = bool(os.environ.get(args.api_key_env))
-        self.loglikelihood_supported = False
-        self.loglikelihood_unsupported: str | None = None
-        self.loglikelihood_probe: asyncio.Lock | None = None
+        self.loglikelihood = EndpointFeature()
+        self.embeddings = EndpointFeature()
         self.proxy = environment_proxy(self.url)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main_task: asyncio.Task[Any] | None = None
@@ -294,7 +335,6 @@ class _Run:
         self._main_task = asyncio.current_task()
         if self._cancelled.is_set():  # cancelled before the loop started
             raise asyncio.CancelledError
-        self.loglikelihood_probe = asyncio.Lock()
         workers_count = min(self.args.concurrency, len(self.requests))
         pending = iter(enumerate(self.requests))
 
@@ -330,7 +370,9 @@ class _Run:
         except (RequestNotSendable, MmlensError) as error:
             return Response(error=str(error))
         if request.kind == "loglikelihood":
-            return await self.loglikelihood(session, request, payload)
+            return await self.loglikelihood.run(lambda: self.loglikelihood_attempt(session, request, payload))
+        if request.kind == "embed":
+            return await self.embeddings.run(lambda: self.embed_attempt(session, payload))
         result = await self.post(session, payload, lambda data: (reply_text(data), reply_usage(data)))
         if isinstance(result, Failure):
             return Response(error=result.message)
@@ -346,12 +388,15 @@ class _Run:
 
     def body_bytes(self, request: Request) -> bytes:
         args = self.args
-        messages = chat_messages(request.messages, self.encoder)
-        if request.kind == "loglikelihood":
+        if request.kind == "embed":
+            body = embedding_body(self.model_name, request.messages, self.encoder, args.extra_body)
+        elif request.kind == "loglikelihood":
+            messages = chat_messages(request.messages, self.encoder)
             body = loglikelihood_body(
                 self.model_name, messages, request.continuation or "", args.token_limit_field, args.extra_body
             )
         else:
+            messages = chat_messages(request.messages, self.encoder)
             body = generation_body(
                 self.model_name, messages, request.settings, args.token_limit_field, args.extra_body
             )
@@ -359,18 +404,6 @@ class _Run:
             return dump_json(body)
         except (TypeError, ValueError) as error:
             raise RequestNotSendable(f"the request body cannot be written as JSON: {error}") from None
-
-    async def loglikelihood(
-        self, session: aiohttp.ClientSession, request: Request, payload: bytes
-    ) -> Response:
-        if not self.loglikelihood_supported and self.loglikelihood_unsupported is None:
-            assert self.loglikelihood_probe is not None
-            async with self.loglikelihood_probe:  # one probe at a time until the server has shown support
-                if not self.loglikelihood_supported and self.loglikelihood_unsupported is None:
-                    return await self.loglikelihood_attempt(session, request, payload)
-        if self.loglikelihood_unsupported is not None:
-            return Response(error=self.loglikelihood_unsupported)
-        return await self.loglikelihood_attempt(session, request, payload)
 
     async def loglikelihood_attempt(
         self, session: aiohttp.ClientSession, request: Request, payload: bytes
@@ -385,37 +418,58 @@ class _Run:
                 f"{error} from {self.url}; the server ignores `prompt_logprobs`"
             )
         except ContinuationNotFound as error:
-            self.loglikelihood_supported = True
+            self.loglikelihood.supported = True
             return Response(error=f"log-likelihood: {error}")
         if isinstance(result, Failure):
-            if result.status in LOGPROBS_REJECTED_STATUSES and not self.loglikelihood_supported:
+            if result.status in LOGPROBS_REJECTED_STATUSES and not self.loglikelihood.supported:
                 return self.mark_loglikelihood_unsupported(
                     f"it rejected a chat request asking for prompt log-probabilities: {result.message}"
                 )
             return Response(error=result.message)
-        self.loglikelihood_supported = True
+        self.loglikelihood.supported = True
         (logprob, greedy), usage = result
         return Response(logprob=logprob, is_greedy=greedy, usage=usage)
 
     def mark_loglikelihood_unsupported(self, reason: str) -> Response:
-        self.loglikelihood_unsupported = (
+        return self.loglikelihood.mark_unsupported(
             f"log-likelihood is not supported by this endpoint ({reason}). It needs vLLM's "
             "chat extensions `prompt_logprobs` and `continue_final_message` (vLLM's OpenAI-compatible "
             "server has them; api.openai.com and `transformers serve` do not)"
         )
-        return Response(error=self.loglikelihood_unsupported)
+
+    async def embed_attempt(self, session: aiohttp.ClientSession, payload: bytes) -> Response:
+        result = await self.post(
+            session, payload, lambda data: (reply_embedding(data), reply_usage(data)), self.embeddings_url
+        )
+        if isinstance(result, Failure):
+            if not self.embeddings.supported and embeddings_missing(result):
+                return self.embeddings.mark_unsupported(
+                    f"embeddings are not supported by this endpoint ({result.message}); embed requests go to "
+                    f"POST {self.embeddings_url}, OpenAI's embeddings API, which needs an embedding model "
+                    "(vLLM serves it for pooling models; a chat model does not embed)"
+                )
+            return Response(error=result.message)
+        self.embeddings.supported = True
+        vector, usage = result
+        return Response(embedding=vector, usage=usage)
 
     async def post(
-        self, session: aiohttp.ClientSession, payload: bytes, read: Callable[[Any], T]
+        self,
+        session: aiohttp.ClientSession,
+        payload: bytes,
+        read: Callable[[Any], T],
+        url: str | None = None,
     ) -> T | Failure:
-        """POST with retries; ``read`` turns the JSON reply into the result (MalformedReply → retry)."""
+        """POST (to ``url``, by default chat completions) with retries; ``read`` turns the JSON reply
+        into the result (MalformedReply → retry)."""
+        url = url or self.url
         attempts = self.args.max_retries + 1
         failure = Failure("no attempt was made", retryable=False)
         for attempt in range(1, attempts + 1):
             ticket = await self.limiter.acquire()
             try:
                 self.stats.attempts += 1
-                outcome = await self.send(session, payload)
+                outcome = await self.send(session, payload, url)
             finally:
                 self.limiter.release()
             if isinstance(outcome, Failure):
@@ -424,7 +478,7 @@ class _Run:
                 try:
                     value = read(outcome)
                 except MalformedReply as error:
-                    failure = Failure(f"malformed reply from {self.url}: {self.scrub(str(error))}", True)
+                    failure = Failure(f"malformed reply from {url}: {self.scrub(str(error))}", True)
                 else:
                     self.limiter.on_success()
                     return value
@@ -444,38 +498,40 @@ class _Run:
             await asyncio.sleep(wait)
         return Failure(f"gave up after {attempts} attempts: {failure.message}", False, failure.status)
 
-    async def send(self, session: aiohttp.ClientSession, payload: bytes) -> Any:
+    async def send(self, session: aiohttp.ClientSession, payload: bytes, url: str) -> Any:
         """One attempt: the parsed JSON reply, or a Failure saying whether to retry."""
         import aiohttp
 
         try:
-            async with session.post(self.url, data=payload, proxy=self.proxy, allow_redirects=False) as reply:
+            async with session.post(url, data=payload, proxy=self.proxy, allow_redirects=False) as reply:
                 content = await reply.read()
         except TimeoutError:  # the whole attempt, connecting included, took longer than `timeout`
             return Failure(
-                f"no reply from {self.url} within {self.args.timeout:g} s", retryable=True, overload=True
+                f"no reply from {url} within {self.args.timeout:g} s", retryable=True, overload=True
             )
         except aiohttp.ClientConnectorCertificateError as error:
             return Failure(
-                f"the certificate of {self.url} is not trusted ({error.certificate_error}); if it is "
+                f"the certificate of {url} is not trusted ({error.certificate_error}); if it is "
                 "your own server's, point SSL_CERT_FILE at its certificate authority",
                 retryable=False,
             )
         except aiohttp.ClientError as error:  # refused, reset, dropped mid-reply, unreadable HTTP
             detail = self.scrub(str(error)) or type(error).__name__
-            return Failure(f"connection to {self.url} failed: {detail}", retryable=True)
+            return Failure(f"connection to {url} failed: {detail}", retryable=True)
         status = reply.status
         if 200 <= status < 300:
             try:
                 return load_json(content)
             except ValueError:
                 preview = self.scrub(content[:80].decode("utf-8", "replace"))
-                return Failure(f"malformed reply from {self.url}: not JSON: {preview!r}", retryable=True)
-        return self.http_failure(status, reply.headers, content.decode("utf-8", "replace"))
+                return Failure(f"malformed reply from {url}: not JSON: {preview!r}", retryable=True)
+        return self.http_failure(status, reply.headers, content.decode("utf-8", "replace"), url)
 
-    def http_failure(self, status: int, headers: Mapping[str, str], text: str) -> Failure:
+    def http_failure(
+        self, status: int, headers: Mapping[str, str], text: str, url: str | None = None
+    ) -> Failure:
         message, code = self.server_message(text)
-        where = f"HTTP {status} from {self.url}"
+        where = f"HTTP {status} from {url or self.url}"
         if status in (401, 403):
             state = "it is set" if self.key_is_set else "it is not set"
             return Failure(
@@ -500,7 +556,10 @@ class _Run:
             )
         if status == 429 and code == "insufficient_quota":
             return Failure(f"{where}: {message or 'quota exhausted'}", retryable=False, status=status)
-        retryable = status in OVERLOAD_STATUSES or status in RETRY_STATUSES or status >= 500
+        # 501 Not Implemented is no passing state (vLLM: "The model does not support Embeddings API").
+        retryable = (
+            status in OVERLOAD_STATUSES or status in RETRY_STATUSES or (status >= 500 and status != 501)
+        )
         return Failure(
             f"{where}: {message}" if message else where,
             retryable=retryable,
@@ -535,6 +594,13 @@ class _Run:
     def scrub(self, text: str) -> str:
         key = os.environ.get(self.args.api_key_env)
         return text.replace(key, "***") if key else text
+
+
+def embeddings_missing(failure: Failure) -> bool:
+    """Whether a failed /embeddings request says the endpoint does not embed at all."""
+    if failure.status in EMBEDDINGS_MISSING_STATUSES:
+        return True
+    return failure.status == 400 and "not support" in failure.message.lower()
 
 
 def open_session(args: OpenAIArgs, url: str, connections: int) -> aiohttp.ClientSession:

@@ -3,6 +3,8 @@
 Requests become OpenAI chat-completions bodies: content parts ``text`` / ``image_url`` with images
 as base64 ``data:`` URLs. Replies become text + token usage, or, for log-likelihood, the sum of the
 prompt log-probabilities of the continuation's tokens (vLLM's ``prompt_logprobs`` extension).
+Embed requests become ``/embeddings`` bodies (``embedding_body``) and their replies a vector
+(``reply_embedding``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import base64
 import io
 import json
 import math
+import struct
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -335,3 +338,71 @@ def continuation_logprob(data: Any, continuation: str) -> tuple[float, bool | No
         f"the last prompt tokens do not spell the continuation {continuation[:40]!r} "
         "(the server's chat template may change the assistant message)"
     )
+
+
+def embedding_body(
+    model_name: str, messages: tuple[Message, ...], encoder: ImageEncoder, extra_body: dict[str, Any]
+) -> dict[str, Any]:
+    """An ``/embeddings`` body for one embed request.
+
+    Text only (after ``drop_images``): OpenAI's own form, ``{"model", "input": text}``, the text
+    parts of every message joined by newlines (roles are not sent: an embedding model reads text).
+    With images: the chat form that vLLM's ``/v1/embeddings`` accepts for multimodal embedding
+    models (VLM2Vec, DSE, GME, ...), ``{"model", "messages": [chat messages with image_url parts]}``;
+    the server applies the model's chat template. api.openai.com has no image embeddings, so such a
+    request fails there with the server's own message. Vectors are asked for as floats.
+    """
+    has_images = not encoder.settings.drop_images and any(message.images for message in messages)
+    body: dict[str, Any] = {"model": model_name}
+    if has_images:
+        body["messages"] = chat_messages(messages, encoder)
+    else:
+        texts: list[str] = []
+        for message in messages:
+            for part in message.content:
+                if isinstance(part, TextPart):
+                    texts.append(part.text)
+                elif isinstance(part, VideoPart):
+                    raise RequestNotSendable(
+                        f"the openai backend does not send video ({part.video.describe()}) to /embeddings"
+                    )
+        text = "\n".join(texts)
+        if not text.strip():
+            raise RequestNotSendable("embed request with nothing to embed (no text and no image)")
+        body["input"] = text
+    body["encoding_format"] = "float"
+    return merge_extra_body(body, extra_body)
+
+
+def reply_embedding(data: Any) -> list[float]:
+    """The vector of an ``/embeddings`` reply (``data[0].embedding``); MalformedReply if there is none.
+
+    A base64 vector (a server that ignores ``encoding_format: float``) is read as OpenAI writes it:
+    little-endian float32."""
+    if not isinstance(data, dict):
+        raise MalformedReply("the reply is not a JSON object")
+    items = data.get("data")
+    if not isinstance(items, list) or not items or not isinstance(items[0], dict):
+        error = data.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            raise MalformedReply(f"the reply is an error: {str(error['message'])[:200]}")
+        raise MalformedReply("the reply has no data[0] embedding")
+    if len(items) != 1:
+        raise MalformedReply(f"the reply has {len(items)} embeddings for one input")
+    vector = items[0].get("embedding")
+    if isinstance(vector, str):
+        try:
+            raw = base64.b64decode(vector, validate=True)
+        except ValueError:
+            raise MalformedReply("the embedding is a string but not base64") from None
+        if not raw or len(raw) % 4:
+            raise MalformedReply("the base64 embedding is not a whole number of float32 values")
+        vector = list(struct.unpack(f"<{len(raw) // 4}f", raw))
+    if not isinstance(vector, list) or not vector:
+        raise MalformedReply("the reply's data[0].embedding is not a list of numbers")
+    if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in vector):
+        raise MalformedReply("the reply's data[0].embedding holds something other than numbers")
+    result = [float(x) for x in vector]
+    if not all(math.isfinite(x) for x in result):
+        raise MalformedReply("the reply's embedding holds NaN or infinity")
+    return result
