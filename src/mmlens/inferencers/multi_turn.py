@@ -65,11 +65,11 @@ class MultiTurn(Generate):
         return [*sample_turns(sample, self.turns_key), *self.follow_ups]
 
     def rounds(self, sample: Sample, messages: list[Message]) -> Rounds[Prediction]:
-        follow_ups = self.user_turns(sample)  # checked before the first round is sent
+        later_turns = self.user_turns(sample)  # checked before the first round is sent
         settings = self.settings()
         history = tuple(messages)
         answers: list[str] = []
-        for turn, text in enumerate([None, *follow_ups], start=1):
+        for turn, text in enumerate([None, *later_turns], start=1):
             if text is not None:
                 history = (*history, Message.assistant(answers[-1]), Message.user(text))
             (response,) = yield [Request("generate", history, settings)]
