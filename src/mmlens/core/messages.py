@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -59,7 +60,20 @@ class Message:
         return Message("system", (TextPart(text),))
 
     def canonical(self) -> dict[str, Any]:
-        return {"role": self.role, "content": [part.canonical() for part in self.content]}
+        """Computed once per message (a dialogue's history is re-sent every round; do not mutate)."""
+        cached: dict[str, Any] | None = self.__dict__.get("_canonical")
+        if cached is None:
+            cached = {"role": self.role, "content": [part.canonical() for part in self.content]}
+            object.__setattr__(self, "_canonical", cached)
+        return cached
+
+    def canonical_json(self) -> str:
+        """The canonical form as canonical JSON text (sorted keys, no spaces), computed once."""
+        text: str | None = self.__dict__.get("_canonical_json")
+        if text is None:
+            text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            object.__setattr__(self, "_canonical_json", text)
+        return text
 
     @property
     def text(self) -> str:

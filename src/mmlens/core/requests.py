@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
@@ -80,8 +80,21 @@ class Request:
         """The request with media replaced by content hashes (computed once; do not mutate)."""
         return self._canonical
 
+    def canonical_text(self) -> str:
+        """``canonical_json(self.canonical())``, assembled from each message's cached JSON (a
+        dialogue re-sends its history every round, so each message is encoded once)."""
+        data = self.canonical()
+        fields = []
+        for name in sorted(data):
+            if name == "messages":
+                value = "[" + ",".join(message.canonical_json() for message in self.messages) + "]"
+            else:
+                value = canonical_json(data[name])
+            fields.append(canonical_json(name) + ":" + value)
+        return "{" + ",".join(fields) + "}"
+
     def key(self, model_fingerprint: str) -> str:
-        text = model_fingerprint + "\n" + canonical_json(self.canonical())
+        text = model_fingerprint + "\n" + self.canonical_text()
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -101,7 +114,16 @@ class Response:
         return self.error is None
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        # By hand, not dataclasses.asdict: this runs once per stored response (hot path).
+        fields = (
+            ("text", self.text),
+            ("logprob", self.logprob),
+            ("embedding", self.embedding),
+            ("is_greedy", self.is_greedy),
+            ("error", self.error),
+            ("usage", self.usage),
+        )
+        return {key: value for key, value in fields if value is not None}
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> Response:

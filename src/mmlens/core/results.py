@@ -16,6 +16,7 @@ Schema history
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -54,10 +55,12 @@ class OptionScores(BaseModel):
         return [weight / total for weight in weights]
 
 
-class Exchange(BaseModel):
-    """One request of a sample and what came back: a round of a dialogue, a judge call."""
+@dataclass(frozen=True)
+class Exchange:
+    """One request of a sample and what came back: a round of a dialogue, a judge call.
 
-    model_config = ConfigDict(extra="forbid")
+    A plain dataclass (pydantic validates it inside SampleRecord): one is built per request, so
+    building and writing it must be cheap."""
 
     round: int
     role: str
@@ -68,6 +71,19 @@ class Exchange(BaseModel):
     logprob: float | None = None
     error: str | None = None
     cached: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "round": self.round,
+            "role": self.role,
+            "kind": self.kind,
+            "prompt": self.prompt,
+            "continuation": self.continuation,
+            "response": self.response,
+            "logprob": self.logprob,
+            "error": self.error,
+            "cached": self.cached,
+        }
 
 
 class SampleRecord(BaseModel):
@@ -100,18 +116,32 @@ class SampleRecord(BaseModel):
     exchanges: list[Exchange] = Field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        data = self.model_dump(mode="json")
-        # Optional parts are left out when empty; every other key is always there.
-        optional: tuple[tuple[str, Any], ...] = (
-            ("error", None),
-            ("failed_role", None),
-            ("details", {}),
-            ("option_scores", None),
-            ("exchanges", []),
-        )
-        for key, empty in optional:
-            if data[key] == empty:
-                del data[key]
+        """The JSON form; optional parts are left out when empty, every other key is always there.
+        Built by hand (once per sample per run): pydantic's serialiser is the slow path here."""
+        data: dict[str, Any] = {
+            "schema_version": self.schema_version,
+            "id": self.id,
+            "category": list(self.category),
+            "group": self.group,
+            "target": self.target,
+            "prompt": self.prompt,
+            "response": self.response,
+            "answer": self.answer,
+            "extraction": self.extraction,
+            "scores": self.scores,
+            "correct": self.correct,
+            "score": self.score,
+        }
+        if self.error is not None:
+            data["error"] = self.error
+        if self.failed_role is not None:
+            data["failed_role"] = self.failed_role
+        if self.details:
+            data["details"] = self.details
+        if self.option_scores is not None:
+            data["option_scores"] = self.option_scores.model_dump(mode="json")
+        if self.exchanges:
+            data["exchanges"] = [exchange.to_dict() for exchange in self.exchanges]
         return data
 
     @staticmethod

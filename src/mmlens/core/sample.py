@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -92,8 +93,10 @@ class Sample:
             "category": list(self.category),
             "group": self.group,
         }
-        if self.reference is not None:  # only when set: fingerprints of older data stay the same
+        if self.reference is not None:  # only when set
             data["reference"] = self.reference.model_dump(mode="json")
+        if self.metadata:  # templates and inferencers read it (a dialogue's turns): it is content too
+            data["metadata"] = json.loads(json.dumps(self.metadata, sort_keys=True, default=str))
         return data
 
 

@@ -81,12 +81,12 @@ def ensure_output_dir(folder: Path) -> None:
         raise MmlensError(f"--output-dir {folder}: not writable")
 
 
-def write_run_folder(run_dir: Path, results: dict[str, Any], records: list[SampleRecord]) -> None:
+def write_run_folder(run_dir: Path, results: dict[str, Any], records: list[dict[str, Any]]) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     samples_tmp = run_dir / "samples.jsonl.tmp"
     with samples_tmp.open("w", encoding="utf-8") as handle:
         for record in records:
-            handle.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
     samples_tmp.replace(run_dir / "samples.jsonl")
     results_tmp = run_dir / "results.json.tmp"
     results_tmp.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -219,9 +219,10 @@ def run_task(
         results = build_results(task, records, bad_from_data + bad_from_plan, provenance).to_dict()
         if thumbnails:
             save_thumbnails([item.sample for item in flows], store)
-        store.finish_run(run_id, results, [r.to_dict() for r in records])
+        record_dicts = [r.to_dict() for r in records]
+        store.finish_run(run_id, results, record_dicts)
         if run_dir is not None:
-            write_run_folder(run_dir, results, records)
+            write_run_folder(run_dir, results, record_dicts)
         stats = ExecutionStats(
             model_stats.unique,
             model_stats.cached,
