@@ -52,7 +52,6 @@ def format_tasks(catalog: TaskCatalog, width: int) -> str:
 
 
 def format_backends() -> str:
-    import mmlens.models  # noqa: F401 - registers the built-in backends
     from mmlens.models.base import models
 
     rows = [["backend", "description"]]

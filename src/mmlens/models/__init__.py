@@ -1,8 +1,5 @@
-"""Model backends. Importing this package registers the built-in ones (no heavy imports)."""
+"""Model backends, one protocol (``mmlens.models.base``).
 
-from mmlens.models import (
-    constant,  # noqa: F401
-    hf,  # noqa: F401
-    openai,  # noqa: F401
-    reference,  # noqa: F401
-)
+The built-in backends are named in a lazy table in ``base.py`` (name -> module): a backend's module
+is imported only when a run uses it, so ``mmlens list`` and runs on one backend pay for no other.
+"""

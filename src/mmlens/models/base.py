@@ -62,7 +62,13 @@ class Model(ABC):
         """Release resources (servers, GPU memory)."""
 
 
-models: Registry[type[Model]] = Registry("model backend")
+BUILTIN_BACKENDS = {
+    "constant": "mmlens.models.constant",
+    "hf": "mmlens.models.hf",
+    "openai": "mmlens.models.openai",
+    "reference": "mmlens.models.reference",
+}
+models: Registry[type[Model]] = Registry("model backend", BUILTIN_BACKENDS)
 
 
 class ModelSpec(BaseModel):
@@ -150,7 +156,6 @@ def format_validation_error(error: ValidationError) -> str:
 
 def validate_model_spec(spec: ModelSpec) -> tuple[type[Model], ModelArgs]:
     """Look up the backend and validate its options, without loading anything."""
-    import mmlens.models  # noqa: F401 - registers the built-in backends
     from mmlens.core.plugins import load_plugins
 
     load_plugins()
