@@ -48,9 +48,13 @@ def gain_command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
         return 0
+    incomplete = gain.incomplete
     rows = [["", summary["metric"], "run"]]
     for name in ("S_v", "S_wv", "S_t"):
-        rows.append([name, f"{summary[name]:.4f}", summary["runs"][name]])
+        marker = " (incomplete)" if name in incomplete else ""
+        rows.append([name, f"{summary[name]:.4f}{marker}", summary["runs"][name]])
     rows += [["MG = S_v - S_wv", f"{gain.mg:.4f}", ""], ["ML = max(0, S_wv - S_t)", f"{gain.ml:.4f}", ""]]
     print(format_table(rows))
+    for name, reason in incomplete.items():
+        print(f"{name} is from an incomplete run ({reason}): MG and ML are not final; rerun to fill it")
     return 0

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from mmlens.cli.registry import command
 from mmlens.core.errors import MmlensError
+from mmlens.core.results import RunResults
 from mmlens.store.sqlite import RunRow, Store
-from mmlens.summary import format_summary, format_table
+from mmlens.summary import format_summary, format_table, headline, load_results_file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,23 +31,26 @@ def run_status(run: RunRow) -> str:
     return run.status
 
 
-def headline(run: RunRow) -> str:
-    results = run.results or {}
-    entry = results.get("metrics", {}).get(results.get("primary_metric", ""), {})
-    value = entry.get("value")
-    return f"{results['primary_metric']} {value:.4f}" if isinstance(value, float) else ""
+def run_headline(run: RunRow) -> str:
+    """The primary metric, marked when the run is incomplete; a row that cannot be read says so."""
+    try:
+        results = run.typed_results()
+    except MmlensError as error:
+        return f"unreadable ({error})"
+    return headline(results) if results is not None else ""
 
 
 @command("show", "show a run from the store (id, unique id prefix, or run folder)", add_arguments)
 def show_command(args: argparse.Namespace) -> int:
+    results: RunResults | None
     if args.run and Path(args.run, "results.json").is_file():
-        results = json.loads(Path(args.run, "results.json").read_text())
+        results = load_results_file(args.run)
     else:
         with Store(args.store) as store:
             runs = store.find_runs(args.run or "")
             if not args.run:
                 rows = [["run", "status", "task", "model", "headline"]] + [
-                    [r.run_id, run_status(r), r.task, r.model, headline(r)] for r in runs
+                    [r.run_id, run_status(r), r.task, r.model, run_headline(r)] for r in runs
                 ]
                 print(format_table(rows) if runs else f"no runs in {store.path}")
                 return 0
@@ -61,10 +65,10 @@ def show_command(args: argparse.Namespace) -> int:
                 )
             run = runs[0]
             status = run_status(run)
-            if status != "done" or run.results is None:
+            results = run.typed_results()
+            if status != "done" or results is None:
                 hint = run.provenance.get("resume") or "rerun its command"
                 print(f"run {run.run_id}: {status}; {hint} to resume it")
                 return 0
-            results = run.results
-    print(json.dumps(results, indent=2) if args.json else format_summary(results))
+    print(json.dumps(results.to_dict(), indent=2) if args.json else format_summary(results))
     return 0
