@@ -37,7 +37,7 @@ from mmlens.models.openai_payload import (
 )
 from tests.fixtures.fault_server import FaultServer, fake_logprob, fake_tokens
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(60)
 
 

@@ -25,7 +25,7 @@ from mmlens.models.base import build_model, parse_model_spec
 from mmlens.models.reference import BUILTIN_WEIGHTS, ReferenceModel, parse_question
 from mmlens.tasks.shapes.scenario import FAMILIES, ShapesScenario, make_sample
 
-TRAINING_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_reference_model.py"
+TRAINING_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "train_reference_model.py"
 
 
 @pytest.fixture(scope="module")

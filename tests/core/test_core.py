@@ -211,7 +211,7 @@ def test_the_readme_task_example_runs_with_its_variant_and_profile(tmp_path: Pat
 
     from mmlens import api
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     section = readme[readme.index("## Your own tasks") :]
     task_yaml = re.search(r"```yaml\n(# my_tasks/colours.yaml\n.*?)```", section, re.S)
     row = re.search(r"```json\n(.*?)\n```", section, re.S)
@@ -250,7 +250,7 @@ def test_the_readme_backend_plugin_example_works(tmp_path: Path, monkeypatch: py
     from mmlens import api
     from mmlens.core.plugins import load_plugins
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     code = re.search(r"```python\n(# my_backend.py.*?)```", readme, re.S)
     assert code
     (tmp_path / "my_backend.py").write_text(code.group(1))
