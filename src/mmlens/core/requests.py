@@ -85,12 +85,12 @@ class Request:
         dialogue re-sends its history every round, so each message is encoded once)."""
         data = self.canonical()
         fields = []
-        for name in sorted(data):
+        for name in sorted(data):  # the names are plain identifiers: quoting them is their JSON
             if name == "messages":
                 value = "[" + ",".join(message.canonical_json() for message in self.messages) + "]"
             else:
                 value = canonical_json(data[name])
-            fields.append(canonical_json(name) + ":" + value)
+            fields.append(f'"{name}":{value}')
         return "{" + ",".join(fields) + "}"
 
     def key(self, model_fingerprint: str) -> str:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from mmlens.core.errors import MmlensError, SampleError
 from mmlens.core.messages import Message
-from mmlens.core.parts import Extraction, Prediction, Rounds
+from mmlens.core.parts import Extraction, Inferencer, Metric, Prediction, Rounds
 from mmlens.core.requests import MODEL_ROLE, Request, Response
 from mmlens.core.results import Exchange
 from mmlens.core.sample import BadSample, Sample
@@ -61,12 +61,36 @@ def guarded(rounds: Rounds[T]) -> Generator[list[Request], list[Response], T | R
 
 def sample_rounds(task: Task, sample: Sample, messages: list[Message]) -> Rounds[Outcome]:
     """A sample's whole flow: inferencer rounds -> prediction -> metric rounds -> extraction."""
+    if is_single_round(task):
+        return (yield from single_round(task, sample, messages))
     prediction = yield from guarded(task.inferencer.rounds(sample, messages))
     if isinstance(prediction, RoundFailure):
         prediction = Prediction(text=None, error=prediction.error)
     if prediction.error is not None:
         return Outcome(prediction, Extraction(None, "error"))
     return (yield from metric_rounds(task, sample, prediction))
+
+
+def is_single_round(task: Task) -> bool:
+    """One round of model requests and an extraction that asks no role (most benchmarks)."""
+    return (
+        type(task.inferencer).rounds is Inferencer.rounds
+        and type(task.metric).extract_rounds is Metric.extract_rounds
+    )
+
+
+def single_round(task: Task, sample: Sample, messages: list[Message]) -> Rounds[Outcome]:
+    """``sample_rounds`` for single-round tasks without the nested generators (the same outcome,
+    on the path every one-round benchmark takes: its per-sample cost is the runner's overhead)."""
+    requests = task.inferencer.plan(sample, messages)
+    responses = yield requests
+    failed = next((response.error for response in responses if response.error), None)
+    if failed is not None:
+        return Outcome(Prediction(text=None, error=failed), Extraction(None, "error"))
+    prediction = task.inferencer.combine(sample, requests, responses)
+    if prediction.error is not None:
+        return Outcome(prediction, Extraction(None, "error"))
+    return Outcome(prediction, task.metric.extract(sample, prediction))
 
 
 def metric_rounds(task: Task, sample: Sample, prediction: Prediction) -> Rounds[Outcome]:
