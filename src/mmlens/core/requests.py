@@ -84,6 +84,8 @@ class Request:
         """``canonical_json(self.canonical())``, assembled from each message's cached JSON (a
         dialogue re-sends its history every round, so each message is encoded once)."""
         data = self.canonical()
+        if len(self.messages) < 3:  # no history to reuse: one encoding of the whole is cheaper
+            return canonical_json(data)
         fields = []
         for name in sorted(data):  # the names are plain identifiers: quoting them is their JSON
             if name == "messages":

@@ -115,6 +115,22 @@ class SampleRecord(BaseModel):
     option_scores: OptionScores | None = None
     exchanges: list[Exchange] = Field(default_factory=list)
 
+    @classmethod
+    def build(cls, **fields: Any) -> SampleRecord:
+        """A record from values the runner has already typed, without validation: what
+        ``model_construct`` does when every field is given, minus its per-field default handling
+        (this runs once per sample). Every field must be given; ``tests/core`` checks the result
+        equals ``model_validate`` of the same values."""
+        if fields.keys() != _RECORD_FIELDS:
+            missing, unknown = sorted(_RECORD_FIELDS - fields.keys()), sorted(fields.keys() - _RECORD_FIELDS)
+            raise TypeError(f"SampleRecord.build: missing {missing}, unknown {unknown}")
+        record = cls.__new__(cls)
+        object.__setattr__(record, "__dict__", fields)
+        object.__setattr__(record, "__pydantic_fields_set__", set(fields))
+        object.__setattr__(record, "__pydantic_extra__", None)
+        object.__setattr__(record, "__pydantic_private__", None)
+        return record
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON form; optional parts are left out when empty, every other key is always there.
         Built by hand (once per sample per run): pydantic's serialiser is the slow path here."""
@@ -162,6 +178,9 @@ class SampleRecord(BaseModel):
             return SampleRecord.model_validate(fields)
         except ValidationError as error:
             raise DataError(f"sample record {fields.get('id')!r}: {error.errors()[0]['msg']}") from None
+
+
+_RECORD_FIELDS = frozenset(SampleRecord.model_fields)
 
 
 def _legacy_correct(scores: dict[str, float], correct_key: str | None) -> bool | None:

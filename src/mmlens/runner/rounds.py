@@ -114,6 +114,7 @@ class SampleFlow:
     round: int = 0
     first_prompt: list[dict[str, Any]] = field(default_factory=list)
     outcome: Outcome | None = None
+    keeps_exchanges: bool = True  # False for single-round model-only flows: the record has it all
 
     def advance(self, responses: list[Response] | None) -> None:
         try:
@@ -128,6 +129,8 @@ class SampleFlow:
             self.first_prompt = self.pending[0].canonical()["messages"]
 
     def record_exchanges(self, responses: list[Response], cached: set[str]) -> None:
+        if not self.keeps_exchanges:
+            return
         for request, key, response in zip(self.pending, self.keys, responses, strict=True):
             canonical = request.canonical()
             self.exchanges.append(
@@ -158,12 +161,13 @@ def start_flows(
     """Build every sample's messages and first round; a sample the instruction or inferencer
     cannot use becomes a bad sample (reported by id, never silently dropped)."""
     make = flow or (lambda sample, messages: sample_rounds(task, sample, messages))
+    keeps_exchanges = flow is not None or not is_single_round(task)
     flows: list[SampleFlow] = []
     bad: list[BadSample] = []
     for sample in samples:
         try:
             messages = task.instruction.build(sample)
-            item = SampleFlow(sample, make(sample, messages))
+            item = SampleFlow(sample, make(sample, messages), keeps_exchanges=keeps_exchanges)
             item.advance(None)
         except SampleError as error:
             bad.append(BadSample(sample.id, error.reason))

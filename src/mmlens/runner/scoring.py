@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from mmlens.core.parts import Extraction, Prediction, SampleRecord
-from mmlens.core.results import BadSampleEntry, Counts, Exchange, RunResults
+from mmlens.core.results import SCHEMA_VERSION, BadSampleEntry, Counts, Exchange, RunResults
 from mmlens.core.sample import BadSample, Sample
 from mmlens.core.task import Task
 
@@ -30,8 +30,8 @@ def score_outcome(
     details = dict(prediction.details)
     if extraction.details:
         details.update(extraction.details)
-    return SampleRecord.model_construct(
-        schema_version=SampleRecord.model_fields["schema_version"].default,
+    return SampleRecord.build(
+        schema_version=SCHEMA_VERSION,
         id=sample.id,
         category=sample.category,
         group=sample.group,
