@@ -16,7 +16,7 @@ from mmlens.core.parts import Extraction, Inferencer, LoadContext, Prediction
 from mmlens.core.requests import Request, Response
 from mmlens.core.task import Task, TaskCatalog
 from mmlens.models.base import Model, ModelSpec, build_model, parse_model_spec, validate_model_spec
-from mmlens.runner.evaluate import RunResult, run_task
+from mmlens.runner.evaluate import RunResult, run_task, with_run_seed
 from mmlens.runner.execute import Responder
 from mmlens.runner.plan import load_samples
 from mmlens.runner.provenance import dataset_fingerprint, environment, task_provenance
@@ -141,7 +141,8 @@ def score(
         fingerprints = live.fingerprints()
         replayed = ReplayedRoles(lines, fingerprints, live if live_roles else None)
         drive_replay(flows, replayed)
-        by_id = {item.sample.id: item for item in flows}
+        bad_from_plan += [item.bad for item in flows if item.bad is not None]
+        by_id = {item.sample.id: item for item in flows if item.bad is None}
         records = []
         for sample in samples:
             item = by_id.get(sample.id)
@@ -265,14 +266,12 @@ def plan(
 
     Later rounds (a dialogue's next turn, a judge's call) depend on the model's answers and are
     not listed; ``later_rounds`` says whether the task has any."""
-    from mmlens.runner.evaluate import apply_run_seed
-
     task_obj = load_task(task, include, profile)
     if model is not None:
         resolve_model_spec(model, model_args)  # validated, never loaded
     context = LoadContext(task_obj.name, task_obj.task_dir, str(data) if data is not None else None, limit)
     samples, bad = load_samples(task_obj, context)
-    apply_run_seed(task_obj, seed)
+    task_obj = with_run_seed(task_obj, seed)
     flows, bad_from_plan = start_flows(task_obj, samples)
     planned = [
         (item.sample.id, [PlannedRequest(r.role, r.kind, r.canonical()) for r in item.pending])

@@ -167,15 +167,16 @@ def test_a_rerun_with_the_judge_working_again_fills_the_errors(tmp_path: Path) -
     assert server.record.total == 6
 
 
-def test_a_missing_reference_is_an_error_of_the_data_not_of_the_judge(tmp_path: Path) -> None:
+def test_a_missing_reference_is_a_bad_sample_not_a_judge_error(tmp_path: Path) -> None:
     rows = [dict(ROWS[0]), {k: v for k, v in ROWS[1].items() if k != "answer"}]
     folder = write_judged_task(tmp_path / "task", rows=rows, roles=TASK_DEFAULT)
     result = evaluate(folder, tmp_path)
     counts = result.results["counts"]
-    assert counts["errors"] == 1 and counts["role_errors"] == 0
-    broken = result.records[1]
-    assert broken.failed_role is None and broken.error is not None and "no reference" in broken.error
-    assert "failed_role" not in broken.to_dict()
+    assert counts["errors"] == 0 and counts["role_errors"] == 0 and counts["bad_samples"] == 1
+    assert result.results["complete"] is True  # a rerun could not fill it: it is the data's fault
+    (bad,) = result.results["bad_samples"]
+    assert bad["id"] == "q2" and "no reference answer" in bad["reason"]
+    assert [r.id for r in result.records] == ["q1"]
 
 
 def test_the_judge_prompt_is_part_of_the_task_version(

@@ -128,17 +128,28 @@ def test_a_bad_judge_prompt_is_one_config_error_naming_the_file_and_key(
     assert "judged_toy.yaml" in message and "metric.prompt" in message and problem in message
 
 
-def test_a_sample_without_a_reference_is_an_error_not_judged(tmp_path: Path) -> None:
+def test_a_sample_without_a_reference_is_a_bad_sample_never_judged(tmp_path: Path) -> None:
     rows = [dict(ROWS[0]), {k: v for k, v in ROWS[1].items() if k != "answer"}]
     folder = write_judged_task(tmp_path / "task", rows=rows)
     result = run(folder, tmp_path, "constant", "text=Verdict: correct")
-    first, second = result.records
+    (first,) = result.records
     assert first.extraction == "judge" and first.correct is True
-    assert second.extraction == "error" and second.correct is False
-    assert second.error is not None and "no reference answer" in second.error and "q2" in second.error
-    assert second.exchanges == [] and second.response == MODEL_ANSWER  # the judge was never asked
-    assert result.results["complete"] is False
-    assert result.results["provenance"]["requests"]["by_role"]["judge"]["unique"] == 1
+    (bad,) = result.results["bad_samples"]
+    assert bad["id"] == "q2" and "no reference answer" in bad["reason"]
+    assert result.results["complete"] is True
+    assert result.results["provenance"]["requests"]["by_role"]["judge"]["unique"] == 1  # q2 never judged
+
+
+def test_a_template_field_the_sample_lacks_is_a_bad_sample(tmp_path: Path) -> None:
+    rows = [dict(ROWS[0], rubric="count exactly"), dict(ROWS[1])]
+    folder = write_judged_task(tmp_path / "task", rows=rows, metric={"prompt": "{rubric}: {response}"})
+    result = run(folder, tmp_path, "constant", "text=Verdict: correct")
+    assert [r.id for r in result.records] == ["q1"]
+    (bad,) = result.results["bad_samples"]
+    assert bad["id"] == "q2" and "rubric" in bad["reason"]
+    bad_spec = write_judged_task(tmp_path / "spec", rows=rows[:1], metric={"prompt": "{response:%}"})
+    spec_result = run(bad_spec, tmp_path, "constant", "text=Verdict: correct")
+    assert spec_result.results["bad_samples"][0]["id"] == "q1"  # a bad format spec: no traceback
 
 
 def test_an_empty_response_is_failed_without_asking_the_judge(tmp_path: Path) -> None:

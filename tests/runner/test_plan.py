@@ -95,3 +95,23 @@ def test_plan_reports_bad_samples(nothing_loads: None, tmp_path: Path) -> None:
         {"id": "broken", "reason": f"{folder / 'data.jsonl'}, line 2: missing question"}
     ]
     assert plan.to_dict()["bad_samples"] == plan.bad_samples
+
+
+def test_runs_with_two_seeds_of_one_loaded_task_sample_anew(tmp_path: Path) -> None:
+    """The run seed is applied to a copy: the caller's Task keeps no seed from an earlier run."""
+    from mmlens.core.task import TaskCatalog
+
+    (tmp_path / "toy.yaml").write_text(
+        "name: sampled_toy\ndescription: Sampled answers.\nid_scheme: 'the \"id\" field'\n"
+        "scenario: {type: jsonl, path: rows.jsonl}\n"
+        "inferencer: {type: generate, temperature: 0.7}\nmetric: {type: accuracy}\n"
+    )
+    (tmp_path / "rows.jsonl").write_text(json.dumps({"id": "a", "question": "Yes?", "answer": "yes"}) + "\n")
+    task = TaskCatalog([tmp_path]).load("sampled_toy")
+    store = tmp_path / "s.sqlite"
+    first = api.evaluate(task, "constant", seed=0, store=store, output_dir=None)
+    second = api.evaluate(task, "constant", seed=1, store=store, output_dir=None)
+    assert task.inferencer.model_dump()["seed"] is None
+    assert second.stats is not None and second.stats.computed == 1  # seed 1 is a new request
+    assert first.results["provenance"]["generation"]["seed"] == 0
+    assert second.results["provenance"]["generation"]["seed"] == 1

@@ -25,6 +25,7 @@ import importlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 import yaml
@@ -320,17 +321,34 @@ def import_benchmark_code(task_path: Path) -> str:
     return "\n".join(f"# {path.relative_to(folder)}\n{path.read_text(encoding='utf-8')}" for path in sources)
 
 
+# Packages whose code cannot change a score: left out of the task version hash.
+NOT_SCORING = ("mmlens.models", "mmlens.store", "mmlens.runner", "mmlens.report", "mmlens.cli", "mmlens.api")
+
+
 def part_sources(built: list[parts.Part]) -> str:
-    """The source of the modules defining the parts a task uses (generic parts included)."""
+    """The source of every mmlens module the task's parts depend on: the modules defining them and,
+    transitively, the mmlens modules those use (extractors, aggregation, option rotation, ...), so
+    that a fix anywhere a score comes from is a new task version."""
+    pending = [cls.__module__ for part in built for cls in type(part).__mro__]
+    seen: set[str] = set()
     files: dict[str, str] = {}
-    for part in built:
-        for cls in type(part).__mro__:
-            module = sys.modules.get(cls.__module__)
-            path = getattr(module, "__file__", None)
-            generic_core = cls.__module__.startswith("mmlens.core")
-            if not path or not cls.__module__.startswith("mmlens") or generic_core:
-                continue
-            files.setdefault(cls.__module__, Path(path).read_text(encoding="utf-8"))
+    while pending:
+        name = pending.pop()
+        if name in seen or not name.startswith("mmlens") or name.startswith(NOT_SCORING):
+            continue
+        seen.add(name)
+        module = sys.modules.get(name)
+        path = getattr(module, "__file__", None)
+        if module is None or not path or not path.endswith(".py"):
+            continue
+        files[name] = Path(path).read_text(encoding="utf-8")
+        for value in vars(module).values():
+            if isinstance(value, ModuleType):
+                pending.append(value.__name__)
+            else:
+                owner = getattr(value, "__module__", None)
+                if isinstance(owner, str):
+                    pending.append(owner)
     return "\n".join(f"# {name}\n{text}" for name, text in sorted(files.items()))
 
 
@@ -342,6 +360,11 @@ def load_task_file(
 ) -> Task:
     """Load a task; ``overrides`` are a variant's, ``profile`` names an entry of ``profiles:``."""
     raw = _read_yaml(path)
+    # The folder's code and the hooks register their parts before variants and profiles are
+    # merged: the merge asks the registries which options a part type takes.
+    benchmark_source = import_benchmark_code(path)
+    hooks = raw.get("hooks")
+    hook_source = _import_hooks(path, str(hooks)) if isinstance(hooks, str) else ""
     if overrides:
         raw = merge_task_override(raw, {k: v for k, v in overrides.items() if k != "description"})
         raw["name"] = name or raw["name"]
@@ -361,8 +384,8 @@ def load_task_file(
             f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors()
         )
         raise ConfigError(f"task file {path}: {problems}") from None
-    benchmark_source = import_benchmark_code(path)
-    hook_source = _import_hooks(path, config.hooks) if config.hooks else ""
+    if config.hooks and config.hooks != hooks:  # a variant or profile naming its own hooks file
+        hook_source = _import_hooks(path, config.hooks)
     where = f"task file {path}"
     scenario = build_part(parts.scenarios, config.scenario, f"{where}: scenario")
     instruction = build_part(parts.instructions, config.instruction, f"{where}: instruction")

@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable
 from typing import Literal
 
+from mmlens.core.errors import SampleError
 from mmlens.core.messages import Message
 from mmlens.core.options import LETTERS
 from mmlens.core.parts import Inferencer, OptionScores, Prediction, ReplayError, ReplayOutput, inferencers
@@ -36,6 +37,8 @@ class RankingInferencer(Inferencer):
         return "sum"
 
     def plan(self, sample: Sample, messages: list[Message]) -> list[Request]:
+        if not sample.choices:
+            raise SampleError(sample.id, "no options to rank (a likelihood ranking needs choices)")
         return [
             Request(
                 "loglikelihood",

@@ -25,8 +25,8 @@ Per sample: ``acc`` = 1.0 for ``correct``, else 0.0. Aggregate: mean accuracy wi
 Template fields: ``{question}`` (the sample's question text), ``{reference}`` (its target),
 ``{response}`` (the model's response; required), ``{options}`` ("A. ..." one per line),
 ``{id}``, and any key of the sample's metadata. Literal braces are written ``{{`` and ``}}``.
-A sample without a target, when the template uses ``{reference}``, is an error (never judged
-against nothing). The judge sees the sample's images too with ``with_images: true``.
+A sample without a target, when the template uses ``{reference}``, is a bad sample, reported by id
+(never judged against nothing). The judge sees the sample's images too with ``with_images: true``.
 
 The exact prompt sent and the judge's raw reply are kept in each record's ``exchanges``
 (samples.jsonl), and the judge's fingerprint is part of the run id (see ``runner.roles``).
@@ -42,7 +42,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from mmlens.core.errors import ConfigError, MmlensError
+from mmlens.core.errors import ConfigError, MmlensError, SampleError
 from mmlens.core.messages import ContentPart, ImagePart, Message, TextPart
 from mmlens.core.options import LETTERS
 from mmlens.core.parts import Aggregate, Extraction, Metric, Prediction, Rounds, SampleRecord, metrics
@@ -136,10 +136,11 @@ class JudgeVerdict(Metric):
         )
 
     def judge_text(self, sample: Sample, response: str) -> str:
-        """The prompt text for one sample; MmlensError naming the sample when a field is missing."""
+        """The prompt text for one sample; a SampleError (the sample becomes a bad sample, reported
+        by id) when the sample lacks a field the template uses."""
         names = set(template_names(self.prompt))
         if "reference" in names and sample.target is None:
-            raise MmlensError(f"sample {sample.id!r} has no reference answer for the judge")
+            raise SampleError(sample.id, "has no reference answer for the judge")
         fields: dict[str, Any] = {
             **sample.metadata,
             "question": sample.question,
@@ -150,9 +151,10 @@ class JudgeVerdict(Metric):
         }
         try:
             return self.prompt.format_map(fields)
-        except (KeyError, AttributeError, IndexError) as error:
-            raise MmlensError(
-                f"the judge prompt uses {error}, which sample {sample.id!r} does not have "
+        except (KeyError, AttributeError, IndexError, ValueError) as error:
+            raise SampleError(
+                sample.id,
+                f"the judge prompt uses {error}, which the sample does not have "
                 f"(fields: {', '.join(TEMPLATE_FIELDS)} and the sample's metadata)"
             ) from None
 
@@ -182,10 +184,7 @@ class JudgeVerdict(Metric):
         if settled is not None:
             return settled
         assert prediction.text is not None
-        try:
-            request = self.judge_request(sample, prediction.text)
-        except MmlensError as error:
-            return Extraction(None, "error", error=str(error))
+        request = self.judge_request(sample, prediction.text)
         (reply,) = yield [request]
         verdict = parse_verdict(reply.text)
         if verdict is None:

@@ -9,7 +9,7 @@ import os
 import re
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +43,15 @@ class RunResult:
         return RunResults.load(self.results)
 
 
-def apply_run_seed(task: Task, seed: int) -> None:
-    """Sampled generation without its own seed uses the run's seed (greedy decoding needs none,
-    and leaving it out keeps greedy requests shared across runs with different seeds)."""
+def with_run_seed(task: Task, seed: int) -> Task:
+    """The task as this run uses it: sampled generation without its own seed takes the run's seed
+    (greedy decoding needs none, and leaving it out keeps greedy requests shared across runs with
+    different seeds). A copy: the caller's Task is never changed, so a second run with another seed
+    seeds anew."""
     inferencer = task.inferencer
     if getattr(inferencer, "temperature", 0.0) > 0 and getattr(inferencer, "seed", 0) is None:
-        task.inferencer = inferencer.model_copy(update={"seed": seed})
+        return replace(task, inferencer=inferencer.model_copy(update={"seed": seed}))
+    return task
 
 
 def _slug(text: str) -> str:
@@ -158,7 +161,7 @@ def run_task(
         models = {MODEL_ROLE: model, **role_models}
         fingerprints = {name: m.fingerprint_key() for name, m in models.items()}
         data_fp = dataset_fingerprint(samples)
-        apply_run_seed(task, seed)
+        task = with_run_seed(task, seed)
         flows, bad_from_plan = start_flows(task, samples)
         unique = key_requests(flows, fingerprints)
         check_request_kinds(task, unique, models)
@@ -195,8 +198,10 @@ def run_task(
             store.set_status(run_id, "failed")
             raise
         records = []
+        bad_from_plan += [item.bad for item in flows if item.bad is not None]
         for item in flows:
-            assert item.outcome is not None
+            if item.outcome is None:
+                continue
             records.append(
                 score_outcome(
                     task,

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmlens.core.errors import DataError
+from mmlens.core.errors import DataError, SampleError
 from mmlens.core.jsonlines import json_lines
 from mmlens.core.parts import Extraction, ReplayError, ReplayOutput, Rounds
 from mmlens.core.requests import Request, Response
-from mmlens.core.sample import Sample
+from mmlens.core.sample import BadSample, Sample
 from mmlens.core.task import Task
 from mmlens.runner.rounds import Answer, Outcome, SampleFlow, metric_rounds
 
@@ -166,7 +166,11 @@ class ReplayedRoles:
         for index, item in enumerate(flows):
             answered = [a if isinstance(a, Response) else responses[a] for a in local[index]]
             item.record_exchanges(answered, cached)
-            item.advance(answered)
+            try:
+                item.advance(answered)
+            except SampleError as error:
+                item.bad = BadSample(item.sample.id, error.reason)
+                item.rounds.close()
 
     def replayed(self) -> dict[str, int]:
         """How many replies of each role came from the lines."""
@@ -178,7 +182,7 @@ class ReplayedRoles:
 
 def drive_replay(flows: list[SampleFlow], roles: ReplayedRoles) -> None:
     while True:
-        active = [item for item in flows if item.outcome is None]
+        active = [item for item in flows if not item.done]
         if not active:
             return
         roles.answer_round(active)

@@ -115,6 +115,11 @@ class SampleFlow:
     first_prompt: list[dict[str, Any]] = field(default_factory=list)
     outcome: Outcome | None = None
     keeps_exchanges: bool = True  # False for single-round model-only flows: the record has it all
+    bad: BadSample | None = None  # set when a later round finds the sample unusable
+
+    @property
+    def done(self) -> bool:
+        return self.outcome is not None or self.bad is not None
 
     def advance(self, responses: list[Response] | None) -> None:
         try:
@@ -123,7 +128,7 @@ class SampleFlow:
             self.pending, self.outcome = [], stop.value
             return
         if not self.pending:
-            raise MmlensError(f"sample {self.sample.id}: a round yielded no requests")
+            raise SampleError(self.sample.id, "a round yielded no requests")
         self.round += 1
         if self.round == 1:
             self.first_prompt = self.pending[0].canonical()["messages"]
@@ -211,7 +216,7 @@ def drive(
     cached = cached_keys if cached_keys is not None else set()
     unique = first_unique
     while True:
-        active = [item for item in flows if item.outcome is None]
+        active = [item for item in flows if not item.done]
         if not active:
             return rounds, planned
         if unique is None:
@@ -222,5 +227,9 @@ def drive(
         for item in active:
             answered = [responses[key] for key in item.keys]
             item.record_exchanges(answered, cached)
-            item.advance(answered)
+            try:
+                item.advance(answered)
+            except SampleError as error:  # the sample's data cannot go on (no reference, ...)
+                item.bad = BadSample(item.sample.id, error.reason)
+                item.rounds.close()
         unique = None
