@@ -91,6 +91,7 @@ class ReplayOutput:
     option_logprobs: list[float] | None = None
     embedding: list[float] | None = None
     role_replies: dict[str, list[str]] = field(default_factory=dict)
+    fields: frozenset[str] = frozenset()  # the output fields the line has (response, responses, ...)
 
 
 class ReplayError(ValueError):
@@ -121,13 +122,15 @@ class Inferencer(Part):
         responses = yield requests
         return self.combine(sample, requests, responses)
 
+    # The fields of a predictions line that ``replay`` reads; any other output field on a line is
+    # refused (it would be silently ignored otherwise).
+    replay_fields: ClassVar[frozenset[str]] = frozenset({"response"})
+
     def replay(self, sample: Sample, output: ReplayOutput) -> Prediction:
         """The prediction from outputs produced elsewhere (``mmlens score``): by default the
         generated text. Likelihood rankings read per-option log-probabilities instead."""
-        if output.responses is not None:
-            raise ReplayError(f'inferencer {type(self).__name__} has one round: give "response"')
-        if output.response is None and output.option_logprobs is not None:
-            raise ReplayError('this task generates text: give "response", not "option_logprobs"')
+        if "response" not in output.fields:
+            raise ReplayError('this task generates text: give "response" (the raw model text)')
         return Prediction(text=output.response)
 
 

@@ -8,6 +8,7 @@ messages are what is embedded; the metric compares the vectors. The prediction h
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 from mmlens.core.messages import Message
 from mmlens.core.parts import Inferencer, Prediction, ReplayError, ReplayOutput, inferencers
@@ -30,6 +31,8 @@ class Embed(Inferencer):
         if not embedding:
             return Prediction(text=None, error="the backend answered the embed request without a vector")
         return Prediction(text=None, embedding=list(embedding))
+
+    replay_fields: ClassVar[frozenset[str]] = frozenset({"embedding"})
 
     def replay(self, sample: Sample, output: ReplayOutput) -> Prediction:
         if output.embedding is None:

@@ -27,7 +27,7 @@ A task file::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from mmlens.core.errors import SampleError
 from mmlens.core.messages import Message
@@ -78,6 +78,8 @@ class MultiTurn(Generate):
                 return Prediction(text=None, error=error, details=_turns(answers))
             answers.append(response.text)
         return Prediction(text=answers[-1], details=_turns(answers))
+
+    replay_fields: ClassVar[frozenset[str]] = frozenset({"response", "responses"})
 
     def replay(self, sample: Sample, output: ReplayOutput) -> Prediction:
         expected = 1 + len(self.user_turns(sample))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Literal
+from typing import ClassVar, Literal
 
 from mmlens.core.errors import SampleError
 from mmlens.core.messages import Message
@@ -59,6 +59,8 @@ class RankingInferencer(Inferencer):
             lambda index: self.option_score(requests[index], responses[index]),
             self.normalization(),
         )
+
+    replay_fields: ClassVar[frozenset[str]] = frozenset({"option_logprobs"})
 
     def replay(self, sample: Sample, output: ReplayOutput) -> Prediction:
         scores = output.option_logprobs

@@ -20,7 +20,7 @@ no vote at all, the first response); ``details`` hold the votes, every response 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
@@ -101,6 +101,8 @@ class SelfConsistency(Generate):
         if any(text is None for text in texts):
             return Prediction(text=None, error="a sample returned no text")
         return self.vote(sample, [str(text) for text in texts])
+
+    replay_fields: ClassVar[frozenset[str]] = frozenset({"responses"})
 
     def replay(self, sample: Sample, output: ReplayOutput) -> Prediction:
         if output.responses is None or len(output.responses) != self.k:

@@ -17,6 +17,8 @@ The prediction's text is the final answer, which the task's metric extracts from
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from mmlens.core.messages import Message, TextPart
 from mmlens.core.parts import Prediction, ReplayError, ReplayOutput, Rounds, inferencers
 from mmlens.core.requests import GenerationSettings, Request
@@ -84,6 +86,8 @@ class TwoStep(Generate):
             error = answer.error or "answer: the model returned no text"
             return Prediction(text=None, error=error, details=details)
         return Prediction(text=answer.text, details=details)
+
+    replay_fields: ClassVar[frozenset[str]] = frozenset({"responses"})
 
     def replay(self, sample: Sample, output: ReplayOutput) -> Prediction:
         if output.responses is None or len(output.responses) != 2:

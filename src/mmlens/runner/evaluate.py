@@ -23,7 +23,7 @@ from mmlens.models.base import Model, ModelSpec, build_model
 from mmlens.runner.execute import ExecutionStats, Responder, RunInterrupted
 from mmlens.runner.plan import load_samples, set_aside_samples_without_media
 from mmlens.runner.provenance import dataset_fingerprint, environment, task_provenance
-from mmlens.runner.roles import RoleChoice, load_roles, role_provenance
+from mmlens.runner.roles import RoleChoice, close_role_models, load_roles, role_provenance
 from mmlens.runner.rounds import SampleFlow, drive, key_requests, start_flows
 from mmlens.runner.scoring import build_results, score_outcome
 from mmlens.runner.thumbnails import save_thumbnails
@@ -190,55 +190,79 @@ def run_task(
         store.begin_run(run_id, task.name, model.label, str(run_dir or ""), provenance)
         responder = Responder(models, store, progress=progress, resume_hint=resume_hint, prefetched=cached)
         try:
-            rounds, planned = drive(flows, fingerprints, responder, unique, responder.cached_keys)
+            return drive_and_save(
+                task,
+                flows,
+                fingerprints,
+                responder,
+                unique,
+                bad_from_data + bad_from_plan,
+                provenance,
+                store,
+                run_id,
+                run_dir,
+                thumbnails,
+            )
         except RunInterrupted:
             store.set_status(run_id, "interrupted")
             raise
+        except KeyboardInterrupt:
+            store.set_status(run_id, "interrupted")
+            raise RunInterrupted(
+                f"interrupted: the answered requests are saved in {store.path}; {resume_hint} to resume"
+            ) from None
         except BaseException:
             store.set_status(run_id, "failed")
             raise
-        records = []
-        bad_from_plan += [item.bad for item in flows if item.bad is not None]
-        for item in flows:
-            if item.outcome is None:
-                continue
-            records.append(
-                score_outcome(
-                    task,
-                    item.sample,
-                    item.outcome.prediction,
-                    item.outcome.extraction,
-                    item.first_prompt,
-                    item.exchanges if item.needs_exchanges else None,
-                )
-            )
-        model_stats = responder.stats[MODEL_ROLE]
-        provenance["finished"] = time.time()
-        provenance["requests"] = {
-            "planned": planned,
-            "rounds": rounds,
-            **model_stats.to_dict(),
-            "by_role": {name: stats.to_dict() for name, stats in responder.stats.items()},
-        }
-        del provenance["requests"]["seconds"]
-        results = build_results(task, records, bad_from_data + bad_from_plan, provenance).to_dict()
-        if thumbnails:
-            save_thumbnails([item.sample for item in flows], store)
-        record_dicts = [r.to_dict() for r in records]
-        store.finish_run(run_id, results, record_dicts)
-        if run_dir is not None:
-            write_run_folder(run_dir, results, record_dicts)
-        stats = ExecutionStats(
-            model_stats.unique,
-            model_stats.cached,
-            model_stats.computed,
-            model_stats.errors,
-            model_stats.seconds,
-        )
-        return RunResult(run_id, results, records, run_dir, stats)
     finally:
         if own_model:
             model.close()
-        for name, role_model in role_models.items():
-            if not isinstance(roles[name].spec, Model):
-                role_model.close()
+        close_role_models(roles, role_models)
+
+
+def drive_and_save(
+    task: Task,
+    flows: list[SampleFlow],
+    fingerprints: dict[str, str],
+    responder: Responder,
+    first_round: dict[str, Request],
+    bad_samples: list[BadSample],
+    provenance: dict[str, Any],
+    store: Store,
+    run_id: str,
+    run_dir: Path | None,
+    thumbnails: bool,
+) -> RunResult:
+    """Everything after the run is begun: any failure here marks the run failed (or interrupted)."""
+    rounds, planned = drive(flows, fingerprints, responder, first_round, responder.cached_keys)
+    records = []
+    bad_samples = bad_samples + [item.bad for item in flows if item.bad is not None]
+    for item in flows:
+        if item.outcome is None:
+            continue
+        exchanges = item.exchanges if item.needs_exchanges else None
+        outcome = item.outcome
+        records.append(
+            score_outcome(
+                task, item.sample, outcome.prediction, outcome.extraction, item.first_prompt, exchanges
+            )
+        )
+    model_stats = responder.stats[MODEL_ROLE]
+    provenance["finished"] = time.time()
+    provenance["requests"] = {
+        "planned": planned,
+        "rounds": rounds,
+        **{key: value for key, value in model_stats.to_dict().items() if key != "seconds"},
+        "by_role": {name: stats.to_dict() for name, stats in responder.stats.items()},
+    }
+    results = build_results(task, records, bad_samples, provenance).to_dict()
+    if thumbnails:
+        save_thumbnails([item.sample for item in flows], store)
+    record_dicts = [r.to_dict() for r in records]
+    store.finish_run(run_id, results, record_dicts)
+    if run_dir is not None:
+        write_run_folder(run_dir, results, record_dicts)
+    stats = ExecutionStats(
+        model_stats.unique, model_stats.cached, model_stats.computed, model_stats.errors, model_stats.seconds
+    )
+    return RunResult(run_id, results, records, run_dir, stats)

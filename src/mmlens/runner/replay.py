@@ -18,17 +18,34 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from mmlens.core.errors import DataError, SampleError
 from mmlens.core.jsonlines import json_lines
-from mmlens.core.parts import Extraction, ReplayError, ReplayOutput, Rounds
+from mmlens.core.parts import (
+    Extraction,
+    LoadContext,
+    Prediction,
+    ReplayError,
+    ReplayOutput,
+    Rounds,
+    SampleRecord,
+)
 from mmlens.core.requests import Request, Response
+from mmlens.core.results import RunResults
 from mmlens.core.sample import BadSample, Sample
 from mmlens.core.task import Task
-from mmlens.runner.rounds import Answer, Outcome, SampleFlow, metric_rounds
+from mmlens.models.base import Model
+from mmlens.runner.execute import Responder
+from mmlens.runner.plan import load_samples
+from mmlens.runner.provenance import dataset_fingerprint, environment, task_provenance
+from mmlens.runner.roles import RoleChoice, close_role_models, load_roles, role_provenance
+from mmlens.runner.rounds import Outcome, SampleFlow, metric_rounds, start_flows
+from mmlens.runner.scoring import NO_PREDICTION, build_results, score_outcome
+from mmlens.store.sqlite import Store
 
-OUTPUT_FIELDS = ("response", "responses", "option_logprobs", "embedding", "roles")
+# What the model under test returned, by request kind; role replies come under "roles".
+MODEL_OUTPUT_FIELDS = ("response", "responses", "option_logprobs", "embedding")
 
 
 @dataclass
@@ -72,7 +89,8 @@ def parse_output(item: dict[str, Any]) -> ReplayOutput:
     if "judge" in item:
         roles.setdefault("judge", item["judge"])
     output.role_replies = {name: _texts(value, f"roles.{name}") for name, value in roles.items()}
-    if not any(name in item for name in (*OUTPUT_FIELDS[:4],)) and not output.role_replies:
+    output.fields = frozenset(name for name in MODEL_OUTPUT_FIELDS if name in item)
+    if not output.fields and not output.role_replies:
         raise ReplayError(
             'expected {"id": ..., "response": ...} (or "option_logprobs", "responses", "embedding", "roles")'
         )
@@ -110,7 +128,24 @@ def read_predictions(path: str | Path) -> dict[str, PredictionLine]:
     return predictions
 
 
+def check_line(task: Task, line: PredictionLine) -> None:
+    """Refuse what the task would not read: another kind's output, a role its metric does not ask."""
+    read = type(task.inferencer).replay_fields
+    unread = sorted(line.output.fields - read)
+    if unread and line.output.fields & read:
+        raise DataError(
+            f"{line.where}: {', '.join(repr(f) for f in unread)} is not read by task {task.name} "
+            f"(it reads {', '.join(repr(f) for f in sorted(read))})"
+        )
+    roles = set(task.metric.roles())
+    unknown = sorted(set(line.output.role_replies) - roles)
+    if unknown:
+        asked = ", ".join(sorted(roles)) or "none"
+        raise DataError(f"{line.where}: task {task.name} asks no {unknown[0]!r} role (its roles: {asked})")
+
+
 def replay_rounds(task: Task, sample: Sample, line: PredictionLine) -> Rounds[Outcome]:
+    check_line(task, line)
     try:
         prediction = task.inferencer.replay(sample, line.output)
     except ReplayError as error:
@@ -120,13 +155,22 @@ def replay_rounds(task: Task, sample: Sample, line: PredictionLine) -> Rounds[Ou
     return (yield from metric_rounds(task, sample, prediction))
 
 
+class LiveRoles(Protocol):
+    """Role models that answer what the lines have no reply for (loaded on first use)."""
+
+    cached_keys: set[str]
+
+    def key(self, request: Request) -> str | None: ...
+
+    def __call__(self, unique: dict[str, Request]) -> dict[str, Response]: ...
+
+
 @dataclass
 class ReplayedRoles:
     """Answers role requests from the lines' replies, or from live role models."""
 
     lines: dict[str, PredictionLine]
-    fingerprints: dict[str, str]
-    live: Answer | None
+    live: LiveRoles | None
     used: dict[tuple[str, str], int] = field(default_factory=dict)  # (sample id, role) -> replies used
 
     def answer_round(self, flows: list[SampleFlow]) -> None:
@@ -150,19 +194,19 @@ class ReplayedRoles:
                     answers.append(Response(text=replies[position]))
                     keys.append(f"replay:{item.sample.id}:{request.role}:{position}")
                     continue
-                if self.live is None or request.role not in self.fingerprints:
+                key = self.live.key(request) if self.live is not None else None
+                if key is None:
                     raise DataError(
                         f"{line.where}: no {request.role!r} reply in the line and no live {request.role} "
                         f'model (give "roles": {{"{request.role}": "..."}} or --role {request.role}=SPEC)'
                     )
-                key = request.key(self.fingerprints[request.role])
                 live_requests.setdefault(key, request)
                 answers.append(key)
                 keys.append(key)
             item.keys = keys
             local[index] = answers
         responses = self.live(live_requests) if live_requests and self.live is not None else {}
-        cached: set[str] = getattr(self.live, "cached_keys", set())
+        cached = self.live.cached_keys if self.live is not None else set()
         for index, item in enumerate(flows):
             answered = [a if isinstance(a, Response) else responses[a] for a in local[index]]
             item.record_exchanges(answered, cached)
@@ -171,6 +215,16 @@ class ReplayedRoles:
             except SampleError as error:
                 item.bad = BadSample(item.sample.id, error.reason)
                 item.rounds.close()
+
+    def check_all_used(self) -> None:
+        """A line with more replies than the metric asked for is refused (they would be dropped)."""
+        for sample_id, line in self.lines.items():
+            for role, replies in line.output.role_replies.items():
+                used = self.used.get((sample_id, role), 0)
+                if used and used < len(replies):
+                    raise DataError(
+                        f"{line.where}: {len(replies)} {role} replies given; the metric asked for {used}"
+                    )
 
     def replayed(self) -> dict[str, int]:
         """How many replies of each role came from the lines."""
@@ -186,3 +240,108 @@ def drive_replay(flows: list[SampleFlow], roles: ReplayedRoles) -> None:
         if not active:
             return
         roles.answer_round(active)
+
+
+def has_role_defaults(task: Task) -> bool:
+    """Whether the task's YAML gives a default for every role its metric asks."""
+    needed = task.metric.roles()
+    return bool(needed) and all(name in task.config.roles for name in needed)
+
+
+class LazyRoleModels:
+    """The live role models of ``score``: built, with the store, only when a line lacks a reply
+    (a judge whose replies all come from the file is never built, looked up or fingerprinted)."""
+
+    def __init__(self, chosen: dict[str, RoleChoice], store: str | Path | Store | None) -> None:
+        self.chosen = chosen
+        self.store = store
+        self.models: dict[str, Model] = {}
+        self.fingerprints: dict[str, str] = {}
+        self.cached_keys: set[str] = set()
+        self._responder: Responder | None = None
+        self._store: Store | None = None
+
+    def key(self, request: Request) -> str | None:
+        if request.role not in self.chosen:
+            return None
+        if not self.models:
+            self.models = load_roles(self.chosen)
+            self.fingerprints = {name: model.fingerprint_key() for name, model in self.models.items()}
+        return request.key(self.fingerprints[request.role])
+
+    def __call__(self, unique: dict[str, Request]) -> dict[str, Response]:
+        if self._responder is None:
+            self._store = self.store if isinstance(self.store, Store) else Store(self.store)
+            self._responder = Responder(self.models, self._store)
+            self.cached_keys = self._responder.cached_keys
+        return self._responder(unique)
+
+    def close(self) -> None:
+        close_role_models(self.chosen, self.models)
+        if self._store is not None and not isinstance(self.store, Store):
+            self._store.close()
+
+
+def score_outputs(
+    task: Task,
+    predictions: str | Path,
+    data: str | None,
+    limit: int | None,
+    chosen: dict[str, RoleChoice],
+    store: str | Path | Store | None,
+) -> tuple[RunResults, list[SampleRecord]]:
+    """Score a predictions file with the task's own flow (``mmlens score``)."""
+    lines = read_predictions(predictions)
+    # Every sample is loaded so that an id past --limit is told apart from an id that does not exist.
+    context = LoadContext(task.name, task.task_dir, data, None)
+    all_samples, bad_samples = load_samples(task, context)
+    known = {sample.id for sample in all_samples}
+    unknown = [sample_id for sample_id in lines if sample_id not in known]
+    if unknown:
+        shown = ", ".join(repr(u) for u in unknown[:5])
+        raise DataError(
+            f"predictions file {predictions}: {len(unknown)} id(s) are not samples of task {task.name} "
+            f"(e.g. {shown}); see the task's id scheme: {task.id_scheme}"
+        )
+    samples = all_samples[:limit] if limit is not None else all_samples
+    in_scope = {sample.id for sample in samples}
+    bad_samples = [bad for bad in bad_samples if bad.id in in_scope or limit is None]
+    predicted = [sample for sample in samples if sample.id in lines]
+    live = LazyRoleModels(chosen, store)
+    try:
+        flows, bad_from_plan = start_flows(
+            task, predicted, lambda sample, _messages: replay_rounds(task, sample, lines[sample.id])
+        )
+        replayed = ReplayedRoles(lines, live if chosen else None)
+        drive_replay(flows, replayed)
+        replayed.check_all_used()
+        bad_from_plan += [item.bad for item in flows if item.bad is not None]
+        by_id = {item.sample.id: item for item in flows if item.bad is None}
+        records = []
+        for sample in samples:
+            item = by_id.get(sample.id)
+            if item is not None and item.outcome is not None:
+                outcome = item.outcome
+                records.append(
+                    score_outcome(task, sample, outcome.prediction, outcome.extraction, [], item.exchanges)
+                )
+            elif sample.id not in lines:
+                missing = Prediction(text=None, error=NO_PREDICTION)
+                records.append(score_outcome(task, sample, missing, Extraction(None, "error"), []))
+    finally:
+        live.close()
+    answered_live = {name: chosen[name] for name in live.models}
+    role_info: dict[str, Any] = role_provenance(answered_live, live.models)
+    for name, count in replayed.replayed().items():
+        role_info.setdefault(name, {"source": "replayed"})["replayed_replies"] = count
+    provenance = {
+        **environment(),
+        "task": task_provenance(task),
+        "predictions": str(predictions),
+        "roles": role_info,
+        "dataset": {"fingerprint": dataset_fingerprint(samples), "data": context.data_path, "limit": limit},
+    }
+    results = build_results(task, records, bad_samples + bad_from_plan, provenance)
+    results.counts.missing_predictions = len(samples) - len(predicted)
+    results.counts.predictions_past_limit = len(lines) - len(predicted)
+    return results, records

@@ -124,10 +124,23 @@ def choose_roles(
 
 
 def load_roles(chosen: dict[str, RoleChoice]) -> dict[str, Model]:
-    return {
-        name: choice.spec if isinstance(choice.spec, Model) else build_model(choice.spec)
-        for name, choice in chosen.items()
-    }
+    """Each role's model (a Model given as it is; a spec built). If one cannot be built, the ones
+    built before it are closed."""
+    models: dict[str, Model] = {}
+    try:
+        for name, choice in chosen.items():
+            models[name] = choice.spec if isinstance(choice.spec, Model) else build_model(choice.spec)
+    except BaseException:
+        close_role_models(chosen, models)
+        raise
+    return models
+
+
+def close_role_models(chosen: dict[str, RoleChoice], models: dict[str, Model]) -> None:
+    """Close the role models built here from specs (a Model passed in stays open for its owner)."""
+    for name, model in models.items():
+        if not isinstance(chosen[name].spec, Model):
+            model.close()
 
 
 def role_provenance(chosen: dict[str, RoleChoice], models: dict[str, Model]) -> dict[str, Any]:
