@@ -22,8 +22,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mmlens.core.sample import Sample
 from mmlens.core.options import LETTERS
+from mmlens.core.sample import Sample
 from mmlens.models.reference import (
     BUILTIN_WEIGHTS,
     MAX_WORDS,

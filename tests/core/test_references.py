@@ -83,3 +83,20 @@ def test_a_malformed_reference_is_a_bad_sample_naming_the_line(
     bad = scored.results["bad_samples"]
     assert len(bad) == 1 and bad[0]["id"] == "x"
     assert message in bad[0]["reason"] and "line 1" in bad[0]["reason"]
+
+
+def test_the_default_extractor_reads_structured_references_exactly(tmp_path: Path) -> None:
+    folder = write_task(tmp_path / "t", ROWS)
+    yaml_file = folder / "refs.yaml"
+    yaml_file.write_text(
+        yaml_file.read_text().replace(
+            "metric: {type: accuracy, extractor: exact}", "metric: {type: accuracy}"
+        )
+    )
+    # choice_or_yes_no would find no letter or yes/no in these: structured references use exact.
+    assert score(folder, tmp_path, {"a": "two", "n": "3.52", "r": "205", "s": "red"}) == {
+        "a": 1.0,
+        "n": 1.0,
+        "r": 1.0,
+        "s": 0.0,  # "red" is no yes/no answer: the plain target keeps its rule
+    }

@@ -481,7 +481,11 @@ def test_the_embed_inferencer_sends_one_request_and_puts_the_vector_on_the_predi
     empty = inferencer.combine(sample, [request], [Response(text="not a vector")])
     assert empty.error is not None and "without a vector" in empty.error
 
-    assert inferencer.replay(sample, ReplayOutput(embedding=[1, 0.5])).embedding == [1.0, 0.5]
+    unnormalised = inferencer.combine(sample, [request], [Response(embedding=[3.0, 4.0])])
+    assert unnormalised.embedding == [0.6, 0.8]  # every backend's vector is L2-normalised alike
+    zero = inferencer.combine(sample, [request], [Response(embedding=[0.0, 0.0])])
+    assert zero.error is not None and zero.embedding is None
+    assert inferencer.replay(sample, ReplayOutput(embedding=[2, 0])).embedding == [1.0, 0.0]
     with pytest.raises(ReplayError, match='give "embedding"'):
         inferencer.replay(sample, ReplayOutput(response="text"))
     with pytest.raises(ReplayError, match="NaN"):

@@ -474,6 +474,8 @@ def test_loglikelihood_sums_the_completion_tokens_from_prompt_logprobs() -> None
     for index, continuation in enumerate(["Paris is", "blue sky"]):
         expected = sum(fake_logprob(token)[0] for token in fake_tokens(" " + continuation))
         assert responses[index].logprob == pytest.approx(expected)
+        # The scored tokens (what SEED-Bench-2's per-token mean divides by), not the generated one.
+        assert (responses[index].usage or {})["completion_tokens"] == len(fake_tokens(" " + continuation))
     assert responses[0].is_greedy is False  # "Paris" is not the fake model's top choice
     assert responses[1].is_greedy is True
     assert body["messages"][-1] == {"role": "assistant", "content": "Paris is"}
@@ -642,7 +644,7 @@ def test_continuation_is_found_among_the_last_prompt_tokens_or_reported() -> Non
     reply = {
         "prompt_logprobs": [None, entry("<user>", -9.0, 3), entry(" Yes", -0.5, 1), entry(",", -0.25, 1)]
     }
-    assert continuation_logprob(reply, " Yes, ") == (-0.75, True)  # a template may trim the message
+    assert continuation_logprob(reply, " Yes, ") == (-0.75, True, 2)  # a template may trim the message
     with pytest.raises(ContinuationNotFound):
         continuation_logprob(reply, "No,")
     with pytest.raises(LogprobsUnavailable):

@@ -222,3 +222,14 @@ def test_plan_names_the_roles_a_task_needs(tmp_path: Path) -> None:
     assert with_default.to_dict()["roles"] == {"judge": "constant"}
     without = api.plan("judged_toy", include=[write_judged_task(tmp_path / "b")])
     assert without.roles == {"judge": None} and without.later_rounds
+
+
+def test_a_sampling_judge_takes_the_run_seed(tmp_path: Path) -> None:
+    from mmlens.runner.evaluate import with_run_seed
+
+    folder = write_judged_task(tmp_path / "task", metric={"temperature": 0.7})
+    task = api.load_task("judged_toy", include=[folder])
+    seeded = with_run_seed(task, 7)
+    assert seeded.metric.model_dump()["seed"] == 7 and task.metric.model_dump()["seed"] is None
+    greedy = api.load_task("judged_toy", include=[write_judged_task(tmp_path / "greedy")])
+    assert with_run_seed(greedy, 7) is greedy  # greedy decoding needs no seed

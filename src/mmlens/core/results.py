@@ -48,7 +48,10 @@ class OptionScores(BaseModel):
     chosen: int
 
     def probabilities(self) -> list[float]:
-        """A softmax over the options (what calibration reads)."""
+        """A softmax over the options (what calibration reads). The runner never records a
+        non-finite log-probability (such a sample is an error), so this is always defined."""
+        if not self.logprobs or not all(math.isfinite(value) for value in self.logprobs):
+            raise ValueError(f"option log-probabilities {self.logprobs} are not all finite")
         top = max(self.logprobs)
         weights = [math.exp(value - top) for value in self.logprobs]
         total = sum(weights)

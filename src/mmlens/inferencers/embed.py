@@ -1,4 +1,5 @@
-"""The ``embed`` inferencer: one embed request per sample, its vector on ``Prediction.embedding``.
+"""The ``embed`` inferencer: one embed request per sample, its vector (L2-normalised, whichever
+backend or predictions file it came from) on ``Prediction.embedding``.
 
 For retrieval and similarity tasks (image-text matching, embedding benchmarks): the instruction's
 messages are what is embedded; the metric compares the vectors. The prediction has no text.
@@ -30,7 +31,10 @@ class Embed(Inferencer):
         embedding = responses[0].embedding
         if not embedding:
             return Prediction(text=None, error="the backend answered the embed request without a vector")
-        return Prediction(text=None, embedding=list(embedding))
+        vector = unit_vector(embedding)
+        if vector is None:
+            return Prediction(text=None, error="the backend's vector holds NaN or infinity, or is all zeros")
+        return Prediction(text=None, embedding=vector)
 
     replay_fields: ClassVar[frozenset[str]] = frozenset({"embedding"})
 
@@ -39,7 +43,17 @@ class Embed(Inferencer):
             raise ReplayError('this task embeds: give "embedding" (a list of numbers)')
         if not output.embedding:
             raise ReplayError('"embedding" is empty')
-        vector = [float(value) for value in output.embedding]
-        if not all(math.isfinite(value) for value in vector):
-            raise ReplayError('"embedding" holds NaN or infinity')
+        vector = unit_vector(output.embedding)
+        if vector is None:
+            raise ReplayError('"embedding" holds NaN or infinity, or is all zeros')
         return Prediction(text=None, embedding=vector)
+
+
+def unit_vector(values: list[float]) -> list[float] | None:
+    """The vector L2-normalised (whatever the backend did, so that every backend's and every
+    replayed vector compares alike); None when it is not finite or has no length."""
+    vector = [float(value) for value in values]
+    norm = math.sqrt(math.fsum(value * value for value in vector))
+    if not math.isfinite(norm) or norm == 0.0:
+        return None
+    return [value / norm for value in vector]

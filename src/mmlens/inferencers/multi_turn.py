@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from pydantic import field_validator
+
 from mmlens.core.errors import SampleError
 from mmlens.core.messages import Message
 from mmlens.core.parts import Prediction, ReplayError, ReplayOutput, Rounds, inferencers
@@ -59,6 +61,13 @@ class MultiTurn(Generate):
 
     follow_ups: tuple[str, ...] = ()
     turns_key: str = TURNS_KEY
+
+    @field_validator("follow_ups")
+    @classmethod
+    def _no_empty_turn(cls, turns: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not turn.strip() for turn in turns):
+            raise ValueError("a follow-up turn is empty")
+        return turns
 
     def user_turns(self, sample: Sample) -> list[str]:
         """The user turns after the first one, in order."""

@@ -50,8 +50,14 @@ class RankingInferencer(Inferencer):
         ]
 
     def option_score(self, request: Request, response: Response) -> float:
-        """The ranking score of one option; ValueError when it cannot be scored."""
-        return response.logprob if response.logprob is not None else -math.inf
+        """The ranking score of one option; ValueError when it cannot be scored (no log-probability,
+        or NaN/infinity: a ranking over those would be a guess)."""
+        if response.logprob is None or not math.isfinite(response.logprob):
+            raise ValueError(
+                f"option {request.continuation!r}: the backend gave no finite log-probability "
+                f"({response.logprob!r})"
+            )
+        return response.logprob
 
     def combine(self, sample: Sample, requests: list[Request], responses: list[Response]) -> Prediction:
         return choose_option(
@@ -70,6 +76,8 @@ class RankingInferencer(Inferencer):
                 f"normalised as {self.normalization()!r})"
             )
         expected = len(sample.choices or [])
+        if not expected:
+            raise ReplayError(f"sample {sample.id} has no options to rank")
         if len(scores) != expected:
             raise ReplayError(
                 f'"option_logprobs" has {len(scores)} values; sample {sample.id} has {expected} options'

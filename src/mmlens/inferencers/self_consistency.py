@@ -2,16 +2,17 @@
 
 One round of ``k`` generation requests at ``temperature`` (defaults k=5, temperature=0.7; greedy
 decoding would give k copies of one answer, so temperature must be above 0). Request i (from 0)
-samples with seed ``seed + i``; with ``seed`` unset the run's seed is used (``mmlens run --seed``),
-so k and every seed are in the request keys: a run with k=5 reuses the 3 responses a k=3 run stored,
-and another seed asks anew.
+samples with seed ``seed * 65536 + i``; with ``seed`` unset the run's seed is used (``mmlens run
+--seed``), so k and every seed are in the request keys: a run with k=5 reuses the 3 responses a k=3
+run stored, and another seed asks anew (the samples of two seeds never overlap).
 
 Each response is normalised into the answer it votes for by ``extractor``, a name from the
 ``mmlens.metrics.extractors`` registry (``choice_letter``, ``yes_no``, ...), or, without one, the
 stripped text; a response with no answer (empty, or the extractor finds none) does not vote. The
 answer with most votes wins, a tie going to the answer that came first. The prediction's text is
 the first response that voted for the winner (the task's metric extracts from it as usual; with
-no vote at all, the first response); ``details`` hold the votes, every response and its answer.
+no vote at all there is no text, a failed extraction, never a guess); ``details`` hold the votes,
+every response and its answer.
 
 ``mmlens score`` replays a line's ``responses``: the k texts, in seed order.
 
@@ -20,6 +21,7 @@ no vote at all, the first response); ``details`` hold the votes, every response 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
@@ -31,6 +33,14 @@ from mmlens.core.requests import GenerationSettings, Request, Response
 from mmlens.core.sample import Sample
 from mmlens.inferencers.basic import Generate
 from mmlens.metrics.extractors import extractors
+
+# Sample i of run seed s uses seed s * SEED_STRIDE + i: the samples of two run seeds never overlap
+# (for k < SEED_STRIDE), and a larger k reuses every sample a smaller k stored.
+SEED_STRIDE = 1 << 16
+
+
+def sample_seed(seed: int, index: int) -> int:
+    return seed * SEED_STRIDE + index
 
 
 def majority_vote(answers: list[str | None]) -> tuple[str | None, dict[str, int]]:
@@ -67,15 +77,14 @@ class SelfConsistency(Generate):
         return name
 
     def sample_settings(self) -> list[GenerationSettings]:
+        """The k samples' settings: sample i with seed ``sample_seed(seed, i)``."""
         if self.seed is None:
             raise MmlensError(
                 "self_consistency needs a seed for its k samples: set inferencer.seed, or run it through "
                 "mmlens run / mmlens.api.evaluate, which use the run's seed"
             )
-        return [
-            GenerationSettings(self.max_new_tokens, self.temperature, self.top_p, self.stop, self.seed + i)
-            for i in range(self.k)
-        ]
+        base = replace(self.settings(), temperature=self.temperature)
+        return [replace(base, seed=sample_seed(self.seed, i)) for i in range(self.k)]
 
     def plan(self, sample: Sample, messages: list[Message]) -> list[Request]:
         conversation = tuple(messages)
@@ -89,9 +98,10 @@ class SelfConsistency(Generate):
     def vote(self, sample: Sample, texts: list[str]) -> Prediction:
         answers = [self.normalise(sample, text) for text in texts]
         winner, votes = majority_vote(answers)
-        chosen = answers.index(winner) if winner is not None else 0
         details: dict[str, Any] = {"votes": votes, "winner": winner, "responses": texts, "answers": answers}
-        return Prediction(text=texts[chosen], details=details)
+        if winner is None:  # nothing voted: no answer to score (never the first response as a guess)
+            return Prediction(text=None, details=details)
+        return Prediction(text=texts[answers.index(winner)], details=details)
 
     def combine(self, sample: Sample, requests: list[Request], responses: list[Response]) -> Prediction:
         errors = [r.error for r in responses if r.error]

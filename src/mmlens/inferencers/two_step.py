@@ -17,7 +17,10 @@ The prediction's text is the final answer, which the task's metric extracts from
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import ClassVar
+
+from pydantic import Field
 
 from mmlens.core.messages import Message, TextPart
 from mmlens.core.parts import Prediction, ReplayError, ReplayOutput, Rounds, inferencers
@@ -58,12 +61,10 @@ class TwoStep(Generate):
     max_new_tokens: int = 256
     reasoning_prompt: str = DEFAULT_REASONING_PROMPT
     answer_prompt: str = DEFAULT_ANSWER_PROMPT
-    answer_max_new_tokens: int = 16
+    answer_max_new_tokens: int = Field(16, ge=1)
 
     def answer_settings(self) -> GenerationSettings:
-        return GenerationSettings(
-            self.answer_max_new_tokens, self.temperature, self.top_p, self.stop, self.seed
-        )
+        return replace(self.settings(), max_new_tokens=self.answer_max_new_tokens)
 
     def plan(self, sample: Sample, messages: list[Message]) -> list[Request]:
         """The reasoning request (round 1)."""

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+from pydantic import field_validator
+
+from mmlens.core.errors import UnknownNameError
 from mmlens.core.parts import (
     Aggregate,
     Extraction,
@@ -25,13 +28,27 @@ class Accuracy(Metric):
     With a structured reference: any of the accepted answers; or, for a number with a tolerance,
     the first number in the extracted answer within the tolerance."""
 
-    extractor: str = "choice_or_yes_no"
+    # None: choice_or_yes_no, or exact for a sample with a structured reference (accepted answers,
+    # a number with a tolerance), whose answers are neither letters nor yes/no.
+    extractor: str | None = None
 
-    def model_post_init(self, __context: object) -> None:
-        extractors.get(self.extractor)  # fail at load time on an unknown extractor name
+    @field_validator("extractor")
+    @classmethod
+    def _known_extractor(cls, name: str | None) -> str | None:
+        if name is not None:  # an unknown name fails when the task loads, naming the file and key
+            try:
+                extractors.get(name)
+            except UnknownNameError as error:
+                raise ValueError(str(error)) from None
+        return name
+
+    def extractor_for(self, sample: Sample) -> str:
+        if self.extractor is not None:
+            return self.extractor
+        return "exact" if sample.reference is not None else "choice_or_yes_no"
 
     def extract(self, sample: Sample, prediction: Prediction) -> Extraction:
-        extractor = extractors.get(self.extractor)
+        extractor = extractors.get(self.extractor_for(sample))
         return extract_from_prediction(prediction, lambda text: extractor(sample, text), lambda a: a)
 
     def score(self, sample: Sample, extraction: Extraction) -> dict[str, float]:

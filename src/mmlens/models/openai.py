@@ -427,7 +427,10 @@ class _Run:
                 )
             return Response(error=result.message)
         self.loglikelihood.supported = True
-        (logprob, greedy), usage = result
+        (logprob, greedy, scored_tokens), usage = result
+        # completion_tokens = the continuation's scored tokens, as the hf backend reports them (the
+        # per-token mean of SEED-Bench-2 divides by it), not the one token the server generated.
+        usage = {**(usage or {}), "completion_tokens": scored_tokens}
         return Response(logprob=logprob, is_greedy=greedy, usage=usage)
 
     def mark_loglikelihood_unsupported(self, reason: str) -> Response:

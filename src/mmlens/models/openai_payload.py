@@ -300,7 +300,7 @@ def prompt_logprobs_of(data: Any) -> list[Any]:
     raise LogprobsUnavailable("no prompt log-probabilities in the reply")
 
 
-def continuation_logprob(data: Any, continuation: str) -> tuple[float, bool | None]:
+def continuation_logprob(data: Any, continuation: str) -> tuple[float, bool | None, int]:
     """Sum of the log-probabilities of the trailing prompt tokens that spell ``continuation``.
 
     Each ``prompt_logprobs`` entry maps token ids to ``{logprob, rank, decoded_token}``; vLLM lists
@@ -308,16 +308,17 @@ def continuation_logprob(data: Any, continuation: str) -> tuple[float, bool | No
     prompt until their text ends with the whole continuation (leading/trailing whitespace ignored,
     since chat templates often trim message content). A token that straddles the boundary with the
     context is counted whole. ``is_greedy``: every continuation token was the model's top choice
-    (None when the server gives no ranks).
+    (None when the server gives no ranks). The third value is the number of tokens scored (what a
+    per-token mean divides by; the reply's own usage counts the generated tokens instead).
     """
     entries = prompt_logprobs_of(data)
     target = continuation.strip()
     if not target:
-        return 0.0, True
+        return 0.0, True, 0
     collected = ""
     total = 0.0
     greedy: bool | None = True
-    for entry in reversed(entries):
+    for count, entry in enumerate(reversed(entries), start=1):
         if not isinstance(entry, dict) or not entry:
             break
         info = next(iter(entry.values()))
@@ -331,7 +332,7 @@ def continuation_logprob(data: Any, continuation: str) -> tuple[float, bool | No
         elif greedy is not None:
             greedy = greedy and rank == 1
         if collected.rstrip().endswith(target):
-            return total, greedy
+            return total, greedy, count
         if len(collected) > len(continuation) + 64:
             break
     raise ContinuationNotFound(

@@ -11,10 +11,10 @@ import socket
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mmlens.core.errors import DataError, MmlensError
-from mmlens.core.parts import LoadContext, SampleRecord
+from mmlens.core.parts import Inferencer, LoadContext, Metric, SampleRecord
 from mmlens.core.requests import MODEL_ROLE, Request, canonical_json
 from mmlens.core.results import RunResults
 from mmlens.core.sample import BadSample
@@ -28,6 +28,8 @@ from mmlens.runner.rounds import SampleFlow, drive, key_requests, start_flows
 from mmlens.runner.scoring import build_results, score_outcome
 from mmlens.runner.thumbnails import save_thumbnails
 from mmlens.store.sqlite import Store
+
+P = TypeVar("P", Inferencer, Metric)
 
 
 @dataclass
@@ -44,14 +46,20 @@ class RunResult:
 
 
 def with_run_seed(task: Task, seed: int) -> Task:
-    """The task as this run uses it: sampled generation without its own seed takes the run's seed
+    """The task as this run uses it: sampled generation without its own seed (the inferencer's, or a
+    judge metric's) takes the run's seed
     (greedy decoding needs none, and leaving it out keeps greedy requests shared across runs with
     different seeds). A copy: the caller's Task is never changed, so a second run with another seed
     seeds anew."""
-    inferencer = task.inferencer
-    if getattr(inferencer, "temperature", 0.0) > 0 and getattr(inferencer, "seed", 0) is None:
-        return replace(task, inferencer=inferencer.model_copy(update={"seed": seed}))
-    return task
+    def seeded(part: P) -> P:
+        if getattr(part, "temperature", 0.0) > 0 and getattr(part, "seed", 0) is None:
+            return part.model_copy(update={"seed": seed})
+        return part
+
+    inferencer, metric = seeded(task.inferencer), seeded(task.metric)  # a sampling judge too
+    if inferencer is task.inferencer and metric is task.metric:
+        return task
+    return replace(task, inferencer=inferencer, metric=metric)
 
 
 def _slug(text: str) -> str:
