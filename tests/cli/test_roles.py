@@ -155,3 +155,14 @@ def test_role_args_travel_as_text_for_the_backend_to_parse() -> None:
         "roles": {"judge": "constant"},
         "role_args": {"judge": 'text="a,b",logprob=-1.5'},
     }
+
+
+def test_the_summary_shows_the_judge_requests_on_their_own_line(
+    capsys: pytest.CaptureFixture[str], judged: Path, tmp_path: Path
+) -> None:
+    run = ["--store", str(tmp_path / "s.sqlite"), "run", "judged", "--include", str(judged)]
+    run += ["--model", "constant", "--output-dir", str(tmp_path / "runs"), "--judge", "constant"]
+    code, out, _ = run_main(capsys, *run, "--role-args", "judge=text=yes")
+    assert code == 0
+    assert "\nrequests: 4 unique, 0 from the cache, 4 computed, 0 errors" in out
+    assert "\njudge requests: 4 unique, 0 from the cache, 4 computed, 0 errors" in out

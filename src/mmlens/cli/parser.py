@@ -10,9 +10,9 @@ from typing import Any, TypedDict
 from mmlens.api import resolve_model_spec
 from mmlens.cli.registry import COMMAND_MODULES, COMMANDS
 from mmlens.core.errors import MmlensError
+from mmlens.core.paths import default_store_path
 from mmlens.models.base import parse_model_args
 from mmlens.runner.roles import RoleInput
-from mmlens.store.sqlite import default_store_path
 
 # A role name as it appears in task files and in the store: a word, e.g. "judge" or "embedder".
 ROLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")

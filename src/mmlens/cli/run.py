@@ -20,6 +20,7 @@ from mmlens.cli.parser import (
 )
 from mmlens.cli.registry import command
 from mmlens.core.errors import MmlensError
+from mmlens.core.requests import MODEL_ROLE
 from mmlens.models.base import Model
 from mmlens.summary import format_summary
 
@@ -42,7 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=str(DEFAULT_OUTPUT_DIR),
         help="where run folders (results.json, samples.jsonl) go (default %(default)s)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed for sampling and bootstrap (default 0)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed for sampled generation without its own seed (default 0); bootstrap CIs use a fixed seed",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print results.json instead of the summary")
 
@@ -86,9 +92,16 @@ def _run_one_task(task: str, model: Model, roles: RoleOptions, args: argparse.Na
             f"\nrequests: {stats.unique_requests} unique, {stats.cached} from the cache, "
             f"{stats.computed} computed, {stats.errors} errors ({stats.seconds:.1f} s)"
         )
+    by_role = result.typed.provenance.get("requests", {}).get("by_role", {})
+    for role, counts in by_role.items():
+        if role != MODEL_ROLE:
+            print(
+                f"{role} requests: {counts['unique']} unique, {counts['cached']} from the cache, "
+                f"{counts['computed']} computed, {counts['errors']} errors ({counts['seconds']:.1f} s)"
+            )
     if result.run_dir is not None:
         print(f"run {result.run_id}: {result.run_dir}/results.json, samples.jsonl")
-    if result.results["counts"]["errors"]:
+    if result.typed.counts.errors:
         print("some requests failed (see samples.jsonl); rerun the same command to retry them")
     print()
     return result.results

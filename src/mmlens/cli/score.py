@@ -13,7 +13,12 @@ from mmlens.summary import format_summary
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("task")
-    parser.add_argument("--predictions", required=True, help='JSONL file: one {"id", "response"} per line')
+    parser.add_argument(
+        "--predictions",
+        required=True,
+        help='JSONL file: one {"id", ...} per line with what the task returns: "response", '
+        '"responses", "option_logprobs", "embedding", "roles"/"judge" (see the README)',
+    )
     add_task_options(parser)
     add_role_options(parser)
     parser.add_argument(
@@ -23,7 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-@command("score", "score predictions made elsewhere (JSONL of {id, response})", add_arguments)
+@command(
+    "score", "score outputs made elsewhere (JSONL of {id, response | option_logprobs | ...})", add_arguments
+)
 def score_command(args: argparse.Namespace) -> int:
     result = score(args.task, args.predictions, **task_options(args), **role_options(args), store=args.store)
     print(json.dumps(result.results, indent=2) if args.json else format_summary(result.results))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -26,6 +26,7 @@ from mmlens.core.errors import DataError
 SCHEMA_VERSION = 2
 
 ExtractionMethod = Literal["exact", "rule", "judge", "failed", "error"]
+EXTRACTION_METHODS = get_args(ExtractionMethod)
 Normalization = Literal["sum", "chars", "token_mean"]
 
 
@@ -127,6 +128,10 @@ class SampleRecord(BaseModel):
         if fields.keys() != _RECORD_FIELDS:
             missing, unknown = sorted(_RECORD_FIELDS - fields.keys()), sorted(fields.keys() - _RECORD_FIELDS)
             raise TypeError(f"SampleRecord.build: missing {missing}, unknown {unknown}")
+        if fields["extraction"] not in EXTRACTION_METHODS:
+            raise ValueError(
+                f"SampleRecord.build: extraction {fields['extraction']!r} is not one of {EXTRACTION_METHODS}"
+            )
         record = cls.__new__(cls)
         object.__setattr__(record, "__dict__", fields)
         object.__setattr__(record, "__pydantic_fields_set__", set(fields))

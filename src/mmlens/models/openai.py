@@ -603,7 +603,9 @@ def embeddings_missing(failure: Failure) -> bool:
     """Whether a failed /embeddings request says the endpoint does not embed at all."""
     if failure.status in EMBEDDINGS_MISSING_STATUSES:
         return True
-    return failure.status == 400 and "not support" in failure.message.lower()
+    message = failure.message.lower()  # vLLM's older 400 for a model that does not pool
+    about_embeddings = "embedding" in message or "pool" in message  # not "does not support images"
+    return failure.status == 400 and "not support" in message and about_embeddings
 
 
 def open_session(args: OpenAIArgs, url: str, connections: int) -> aiohttp.ClientSession:

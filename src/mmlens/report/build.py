@@ -14,6 +14,7 @@ from typing import Any
 
 import mmlens
 from mmlens.core.errors import MmlensError
+from mmlens.core.paths import default_store_path
 from mmlens.report.compare import Comparison, compare_runs
 from mmlens.report.payload import (
     comparison_view,
@@ -26,7 +27,7 @@ from mmlens.report.payload import (
     task_sections,
 )
 from mmlens.report.runs import ReportRun, load_runs, resolve_run, select_runs
-from mmlens.store.sqlite import Store, default_store_path
+from mmlens.store.sqlite import Store
 
 VENDOR_SCRIPTS = ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js")
 

@@ -65,7 +65,9 @@ def sample_rounds(task: Task, sample: Sample, messages: list[Message]) -> Rounds
         return (yield from single_round(task, sample, messages))
     prediction = yield from guarded(task.inferencer.rounds(sample, messages))
     if isinstance(prediction, RoundFailure):
-        prediction = Prediction(text=None, error=prediction.error)
+        role = prediction.role if prediction.role != MODEL_ROLE else None
+        failed = Prediction(text=None, error=prediction.error)
+        return Outcome(failed, Extraction(None, "error", failed_role=role))
     if prediction.error is not None:
         return Outcome(prediction, Extraction(None, "error"))
     return (yield from metric_rounds(task, sample, prediction))
@@ -191,7 +193,8 @@ def key_requests(flows: list[SampleFlow], fingerprints: dict[str, str]) -> dict[
             if fingerprint is None:
                 raise MmlensError(
                     f"sample {item.sample.id}: a request for role {request.role!r}, which this run has not "
-                    f"got (roles: {', '.join(sorted(fingerprints))}); pass --role {request.role}=SPEC"
+                    f"got (roles: {', '.join(sorted(fingerprints))}); the task's parts must name the roles "
+                    "they ask (Metric.roles()) so that the run can ask for them"
                 )
             key = request.key(fingerprint)
             keys.append(key)

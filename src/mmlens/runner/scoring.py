@@ -51,16 +51,6 @@ def score_outcome(
     )
 
 
-def score_prediction(
-    task: Task, sample: Sample, prediction: Prediction, prompt: list[dict[str, Any]]
-) -> SampleRecord:
-    """Score a prediction whose metric needs no role (one extraction, no rounds)."""
-    extraction = (
-        Extraction(None, "error") if prediction.error is not None else task.metric.extract(sample, prediction)
-    )
-    return score_outcome(task, sample, prediction, extraction, prompt)
-
-
 def count_outcomes(records: Iterable[SampleRecord], bad_samples: list[BadSample]) -> Counts:
     records = list(records)
     methods = Counter(record.extraction for record in records)

@@ -19,6 +19,7 @@ from mmlens.core.errors import DataError
 from mmlens.core.jsonlines import json_lines
 from mmlens.core.media import FileImage
 from mmlens.core.messages import ImagePart, Message, TextPart
+from mmlens.core.options import option_letters
 from mmlens.core.parts import LoadContext, Scenario, scenarios
 from mmlens.core.sample import AcceptedAnswers, BadSample, NumberWithTolerance, Reference, Sample
 
@@ -78,7 +79,7 @@ class JsonlScenario(Scenario):
         if answer is None and isinstance(reference, AcceptedAnswers):
             answer = reference.answers[0]
         choices = [str(c) for c in row["choices"]] if row.get("choices") else None
-        letters = "ABCDEFGHIJ"[: len(choices or [])]
+        letters = option_letters(choices, default="")
         if (
             choices
             and isinstance(answer, str)
