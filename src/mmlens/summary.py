@@ -7,10 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
 from mmlens.core.errors import DataError
-from mmlens.core.results import MetricSummary, RunResults
+from mmlens.core.results import MetricSummary, RoleProvenance, RunResults
 
 INCOMPLETE = "incomplete"
 
@@ -27,6 +25,7 @@ def load_results(results: RunResults | dict[str, Any], where: str | None = None)
 
 
 def _default_where(results: dict[str, Any]) -> str:
+    # the raw document, before it is loaded (it names the document whose loading may fail)
     provenance = results.get("provenance")
     run_id = provenance.get("run_id") if isinstance(provenance, dict) else None
     return f"run {run_id}" if isinstance(run_id, str) and run_id else "results"
@@ -62,33 +61,12 @@ def incomplete_reason(results: RunResults) -> str | None:
     return ", ".join(parts) or "the run did not answer every sample"
 
 
-class RoleInfo(BaseModel):
-    """One entry of provenance ``roles``: which model played the role and where it came from."""
-
-    model_config = ConfigDict(extra="allow")
-
-    label: str = "?"
-    fingerprint: Any = None
-    source: str | None = None
-    task_default: str | None = None
-    is_task_default: bool = False
+def run_roles(results: RunResults) -> dict[str, RoleProvenance]:
+    """provenance ``roles`` (schema 2; none in schema 1), name -> RoleProvenance."""
+    return results.provenance.roles
 
 
-def run_roles(results: RunResults) -> dict[str, RoleInfo]:
-    """provenance ``roles`` (schema 2; none in schema 1), name -> RoleInfo."""
-    roles = results.provenance.get("roles")
-    if not isinstance(roles, dict):
-        return {}
-    typed = {}
-    for name, value in roles.items():
-        try:
-            typed[str(name)] = RoleInfo.model_validate(value)
-        except ValidationError:
-            typed[str(name)] = RoleInfo(label=json.dumps(value, default=str))
-    return typed
-
-
-def describe_role(role: RoleInfo) -> str:
+def describe_role(role: RoleProvenance) -> str:
     """``LABEL (task default)``, ``LABEL (given; the task's default is X)`` and the like."""
     if role.source == "given":
         if role.is_task_default:
@@ -101,7 +79,8 @@ def describe_role(role: RoleInfo) -> str:
         where = "task default"
     else:
         where = role.source or ""
-    return f"{role.label} ({where})" if where else role.label
+    label = role.label or "?"  # a replayed role has no model, so no label
+    return f"{label} ({where})" if where else label
 
 
 # -- formatting -----------------------------------------------------------------------------------
@@ -143,8 +122,7 @@ def format_summary(
     ``where`` names the results in errors (a file, ``run ID``)."""
     typed = load_results(results, where)
     counts = typed.counts
-    model = typed.provenance.get("model")
-    label = model.get("label", "") if isinstance(model, dict) else ""
+    label = typed.provenance.model.label
     header = f"task {typed.task}" + (f" · model {label}" if label else "")
     count_line = (
         f"{counts.samples} samples: {counts.scored} scored, {counts.errors} errors, "
@@ -160,10 +138,10 @@ def format_summary(
     suffix = ""
     if reason is not None:
         suffix = f" ({INCOMPLETE})"
-        resume = typed.provenance.get("resume")
+        resume = typed.provenance.resume
         lines.append(
             f"INCOMPLETE run ({reason}): its scores are not final"
-            + (f"; to retry what failed: {resume}" if isinstance(resume, str) and resume else "")
+            + (f"; to retry what failed: {resume}" if resume else "")
         )
     rows = [["metric", "value", "95% CI", "n"]]
     for name, entry in typed.metrics.items():

@@ -6,8 +6,12 @@ scores are shown, and comparisons read each record's ``correct``."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +19,7 @@ import pytest
 
 from mmlens.analyses.multimodal_gain import MultimodalGain, _primary_value
 from mmlens.cli import main
+from mmlens.cli.show import run_status
 from mmlens.core.errors import DataError, MmlensError
 from mmlens.core.results import RunResults, SampleRecord
 from mmlens.report.build import render_report
@@ -326,6 +331,142 @@ def test_format_summary_names_the_run_of_a_newer_result() -> None:
         format_summary(newer)
     with pytest.raises(DataError, match=r"^results.json: schema_version 9"):
         format_summary(newer, where="results.json")
+
+
+# -- provenance: typed, every part optional, a malformed part one message ---------------------------
+
+
+def test_schema_1_provenance_loads_typed_and_is_written_back_unchanged() -> None:
+    data = v1_results("quiz__constant__0000000yes", "yes")
+    results = RunResults.load(data)
+    provenance = results.provenance
+    assert provenance.model.label == "constant" and provenance.model.fingerprint["args"]["text"] == "yes"
+    assert provenance.task.name == "quiz"
+    assert provenance.task.metric == {"type": "accuracy", "extractor": "yes_no"}
+    assert provenance.process.host == "vm" and provenance.process.pid == 21417
+    assert provenance.dataset.limit is None and provenance.seed == 0
+    assert provenance.roles == {} and provenance.requests.by_role == {}  # schema 1 has neither
+    assert provenance.requests.rounds is None and provenance.requests.computed == 4
+    written = results.to_dict()["provenance"]
+    assert written == data["provenance"] and list(written) == list(data["provenance"])  # no key added
+    json.dumps(results.to_dict())
+
+
+PARTIAL_PROVENANCE = [
+    pytest.param({}, id="empty"),
+    pytest.param({"run_id": "quiz__constant__0000000yes", "note": {"kept": True}}, id="run-id-and-extra"),
+    pytest.param(
+        {"task": {"name": "quiz"}, "roles": {"judge": {"source": "replayed", "replayed_replies": 4}}},
+        id="score-like",
+    ),
+    pytest.param(
+        {k: v for k, v in v1_provenance("quiz__x", "yes", {"type": "accuracy"}).items() if k != "model"},
+        id="no-model",
+    ),
+]
+
+
+@pytest.mark.parametrize("provenance", PARTIAL_PROVENANCE)
+def test_a_provenance_missing_parts_loads_summarises_and_reports(
+    tmp_path: Path, provenance: dict[str, Any]
+) -> None:
+    run_id = "quiz__constant__0000000yes"
+    data = {**v1_results(run_id, "yes"), "provenance": provenance}
+    results = RunResults.load(data)
+    assert results.to_dict()["provenance"] == provenance  # defaults are never written
+    assert results.provenance.model.label is None and results.provenance.requests.by_role == {}
+    text = format_summary(results)
+    assert text.splitlines()[0] == "task quiz"
+    if "roles" in provenance:
+        assert "\njudge: ? (replayed)\n" in text
+    with Store(tmp_path / "store.sqlite") as store:
+        put_run(store, run_id, data, v1_records("yes"))
+        row = store.get_run(run_id)
+        assert row is not None and row.typed_provenance().to_dict() == provenance
+        (report_run,) = load_runs(store, select_runs(store, []))
+        view = provenance_view(report_run)
+        render_report(store)
+    environment = dict(dict(view["groups"])["environment"])
+    if "note" in provenance:
+        assert environment["note"] == '{"kept": true}'  # a key this mmlens does not know is shown too
+    assert view["fingerprint"] is None and (view["git_commit"] is None) == ("git_commit" not in provenance)
+
+
+MALFORMED_PROVENANCE = [
+    pytest.param({"model": "constant"}, "provenance.model", id="model-a-string"),
+    pytest.param({"model": {"label": "c", "fingerprint": "abc"}}, "provenance.model.fingerprint", id="fp"),
+    pytest.param({"task": ["quiz"]}, "provenance.task", id="task-a-list"),
+    pytest.param({"roles": {"judge": "constant"}}, "provenance.roles.judge", id="role-a-string"),
+    pytest.param({"roles": {"judge": {"source": "elsewhere"}}}, "provenance.roles.judge.source", id="source"),
+    pytest.param({"requests": {"by_role": {"judge": 3}}}, "provenance.requests.by_role.judge", id="by-role"),
+    pytest.param({"process": {"host": "vm", "pid": "many"}}, "provenance.process.pid", id="pid"),
+    pytest.param("run 7", "provenance", id="provenance-a-string"),
+]
+
+
+@pytest.mark.parametrize(("provenance", "location"), MALFORMED_PROVENANCE)
+def test_a_malformed_provenance_is_one_data_error_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], provenance: Any, location: str
+) -> None:
+    run_id = "quiz__constant__0000000yes"
+    data = {**v1_results(run_id, "yes"), "provenance": provenance}
+    message = f"not an mmlens result ({location}: "
+    with pytest.raises(DataError) as caught:
+        RunResults.load(data, "results.json")
+    assert str(caught.value).startswith(f"results.json: {message}")
+    with pytest.raises(DataError, match=re.escape(f"run {run_id}: {message}")):
+        format_summary(data, where=f"run {run_id}")
+    folder = tmp_path / run_id
+    folder.mkdir()
+    (folder / "results.json").write_text(json.dumps(data))
+    store_path = tmp_path / "store.sqlite"
+    with Store(store_path) as store:
+        store.begin_run(run_id, "quiz", "constant", "", provenance)
+        store.finish_run(run_id, data, v1_records("yes"))
+        row = store.get_run(run_id)
+        assert row is not None
+        with pytest.raises(DataError, match=re.escape(f"run {run_id}: not an mmlens provenance (")):
+            row.typed_provenance()
+        assert run_status(row) == "done"
+    for argv, code in (
+        (["show", str(folder)], 2),
+        (["show", run_id], 2),
+        (["report", "-o", str(tmp_path / "r.html")], 2),
+    ):
+        assert main(["--store", str(store_path), *argv]) == code, argv
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1, (argv, err)
+        assert location.split(".", 1)[-1] in err, (argv, err)
+    # the listing still lists the run, its headline saying why it cannot be read
+    assert main(["--store", str(store_path), "show"]) == 0
+    out = capsys.readouterr().out
+    assert run_id in out and "unreadable (run quiz__constant__0000000yes: not an mmlens result" in out
+
+
+def test_run_status_reads_the_rows_typed_process(tmp_path: Path) -> None:
+    """A running row whose process is gone on this host is killed; one still alive, or on another
+    host, or whose provenance cannot be read, is shown as recorded."""
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    gone = int(finished.stdout)
+    here = socket.gethostname()
+    rows: dict[str, dict[str, Any]] = {
+        "alive": {"process": {"host": here, "pid": os.getpid()}},
+        "gone": {"process": {"host": here, "pid": gone}},
+        "elsewhere": {"process": {"host": here + "-not", "pid": gone}},
+        "unreadable": {"process": "nope"},
+        "schema_1_without_process": {"run_id": "x"},
+    }
+    with Store(tmp_path / "store.sqlite") as store:
+        for name, provenance in rows.items():
+            store.begin_run(name, "quiz", "constant", "", provenance)
+        status = {name: run_status(row) for name in rows if (row := store.get_run(name)) is not None}
+    assert status == {
+        "alive": "running",
+        "gone": "killed",
+        "elsewhere": "running",
+        "unreadable": "running",
+        "schema_1_without_process": "running",
+    }
 
 
 # -- incomplete runs ----------------------------------------------------------------------------

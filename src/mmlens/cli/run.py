@@ -92,12 +92,11 @@ def _run_one_task(task: str, model: Model, roles: RoleOptions, args: argparse.Na
             f"\nrequests: {stats.unique_requests} unique, {stats.cached} from the cache, "
             f"{stats.computed} computed, {stats.errors} errors ({stats.seconds:.1f} s)"
         )
-    by_role = result.typed.provenance.get("requests", {}).get("by_role", {})
-    for role, counts in by_role.items():
+    for role, counts in result.typed.provenance.requests.by_role.items():
         if role != MODEL_ROLE:
             print(
-                f"{role} requests: {counts['unique']} unique, {counts['cached']} from the cache, "
-                f"{counts['computed']} computed, {counts['errors']} errors ({counts['seconds']:.1f} s)"
+                f"{role} requests: {counts.unique} unique, {counts.cached} from the cache, "
+                f"{counts.computed} computed, {counts.errors} errors ({counts.seconds:.1f} s)"
             )
     if result.run_dir is not None:
         print(f"run {result.run_id}: {result.run_dir}/results.json, samples.jsonl")

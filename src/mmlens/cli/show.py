@@ -9,8 +9,8 @@ import socket
 from pathlib import Path
 
 from mmlens.cli.registry import command
-from mmlens.core.errors import MmlensError
-from mmlens.core.results import RunResults
+from mmlens.core.errors import DataError, MmlensError
+from mmlens.core.results import Provenance, RunResults
 from mmlens.store.sqlite import RunRow, Store
 from mmlens.summary import format_summary, format_table, headline, load_results_file
 
@@ -20,13 +20,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print results.json")
 
 
+def row_provenance(run: RunRow) -> Provenance:
+    """The row's provenance; one that cannot be read counts as empty here (a listing and a status
+    line should not fail on it: ``mmlens show RUN`` reports an unreadable result itself)."""
+    try:
+        return run.typed_provenance()
+    except DataError:
+        return Provenance()
+
+
 def run_status(run: RunRow) -> str:
     """A run marked running whose process is gone was killed (kill -9, a crash, a lost machine)."""
-    process = run.provenance.get("process") or {}
-    if run.status == "running" and process.get("host") == socket.gethostname():
+    if run.status != "running":
+        return run.status
+    process = row_provenance(run).process
+    if process.host is not None and process.host == socket.gethostname():
+        if process.pid is None:
+            return "killed"
         try:
-            os.kill(int(process["pid"]), 0)
-        except (OSError, KeyError, ValueError):
+            os.kill(process.pid, 0)
+        except (OSError, OverflowError):
             return "killed"
     return run.status
 
@@ -67,7 +80,7 @@ def show_command(args: argparse.Namespace) -> int:
             status = run_status(run)
             results = run.typed_results()
             if status != "done" or results is None:
-                hint = run.provenance.get("resume") or "rerun its command"
+                hint = row_provenance(run).resume or "rerun its command"
                 print(f"run {run.run_id}: {status}; {hint} to resume it")
                 return 0
     print(json.dumps(results.to_dict(), indent=2) if args.json else format_summary(results))

@@ -3,7 +3,9 @@
 Writers build these models and readers (report, show, compare, gain, summary) load them, so no
 reader guesses from keys. ``SCHEMA_VERSION`` changes whenever a field changes meaning; a document
 without one is schema 1 (mmlens 0.1), which still loads: the fields it lacks get their defaults and
-``correct``/``score`` are derived from its ``scores`` as mmlens 0.1 wrote them.
+``correct``/``score`` are derived from its ``scores`` as mmlens 0.1 wrote them. ``Provenance`` (what
+a run was computed from) is typed too; its parts are all optional and written back with only the
+keys a document has, so its JSON shape is what it has been since schema 1 (no version change).
 
 Schema history
 - 1: mmlens 0.1 (no schema_version; no ``correct``/``score``; no ``exchanges``/``option_scores``).
@@ -19,12 +21,13 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SerializationInfo, ValidationError, field_serializer
 
 from mmlens.core.errors import DataError
 
 SCHEMA_VERSION = 2
 
+RoleSource = Literal["task default", "given", "replayed"]
 ExtractionMethod = Literal["exact", "rule", "judge", "failed", "error"]
 EXTRACTION_METHODS = get_args(ExtractionMethod)
 Normalization = Literal["sum", "chars", "token_mean"]
@@ -225,6 +228,132 @@ class BadSampleEntry(BaseModel):
     reason: str
 
 
+def _first_error(error: ValidationError) -> str:
+    first = error.errors()[0]
+    location = ".".join(str(p) for p in first["loc"])
+    return f"{location}: {first['msg']}" if location else str(first["msg"])
+
+
+# -- provenance ------------------------------------------------------------------------------------
+#
+# What a number was computed from. Every field is optional (mmlens 0.1 wrote fewer, and ``mmlens
+# score`` records no model, generation or requests) and unknown keys are kept. A document is
+# written back with only the keys it was given (``Provenance.to_dict``): the writers set exactly the
+# keys results.json has always had, so its shape does not depend on these defaults.
+
+
+class TaskProvenance(_Model):
+    """The task as the run used it: its name, version, version hash, profile, YAML and parts."""
+
+    name: str | None = None
+    version: int | str | None = None
+    version_hash: str | None = None
+    profile: str | None = None
+    source: str | None = None
+    inferencer: dict[str, Any] = Field(default_factory=dict)
+    instruction: dict[str, Any] = Field(default_factory=dict)
+    metric: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelProvenance(_Model):
+    """The model under test: its label and its fingerprint (backend, name, options, weights)."""
+
+    label: str | None = None
+    fingerprint: dict[str, Any] = Field(default_factory=dict)
+
+
+class RoleProvenance(_Model):
+    """One role (a judge): the model that played it and where it came from.
+
+    source: ``task default`` (the task's YAML), ``given`` (``--role``/``--judge``) or ``replayed``
+    (``mmlens score`` read its replies from the predictions file; no model answered, so no label
+    or fingerprint). task_default: the label of the task's own default for the role, if any.
+    replayed_replies: how many replies ``mmlens score`` replayed (scoring only)."""
+
+    label: str | None = None
+    fingerprint: dict[str, Any] | None = None
+    source: RoleSource | None = None
+    task_default: str | None = None
+    is_task_default: bool = False
+    replayed_replies: int | None = None
+
+
+class RoleRequestCounts(_Model):
+    """What one role's model answered over all rounds of a run."""
+
+    unique: int = 0
+    cached: int = 0
+    computed: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+
+
+class RequestCounts(_Model):
+    """The run's requests: planned (first round, before de-duplication), rounds driven, the model
+    under test's unique/cached/computed/errors, and each role's counts (``by_role``; schema 2)."""
+
+    planned: int | None = None
+    rounds: int | None = None
+    unique: int = 0
+    cached: int = 0
+    computed: int = 0
+    errors: int = 0
+    by_role: dict[str, RoleRequestCounts] = Field(default_factory=dict)
+
+
+class DatasetProvenance(_Model):
+    """The samples scored: their fingerprint, the data path given (None: the task's own), the limit."""
+
+    fingerprint: str | None = None
+    data: str | None = None
+    limit: int | None = None
+
+
+class ProcessProvenance(_Model):
+    """The process that ran it (``mmlens show`` tells a killed run from one still running)."""
+
+    host: str | None = None
+    pid: int | None = None
+
+
+class Provenance(_Model):
+    """results.json ``provenance`` (and a run row's ``provenance`` column).
+
+    Fields are declared in the order the writers have always written them, so results.json keeps
+    its key order as well as its keys."""
+
+    mmlens_version: str | None = None
+    git_commit: str | None = None
+    python: str | None = None
+    platform: str | None = None
+    run_id: str | None = None
+    task: TaskProvenance = Field(default_factory=TaskProvenance)
+    predictions: str | None = None
+    model: ModelProvenance = Field(default_factory=ModelProvenance)
+    roles: dict[str, RoleProvenance] = Field(default_factory=dict)
+    generation: dict[str, Any] = Field(default_factory=dict)
+    dataset: DatasetProvenance = Field(default_factory=DatasetProvenance)
+    seed: int | None = None
+    store: str | None = None
+    started: float | None = None
+    resume: str | None = None
+    process: ProcessProvenance = Field(default_factory=ProcessProvenance)
+    finished: float | None = None
+    requests: RequestCounts = Field(default_factory=RequestCounts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: the keys this provenance was given (or set), and no defaults."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+    @staticmethod
+    def load(data: Any, where: str = "provenance") -> Provenance:
+        """A provenance document of any schema; one that is not one is a DataError naming ``where``."""
+        try:
+            return Provenance.model_validate(data)
+        except ValidationError as error:
+            raise DataError(f"{where}: not an mmlens provenance ({_first_error(error)})") from None
+
+
 class RunResults(_Model):
     """results.json (and the ``results`` column of a run row)."""
 
@@ -236,7 +365,12 @@ class RunResults(_Model):
     counts: Counts
     complete: bool
     bad_samples: list[BadSampleEntry] = Field(default_factory=list)
-    provenance: dict[str, Any] = Field(default_factory=dict)
+    provenance: Provenance = Field(default_factory=Provenance)
+
+    @field_serializer("provenance")
+    def _provenance_keys(self, provenance: Provenance, info: SerializationInfo) -> dict[str, Any]:
+        # only the keys the document has: results.json keeps its shape whatever the defaults are
+        return provenance.model_dump(mode=info.mode, exclude_unset=True)
 
     @property
     def primary(self) -> MetricSummary | None:
@@ -257,6 +391,4 @@ class RunResults(_Model):
         try:
             return RunResults.model_validate({**data, "schema_version": SCHEMA_VERSION})
         except ValidationError as error:
-            first = error.errors()[0]
-            location = ".".join(str(p) for p in first["loc"])
-            raise DataError(f"{where}: not an mmlens result ({location}: {first['msg']})") from None
+            raise DataError(f"{where}: not an mmlens result ({_first_error(error)})") from None

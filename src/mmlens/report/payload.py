@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mmlens.core.options import LETTERS
-from mmlens.core.results import Exchange, MetricSummary, OptionScores
+from mmlens.core.results import Exchange, MetricSummary, OptionScores, Provenance
 from mmlens.report.compare import Comparison
 from mmlens.report.runs import OUTCOMES, ReportRun, sample_value
 from mmlens.store.sqlite import Store
@@ -174,9 +174,7 @@ def comparison_view(comparison: Comparison) -> dict[str, Any]:
 PROVENANCE_GROUPS = ("model", "task", "dataset", "requests")
 
 
-def _timestamp(value: Any) -> str:
-    if not isinstance(value, int | float):
-        return str(value)
+def _timestamp(value: float) -> str:
     return dt.datetime.fromtimestamp(value).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
@@ -189,11 +187,15 @@ def _shown(value: Any) -> str:
 
 
 def provenance_view(run: ReportRun) -> dict[str, Any]:
-    """Grouped key/value rows: nothing recorded is left out, the most asked-for comes first."""
-    provenance = dict(run.row.provenance)
-    provenance.update(run.results.provenance)
+    """Grouped key/value rows: nothing recorded is left out, the most asked-for comes first.
+
+    The run row's provenance (written when the run began) with the results' (the finished one) over
+    it; only the keys recorded are shown, so a schema-1 run shows what mmlens 0.1 wrote."""
+    merged = {**run.row.typed_provenance().to_dict(), **run.results.provenance.to_dict()}
+    provenance = Provenance.load(merged, f"run {run.run_id}")
+    recorded = provenance.to_dict()
     counts = run.results.counts.model_dump(mode="json", exclude_none=True)
-    started, finished = provenance.get("started"), provenance.get("finished")
+    started, finished = provenance.started, provenance.finished
     reason = run.incomplete_reason
     run_rows = [
         ("run id", run.run_id),
@@ -204,16 +206,15 @@ def provenance_view(run: ReportRun) -> dict[str, Any]:
         ("started", _timestamp(started) if started else "—"),
         ("finished", _timestamp(finished) if finished else "—"),
     ]
-    if isinstance(started, int | float) and isinstance(finished, int | float):
+    if started is not None and finished is not None:
         run_rows.append(("duration", f"{finished - started:.1f} s"))
     if run.row.output_dir:
         run_rows.append(("run folder", run.row.output_dir))
     groups: list[tuple[str, list[tuple[str, str]]]] = [("run", [(k, _shown(v)) for k, v in run_rows])]
     groups.append(("counts", [(k, _shown(v)) for k, v in counts.items()]))
     for name in PROVENANCE_GROUPS:
-        value = provenance.get(name)
-        if isinstance(value, dict):
-            groups.append((name, [(k, _shown(v)) for k, v in value.items()]))
+        if name in recorded:  # model, task, dataset, requests: typed parts, shown as recorded
+            groups.append((name, [(k, _shown(v)) for k, v in recorded[name].items()]))
     roles = run_roles(run.results)
     if roles:
         role_rows: list[tuple[str, str]] = []
@@ -223,17 +224,15 @@ def provenance_view(run: ReportRun) -> dict[str, Any]:
                 role_rows.append((f"{role_name} fingerprint", _shown(role.fingerprint)))
         groups.append(("roles", role_rows))
     skipped = {"run_id", "started", "finished", "roles", *PROVENANCE_GROUPS}
-    environment = [(k, _shown(v)) for k, v in provenance.items() if k not in skipped]
+    environment = [(k, _shown(v)) for k, v in recorded.items() if k not in skipped]
     groups.insert(1, ("environment", environment))
-    model = provenance.get("model")
-    fingerprint = model.get("fingerprint") if isinstance(model, dict) else None
-    git_commit = provenance.get("git_commit")
+    fingerprint = provenance.model.fingerprint
     return {
         "run_id": run.run_id,
         "label": run.label,
         "task": run.task,
-        "git_commit": git_commit if isinstance(git_commit, str) else None,
-        "fingerprint": json.dumps(fingerprint, sort_keys=True) if fingerprint is not None else None,
+        "git_commit": provenance.git_commit,
+        "fingerprint": json.dumps(fingerprint, sort_keys=True) if fingerprint else None,
         "incomplete": reason,
         "roles": [(name, describe_role(role)) for name, role in roles.items()],
         "groups": groups,

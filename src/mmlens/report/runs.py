@@ -121,9 +121,7 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 def model_labels(runs: list[RunRow]) -> dict[str, str]:
     """run id -> model name; models that share a label get the fingerprint fields that tell them apart."""
-    fingerprints = {
-        run.run_id: _flatten(run.provenance.get("model", {}).get("fingerprint", {})) for run in runs
-    }
+    fingerprints = {run.run_id: _flatten(run.typed_provenance().model.fingerprint) for run in runs}
     by_label: dict[str, list[RunRow]] = {}
     for run in runs:
         by_label.setdefault(run.model, []).append(run)
@@ -161,9 +159,7 @@ def legacy_correct_key(results: RunResults) -> str | None:
     for a metric it does not know, such as one from a task's hooks file)."""
     from mmlens.core.parts import metrics
 
-    task = results.provenance.get("task")
-    metric = task.get("metric") if isinstance(task, dict) else None
-    name = metric.get("type") if isinstance(metric, dict) else None
+    name = results.provenance.task.metric.get("type")  # the metric's own options: a plain dict
     if not isinstance(name, str):
         return None
     try:

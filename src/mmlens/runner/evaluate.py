@@ -16,7 +16,15 @@ from typing import Any, TypeVar
 from mmlens.core.errors import DataError, MmlensError
 from mmlens.core.parts import Inferencer, LoadContext, Metric, SampleRecord
 from mmlens.core.requests import MODEL_ROLE, Request, canonical_json
-from mmlens.core.results import RunResults
+from mmlens.core.results import (
+    DatasetProvenance,
+    ModelProvenance,
+    ProcessProvenance,
+    Provenance,
+    RequestCounts,
+    RoleRequestCounts,
+    RunResults,
+)
 from mmlens.core.sample import BadSample
 from mmlens.core.task import Task
 from mmlens.models.base import Model, ModelSpec, build_model
@@ -181,21 +189,21 @@ def run_task(
             raise DataError(f"task {task.name}: no readable samples ({reason})")
         run_id = run_identity(task, model, data_fp, limit, seed, role_models)
         run_dir = output_dir / run_id if output_dir is not None else None
-        provenance: dict[str, Any] = {
+        provenance = Provenance(
             **environment(),
-            "run_id": run_id,
-            "task": task_provenance(task),
-            "model": {"label": model.label, "fingerprint": model.fingerprint()},
-            "roles": role_provenance(roles, role_models),
-            "generation": task.inferencer.model_dump(mode="json"),
-            "dataset": {"fingerprint": data_fp, "data": context.data_path, "limit": limit},
-            "seed": seed,
-            "store": str(store.path),
-            "started": started,
-            "resume": resume_hint,
-            "process": {"host": socket.gethostname(), "pid": os.getpid()},
-        }
-        store.begin_run(run_id, task.name, model.label, str(run_dir or ""), provenance)
+            run_id=run_id,
+            task=task_provenance(task),
+            model=ModelProvenance(label=model.label, fingerprint=model.fingerprint()),
+            roles=role_provenance(roles, role_models),
+            generation=task.inferencer.model_dump(mode="json"),
+            dataset=DatasetProvenance(fingerprint=data_fp, data=context.data_path, limit=limit),
+            seed=seed,
+            store=str(store.path),
+            started=started,
+            resume=resume_hint,
+            process=ProcessProvenance(host=socket.gethostname(), pid=os.getpid()),
+        )
+        store.begin_run(run_id, task.name, model.label, str(run_dir or ""), provenance.to_dict())
         responder = Responder(models, store, progress=progress, resume_hint=resume_hint, prefetched=cached)
         try:
             return drive_and_save(
@@ -235,7 +243,7 @@ def drive_and_save(
     responder: Responder,
     first_round: dict[str, Request],
     bad_samples: list[BadSample],
-    provenance: dict[str, Any],
+    provenance: Provenance,
     store: Store,
     run_id: str,
     run_dir: Path | None,
@@ -256,13 +264,23 @@ def drive_and_save(
             )
         )
     model_stats = responder.stats[MODEL_ROLE]
-    provenance["finished"] = time.time()
-    provenance["requests"] = {
-        "planned": planned,
-        "rounds": rounds,
-        **{key: value for key, value in model_stats.to_dict().items() if key != "seconds"},
-        "by_role": {name: stats.to_dict() for name, stats in responder.stats.items()},
-    }
+    provenance = provenance.model_copy(
+        update={
+            "finished": time.time(),
+            "requests": RequestCounts(
+                planned=planned,
+                rounds=rounds,
+                unique=model_stats.unique,
+                cached=model_stats.cached,
+                computed=model_stats.computed,
+                errors=model_stats.errors,
+                by_role={
+                    name: RoleRequestCounts.model_validate(stats.to_dict())
+                    for name, stats in responder.stats.items()
+                },
+            ),
+        }
+    )
     results = build_results(task, records, bad_samples, provenance).to_dict()
     if thumbnails:
         save_thumbnails([item.sample for item in flows], store)

@@ -11,6 +11,7 @@ from typing import Any
 
 import mmlens
 from mmlens.core.requests import canonical_json
+from mmlens.core.results import TaskProvenance
 from mmlens.core.sample import Sample
 from mmlens.core.task import Task
 
@@ -44,20 +45,21 @@ def dataset_fingerprint(samples: list[Sample]) -> str:
     return digest.hexdigest()
 
 
-def task_provenance(task: Task) -> dict[str, Any]:
-    return {
-        "name": task.name,
-        "version": task.config.version,
-        "version_hash": task.version_hash,
-        "profile": task.profile,
-        "source": str(task.source),
-        "inferencer": task.config.inferencer,
-        "instruction": task.config.instruction,
-        "metric": task.config.metric,
-    }
+def task_provenance(task: Task) -> TaskProvenance:
+    return TaskProvenance(
+        name=task.name,
+        version=task.config.version,
+        version_hash=task.version_hash,
+        profile=task.profile,
+        source=str(task.source),
+        inferencer=task.config.inferencer,
+        instruction=task.config.instruction,
+        metric=task.config.metric,
+    )
 
 
 def environment() -> dict[str, Any]:
+    """The mmlens version and commit, Python and platform: ``Provenance``'s first four fields."""
     return {
         "mmlens_version": mmlens.__version__,
         "git_commit": git_commit(),

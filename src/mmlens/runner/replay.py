@@ -32,7 +32,7 @@ from mmlens.core.parts import (
     SampleRecord,
 )
 from mmlens.core.requests import Request, Response
-from mmlens.core.results import RunResults
+from mmlens.core.results import DatasetProvenance, Provenance, RoleProvenance, RunResults
 from mmlens.core.sample import BadSample, Sample
 from mmlens.core.task import Task
 from mmlens.models.base import Model
@@ -331,16 +331,18 @@ def score_outputs(
     finally:
         live.close()
     answered_live = {name: chosen[name] for name in live.models}
-    role_info: dict[str, Any] = role_provenance(answered_live, live.models)
+    role_info = role_provenance(answered_live, live.models)
     for name, count in replayed.replayed().items():
-        role_info.setdefault(name, {"source": "replayed"})["replayed_replies"] = count
-    provenance = {
+        role_info.setdefault(name, RoleProvenance(source="replayed")).replayed_replies = count
+    provenance = Provenance(
         **environment(),
-        "task": task_provenance(task),
-        "predictions": str(predictions),
-        "roles": role_info,
-        "dataset": {"fingerprint": dataset_fingerprint(samples), "data": context.data_path, "limit": limit},
-    }
+        task=task_provenance(task),
+        predictions=str(predictions),
+        roles=role_info,
+        dataset=DatasetProvenance(
+            fingerprint=dataset_fingerprint(samples), data=context.data_path, limit=limit
+        ),
+    )
     results = build_results(task, records, bad_samples + bad_from_plan, provenance)
     results.counts.missing_predictions = len(samples) - len(predicted)
     results.counts.predictions_past_limit = len(lines) - len(predicted)

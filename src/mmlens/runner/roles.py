@@ -9,10 +9,11 @@ so a run with another judge is never mistaken for one with the official judge.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from mmlens.core.errors import ConfigError, MmlensError
 from mmlens.core.requests import MODEL_ROLE, canonical_json
+from mmlens.core.results import RoleProvenance
 from mmlens.core.task import RoleDefault, Task
 from mmlens.models.base import (
     Model,
@@ -143,14 +144,14 @@ def close_role_models(chosen: dict[str, RoleChoice], models: dict[str, Model]) -
             model.close()
 
 
-def role_provenance(chosen: dict[str, RoleChoice], models: dict[str, Model]) -> dict[str, Any]:
+def role_provenance(chosen: dict[str, RoleChoice], models: dict[str, Model]) -> dict[str, RoleProvenance]:
     return {
-        name: {
-            "label": models[name].label,
-            "fingerprint": models[name].fingerprint(),
-            "source": choice.source,
-            "task_default": choice.default_label,
-            "is_task_default": choice.is_default,
-        }
+        name: RoleProvenance(
+            label=models[name].label,
+            fingerprint=models[name].fingerprint(),
+            source=choice.source,
+            task_default=choice.default_label,
+            is_task_default=choice.is_default,
+        )
         for name, choice in chosen.items()
     }

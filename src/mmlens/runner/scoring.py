@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from mmlens.core.parts import Extraction, Prediction, SampleRecord
-from mmlens.core.results import SCHEMA_VERSION, BadSampleEntry, Counts, Exchange, RunResults
+from mmlens.core.results import SCHEMA_VERSION, BadSampleEntry, Counts, Exchange, Provenance, RunResults
 from mmlens.core.sample import BadSample, Sample
 from mmlens.core.task import Task
 
@@ -68,7 +68,7 @@ def count_outcomes(records: Iterable[SampleRecord], bad_samples: list[BadSample]
 
 
 def build_results(
-    task: Task, records: list[SampleRecord], bad_samples: list[BadSample], provenance: dict[str, Any]
+    task: Task, records: list[SampleRecord], bad_samples: list[BadSample], provenance: Provenance
 ) -> RunResults:
     aggregate = task.metric.aggregate(records)
     counts = count_outcomes(records, bad_samples)

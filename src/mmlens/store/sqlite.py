@@ -27,7 +27,7 @@ from mmlens.core.errors import DataError, MmlensError
 from mmlens.core.paths import default_home as default_home  # re-exported (moved to core.paths)
 from mmlens.core.paths import default_store_path as default_store_path
 from mmlens.core.requests import Response
-from mmlens.core.results import RunResults
+from mmlens.core.results import Provenance, RunResults
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -82,6 +82,11 @@ class RunRow:
         if not isinstance(self.results, dict):
             raise DataError(f"run {self.run_id}: not an mmlens result (a JSON object was expected)")
         return RunResults.load(self.results, f"run {self.run_id}")
+
+    def typed_provenance(self) -> Provenance:
+        """The row's provenance as the typed model (what ``begin_run`` wrote; the results carry the
+        finished one); a column that is not an mmlens provenance is a DataError naming the run."""
+        return Provenance.load(self.provenance, f"run {self.run_id}")
 
 
 class Store:
