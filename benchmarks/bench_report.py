@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.report.builders import build_task  # noqa: E402
+from tests.fixtures.report_builders import build_task  # noqa: E402
 from tests.report.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 from mmlens import api  # noqa: E402

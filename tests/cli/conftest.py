@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.judged_task import build_judged_task
+from tests.fixtures.cli_judged_task import build_judged_task
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mmlens.cli import main
-from tests.numbers_bench import build_numbers_task
+from tests.fixtures.numbers_bench import build_numbers_task
 
 
 def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

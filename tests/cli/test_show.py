@@ -11,7 +11,7 @@ import pytest
 
 from mmlens import api
 from mmlens.cli import main
-from tests.numbers_bench import build_numbers_task
+from tests.fixtures.numbers_bench import build_numbers_task
 
 
 def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from mmlens import api
-from tests.report.builders import build_task
-from tests.report.typed_tasks import build_typed_tasks, flaky_model, length_model
+from tests.fixtures.report_builders import build_task
+from tests.fixtures.report_tasks import build_typed_tasks, flaky_model, length_model
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -12,7 +12,7 @@ from mmlens import api
 from mmlens.core.errors import ConfigError, UnknownNameError
 from mmlens.core.media import GeneratedImage
 from mmlens.models.hf import HFModel
-from tests.roles.judged_task import ROWS, write_judged_task
+from tests.fixtures.judged_task import ROWS, write_judged_task
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from mmlens.core.errors import DataError
 from mmlens.metrics.judge import DEFAULT_PROMPT_FILE
 from mmlens.store.sqlite import Store
 from tests.fixtures.fault_server import FaultServer
-from tests.roles.judged_task import ROWS, write_judged_task
+from tests.fixtures.judged_task import ROWS, write_judged_task
 
 MC_ROWS = [
     {"id": "m1", "question": "Which is a fruit?", "choices": ["stone", "apple", "chair"], "answer": "B"},

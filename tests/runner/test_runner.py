@@ -17,7 +17,7 @@ from mmlens import api
 from mmlens.core.plugins import load_plugins
 from mmlens.store.sqlite import Store
 from tests.conftest import PLUGINS
-from tests.numbers_bench import build_numbers_task
+from tests.fixtures.numbers_bench import build_numbers_task
 
 ORACLE = str(PLUGINS / "pixel_oracle.py")
 

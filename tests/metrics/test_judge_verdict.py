@@ -10,8 +10,8 @@ import pytest
 from mmlens import api
 from mmlens.core.errors import ConfigError
 from mmlens.metrics.judge import DEFAULT_PROMPT_FILE, parse_verdict
+from tests.fixtures.judged_task import ROWS, write_judged_task
 from tests.fixtures.tiny_models import tiny_model_factory, tiny_text_lm_dir  # noqa: F401 - pytest fixtures
-from tests.roles.judged_task import ROWS, write_judged_task
 
 MODEL_ANSWER = "The answer is 3."
 

@@ -10,7 +10,7 @@ import pytest
 from mmlens import api
 from mmlens.core.errors import ConfigError
 from tests.fixtures.fault_server import FaultServer
-from tests.roles.judged_task import ROWS, write_judged_task
+from tests.fixtures.judged_task import ROWS, write_judged_task
 
 MODEL_ANSWER = "The answer is 3."
 TASK_DEFAULT = {"judge": {"model": "constant", "args": {"text": "Verdict: correct"}}}
