@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Literal
 
@@ -100,9 +100,18 @@ class Request:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+MAX_REPLY_CHARS = 100_000
+"""The longest reply text kept (about 25,000 tokens): a longer one is cut to its first
+``MAX_REPLY_CHARS`` characters, and ``Response.truncated_chars`` says how many were cut. A runaway
+10 MB reply is then not copied whole into the store, samples.jsonl and the report."""
+
+
 @dataclass
 class Response:
-    """What a model returned for one request; exactly one of text/logprob/embedding is set, or error."""
+    """What a model returned for one request; exactly one of text/logprob/embedding is set, or error.
+
+    truncated_chars: how many characters of the reply were cut (see ``MAX_REPLY_CHARS``); None
+    when nothing was."""
 
     text: str | None = None
     logprob: float | None = None
@@ -110,6 +119,7 @@ class Response:
     is_greedy: bool | None = None
     error: str | None = None
     usage: dict[str, int] | None = None
+    truncated_chars: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -124,9 +134,20 @@ class Response:
             ("is_greedy", self.is_greedy),
             ("error", self.error),
             ("usage", self.usage),
+            ("truncated_chars", self.truncated_chars),
         )
         return {key: value for key, value in fields if value is not None}
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> Response:
         return Response(**data)
+
+
+def cap_reply(response: Response, limit: int = MAX_REPLY_CHARS) -> Response:
+    """``response`` with its text cut to ``limit`` characters and the cut counted; the same object
+    when the text is within the limit."""
+    text = response.text
+    if text is None or len(text) <= limit:
+        return response
+    cut = len(text) - limit
+    return replace(response, text=text[:limit], truncated_chars=(response.truncated_chars or 0) + cut)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mmlens.core.errors import MmlensError
-from mmlens.core.requests import Request, Response
+from mmlens.core.requests import Request, Response, cap_reply
 from mmlens.models.base import Model
 from mmlens.store.sqlite import Store
 
@@ -75,6 +75,7 @@ def execute(
         key = missing_keys[index]
         if key in responses and responses[key].ok:
             return  # a backend emitting twice never duplicates a stored response
+        response = cap_reply(response)  # a runaway reply is kept to MAX_REPLY_CHARS, the cut counted
         responses[key] = response
         if response.ok:
             store.put_response(key, model_key, unique[key].kind, response)

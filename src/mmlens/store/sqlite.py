@@ -8,15 +8,24 @@ Tables
 - records: per-sample records of a run (one JSON document each).
 - thumbnails: a small JPEG per image content hash, for the HTML report (never full-size images).
 
-Each response is committed as soon as it is put (``commit_interval`` seconds, 0 by default, can
-batch commits for backends that answer thousands of requests a second), so a run killed with
-SIGKILL loses no answered request and never leaves a half-written row.
+The layout carries a version (store/schema.py), checked on every open before anything is sent:
+an older layout is migrated, one this mmlens cannot use is refused in one line.
+
+Responses are committed in batches: one put waits at most ``commit_interval`` seconds (5 ms by
+default; 0 commits each on its own) for its transaction, so a run killed with SIGKILL loses at most
+the answers of the last few milliseconds (the rerun asks them again) and never leaves a half-written
+row. A failed write (full disk, file-size limit, read-only file) is one StoreError saying what and
+where; what was committed before stays, so the run can be resumed. ``read_only=True`` opens the
+store without writing anything (``show``, ``report``, ``view``), also on read-only media.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -26,40 +35,15 @@ from typing import Any
 from mmlens.core.errors import DataError, MmlensError
 from mmlens.core.paths import default_home as default_home  # re-exported (moved to core.paths)
 from mmlens.core.paths import default_store_path as default_store_path
-from mmlens.core.requests import Response
+from mmlens.core.requests import Response, cap_reply
 from mmlens.core.results import Provenance, RunResults
+from mmlens.store.schema import SCHEMA as SCHEMA  # re-exported
+from mmlens.store.schema import StoreLayoutError, check_schema
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS responses (
-    key TEXT PRIMARY KEY,
-    model TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    response TEXT NOT NULL,
-    created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY,
-    task TEXT NOT NULL,
-    model TEXT NOT NULL,
-    status TEXT NOT NULL,
-    output_dir TEXT,
-    provenance TEXT NOT NULL,
-    results TEXT,
-    created REAL NOT NULL,
-    updated REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS thumbnails (
-    digest TEXT PRIMARY KEY,
-    jpeg BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS records (
-    run_id TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    sample_id TEXT NOT NULL,
-    record TEXT NOT NULL,
-    PRIMARY KEY (run_id, sample_id)
-);
-"""
+try:
+    import resource
+except ImportError:  # not on Windows
+    resource = None  # type: ignore[assignment]
 
 
 @dataclass
@@ -89,47 +73,147 @@ class RunRow:
         return Provenance.load(self.provenance, f"run {self.run_id}")
 
 
+DEFAULT_COMMIT_INTERVAL = 0.005
+"""Seconds a put response may wait for its commit: answers arriving within it share one transaction,
+so a fast endpoint is not bounded by one commit per response; a run killed with SIGKILL loses at most
+the answers of the last interval, which the rerun asks again."""
+
+
+class StoreError(MmlensError):
+    """The store cannot be written or read (disk full, file-size limit, read-only, I/O error)."""
+
+
 class Store:
-    def __init__(self, path: str | Path | None = None, commit_interval: float = 0.0) -> None:
-        self.path = Path(path) if path is not None else default_store_path()
+    """The store at ``path`` (default: ``default_store_path()``).
+
+    ``read_only``: open without writing anything (``show``, ``report``, ``view``), so a store on
+    read-only media or owned by another user can be read; a missing file is an error then.
+    ``commit_interval``: see ``DEFAULT_COMMIT_INTERVAL``; 0 commits every response on its own."""
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        commit_interval: float = DEFAULT_COMMIT_INTERVAL,
+        *,
+        read_only: bool = False,
+    ) -> None:
+        self.path = Path(path).expanduser() if path is not None else default_store_path()
+        self.read_only = read_only
+        self.commit_interval = commit_interval
+        self._lock = threading.RLock()
+        self._pending: list[tuple[str, str, str, str, float]] = []
+        self._timer: threading.Timer | None = None
+        self._failure: StoreError | None = None
+        self._db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        if self.read_only:
+            if not self.path.is_file():
+                raise StoreError(
+                    f"no store at {self.path}; evaluate a model first (mmlens run TASK) or pass --store"
+                )
+            db = None
+            uri = self.path.resolve().as_uri()
+            for options in ("mode=ro", "mode=ro&immutable=1"):
+                try:
+                    db = sqlite3.connect(
+                        f"{uri}?{options}",
+                        uri=True,
+                        timeout=30,
+                        isolation_level=None,
+                        check_same_thread=False,
+                    )
+                    check_schema(db, self.path, read_only=True)
+                    return db
+                except StoreLayoutError:
+                    if db is not None:
+                        db.close()
+                    raise
+                except sqlite3.Error as error:
+                    if db is not None:
+                        db.close()
+                    last = error
+            # Read-only media without the WAL's -shm file: only ``immutable`` opens it (nothing can
+            # write there anyway); both failed, so the file itself is unreadable.
+            raise StoreError(f"cannot read the store {self.path}: {last}") from None
+        db = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(SCHEMA)
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            check_schema(db, self.path, read_only=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA journal_size_limit=67108864")  # the WAL shrinks back after a big write
+            return db
+        except StoreLayoutError:
+            if db is not None:
+                db.close()
+            raise
         except (sqlite3.Error, OSError) as error:
-            raise MmlensError(f"cannot open the store {self.path}: {error}") from None
-        self.commit_interval = commit_interval
-        self._pending: list[tuple[str, str, str, str, float]] = []
-        self._last_commit = time.monotonic()
+            if db is not None:
+                db.close()
+            hint = ""
+            if "readonly" in str(error) or isinstance(error, PermissionError):
+                hint = " (it cannot be written here; read-only commands such as show and report can read it)"
+            raise StoreError(f"cannot open the store {self.path}: {self._cause(error)}{hint}") from None
 
     # -- response cache -------------------------------------------------------------------
     def get_responses(self, keys: Iterable[str]) -> dict[str, Response]:
-        rows = self._select_where_in("SELECT key, response FROM responses WHERE key IN ({})", keys)
-        return {key: Response.from_dict(json.loads(payload)) for key, payload in rows}
+        with self._reading():
+            rows = list(self._select_where_in("SELECT key, response FROM responses WHERE key IN ({})", keys))
+        return {key: cap_reply(Response.from_dict(json.loads(payload))) for key, payload in rows}
 
     def put_response(self, key: str, model: str, kind: str, response: Response) -> None:
+        """Queue ``response`` for the next commit (within ``commit_interval`` seconds); a commit
+        that failed since the last call raises its StoreError here."""
         if not response.ok:
             return
-        self._pending.append((key, model, kind, json.dumps(response.to_dict()), time.time()))
-        if time.monotonic() - self._last_commit >= self.commit_interval:
-            self.flush()
+        row = (key, model, kind, json.dumps(response.to_dict()), time.time())
+        with self._lock:
+            if self._failure is not None:
+                raise self._failure
+            self._pending.append(row)
+            if self.commit_interval <= 0:
+                self.flush()
+            elif self._timer is None:
+                self._timer = threading.Timer(self.commit_interval, self._timed_flush)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _timed_flush(self) -> None:
+        with self._lock:
+            self._timer = None
+            try:
+                self.flush()
+            except StoreError as error:
+                self._failure = error
 
     def flush(self) -> None:
-        if not self._pending:
-            self._last_commit = time.monotonic()
-            return
-        with self._transaction():
-            self._db.executemany(
-                "INSERT OR IGNORE INTO responses (key, model, kind, response, created) VALUES (?,?,?,?,?)",
-                self._pending,
-            )
-        self._pending.clear()
-        self._last_commit = time.monotonic()
+        """Commit the queued responses now. On failure they are dropped (a rerun asks them again)
+        and a StoreError says what and where."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if self._failure is not None:
+                failure, self._failure = self._failure, None
+                self._pending.clear()
+                raise failure
+            if not self._pending:
+                return
+            rows, self._pending = self._pending, []
+            with self._transaction():
+                # ON CONFLICT, not OR IGNORE: another constraint failing must be an error, not a
+                # silently dropped row (caching and resume quietly off).
+                self._db.executemany(
+                    "INSERT INTO responses (key, model, kind, response, created) VALUES (?,?,?,?,?) "
+                    "ON CONFLICT(key) DO NOTHING",
+                    rows,
+                )
 
     def count_responses(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
+        with self._reading():
+            return int(self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
 
     # -- runs -------------------------------------------------------------------------------
     def begin_run(
@@ -164,23 +248,28 @@ class Store:
             )
 
     def get_run(self, run_id: str) -> RunRow | None:
-        row = self._db.execute(
-            "SELECT run_id, task, model, status, output_dir, provenance, results, created, updated "
-            "FROM runs WHERE run_id=?",
-            (run_id,),
-        ).fetchone()
+        with self._reading():
+            row = self._db.execute(
+                "SELECT run_id, task, model, status, output_dir, provenance, results, created, updated "
+                "FROM runs WHERE run_id=?",
+                (run_id,),
+            ).fetchone()
         return _run_row(row) if row else None
 
     def find_runs(self, prefix: str = "") -> list[RunRow]:
-        rows = self._db.execute(
-            "SELECT run_id, task, model, status, output_dir, provenance, results, created, updated "
-            "FROM runs WHERE run_id LIKE ? ORDER BY updated DESC",
-            (prefix.replace("%", r"\%") + "%",),
-        ).fetchall()
+        with self._reading():
+            rows = self._db.execute(
+                "SELECT run_id, task, model, status, output_dir, provenance, results, created, updated "
+                "FROM runs WHERE run_id LIKE ? ESCAPE '\\' ORDER BY updated DESC",
+                (prefix.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%",),
+            ).fetchall()
         return [_run_row(row) for row in rows]
 
     def iter_records(self, run_id: str) -> Iterator[dict[str, Any]]:
-        rows = self._db.execute("SELECT record FROM records WHERE run_id=? ORDER BY position", (run_id,))
+        with self._reading():
+            rows = self._db.execute(
+                "SELECT record FROM records WHERE run_id=? ORDER BY position", (run_id,)
+            ).fetchall()
         for (payload,) in rows:
             yield json.loads(payload)
 
@@ -194,11 +283,15 @@ class Store:
             return
         with self._transaction():
             self._db.executemany(
-                "INSERT OR IGNORE INTO thumbnails (digest, jpeg) VALUES (?,?)", list(items.items())
+                "INSERT INTO thumbnails (digest, jpeg) VALUES (?,?) ON CONFLICT(digest) DO NOTHING",
+                list(items.items()),
             )
 
     def get_thumbnails(self, digests: Iterable[str]) -> dict[str, bytes]:
-        rows = self._select_where_in("SELECT digest, jpeg FROM thumbnails WHERE digest IN ({})", digests)
+        with self._reading():
+            rows = list(
+                self._select_where_in("SELECT digest, jpeg FROM thumbnails WHERE digest IN ({})", digests)
+            )
         return {digest: bytes(jpeg) for digest, jpeg in rows}
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -209,29 +302,69 @@ class Store:
             chunk = value_list[start : start + 500]
             yield from self._db.execute(query.format(",".join("?" * len(chunk))), chunk)
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        with self._lock:
+            try:
+                yield
+            except sqlite3.Error as error:
+                raise StoreError(f"cannot read the store {self.path}: {error}") from None
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction; any SQLite failure is a StoreError saying what, where, and that
+        what was committed before is kept (the run can be resumed)."""
+        if self.read_only:
+            raise StoreError(f"the store {self.path} was opened read-only")
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as error:
+                if self._db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                raise StoreError(
+                    f"cannot write to the store {self.path}: {self._cause(error)}; everything saved "
+                    "before is kept: fix that and rerun the same command to resume"
+                ) from None
+
+    def _cause(self, error: BaseException) -> str:
+        """SQLite's message, and which limit was hit when it is a full disk or the file-size limit."""
+        message = str(error)
+        if isinstance(error, OSError):
+            message = error.strerror or message
+        files = [self.path, self.path.with_name(self.path.name + "-wal")]
+        size = max((f.stat().st_size for f in files if f.exists()), default=0)
+        limit, _ = resource.getrlimit(resource.RLIMIT_FSIZE) if resource is not None else (-1, -1)
+        if limit not in (-1, getattr(resource, "RLIM_INFINITY", -1)) and size + 65536 >= limit:
+            return f"{message} (the file-size limit, ulimit -f, of {limit:,} bytes is reached)"
+        try:
+            free = shutil.disk_usage(self.path.parent).free
+        except OSError:
+            return message
+        if free < 1_048_576:
+            return f"{message} (the disk is full: {free:,} bytes free)"
+        return message
 
     def close(self) -> None:
-        self.flush()
-        self._db.close()
+        try:
+            if not self.read_only:
+                self.flush()
+        finally:
+            with self._lock:
+                self._db.close()
 
     def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
 
 
 def _run_row(row: tuple[Any, ...]) -> RunRow:

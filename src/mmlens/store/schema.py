@@ -1,0 +1,133 @@
+"""The store's layout, its version (SQLite's ``user_version``), and the check made on every open.
+
+Version 1 is the layout below. A store written before versions were recorded (``user_version`` 0)
+is checked table by table and stamped 1 when its tables are the ones below (a table it lacks, such
+as ``thumbnails`` in the oldest stores, is created); a store of a newer version, or whose tables
+mmlens cannot write to (a column missing, an extra NOT NULL column without a default, another
+primary key), is refused in one line before anything is sent to a model. Opened read-only, the
+store is checked the same way and never changed (a missing table is made in the connection's
+temporary schema, empty).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from mmlens.core.errors import MmlensError
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    not_null: bool = True
+    primary_key: int = 0  # position in the primary key (1-based), 0: not part of it
+
+
+TABLES: dict[str, tuple[Column, ...]] = {
+    "responses": (
+        Column("key", "TEXT", not_null=False, primary_key=1),
+        Column("model", "TEXT"),
+        Column("kind", "TEXT"),
+        Column("response", "TEXT"),
+        Column("created", "REAL"),
+    ),
+    "runs": (
+        Column("run_id", "TEXT", not_null=False, primary_key=1),
+        Column("task", "TEXT"),
+        Column("model", "TEXT"),
+        Column("status", "TEXT"),
+        Column("output_dir", "TEXT", not_null=False),
+        Column("provenance", "TEXT"),
+        Column("results", "TEXT", not_null=False),
+        Column("created", "REAL"),
+        Column("updated", "REAL"),
+    ),
+    "thumbnails": (
+        Column("digest", "TEXT", not_null=False, primary_key=1),
+        Column("jpeg", "BLOB"),
+    ),
+    "records": (
+        Column("run_id", "TEXT", primary_key=1),
+        Column("position", "INTEGER"),
+        Column("sample_id", "TEXT", primary_key=2),
+        Column("record", "TEXT"),
+    ),
+}
+
+
+def create_statement(table: str, temporary: bool = False) -> str:
+    columns = TABLES[table]
+    parts = [f"{c.name} {c.type}{' NOT NULL' if c.not_null else ''}" for c in columns]
+    keys = sorted((c for c in columns if c.primary_key), key=lambda c: c.primary_key)
+    if len(keys) == 1:
+        index = columns.index(keys[0])
+        parts[index] += " PRIMARY KEY"
+    else:
+        parts.append(f"PRIMARY KEY ({', '.join(c.name for c in keys)})")
+    prefix = "CREATE TEMP TABLE" if temporary else "CREATE TABLE IF NOT EXISTS"
+    return f"{prefix} {table} (\n    " + ",\n    ".join(parts) + "\n)"
+
+
+SCHEMA = ";\n".join(create_statement(table) for table in TABLES) + ";\n"
+
+
+class StoreLayoutError(MmlensError):
+    """A store this mmlens cannot use: another layout, a newer version, not an mmlens store."""
+
+
+def table_problem(db: sqlite3.Connection, table: str) -> str | None:
+    """Why mmlens cannot read and write ``table`` as it is, or None when it can."""
+    found = {row[1]: row for row in db.execute(f"PRAGMA table_info({table})")}
+    expected = {column.name: column for column in TABLES[table]}
+    missing = [name for name in expected if name not in found]
+    if missing:
+        return f"table {table} has no column {', '.join(missing)}"
+    for name, (_, _, _, not_null, default, _) in found.items():
+        if name not in expected and not_null and default is None:
+            return f"table {table} has a column {name} that mmlens does not write (NOT NULL, no default)"
+    wanted_key = sorted(c.name for c in expected.values() if c.primary_key)
+    found_key = sorted(name for name, row in found.items() if row[5])
+    if found_key != wanted_key:
+        keyed = ", ".join(found_key) or "nothing"
+        return f"table {table} is keyed by ({keyed}), not ({', '.join(wanted_key)})"
+    return None
+
+
+def check_schema(db: sqlite3.Connection, path: object, read_only: bool) -> None:
+    """Check (and, unless ``read_only``, create or migrate) the layout; a refusal is one line."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise StoreLayoutError(
+            f"the store {path} has layout version {version}, newer than this mmlens reads "
+            f"({SCHEMA_VERSION}); upgrade mmlens or pass another --store"
+        )
+    present = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    for table in TABLES:
+        if table not in present:
+            continue
+        problem = table_problem(db, table)
+        if problem is not None:
+            kind = "version 1" if version == SCHEMA_VERSION else "an unversioned"
+            raise StoreLayoutError(
+                f"the store {path} ({kind} layout) cannot be used: {problem}; it was not written by "
+                "this mmlens or was changed by hand; pass another --store (nothing was sent)"
+            )
+    absent = [table for table in TABLES if table not in present]
+    if read_only:
+        for table in absent:  # readers find it empty; the file is not touched
+            db.execute(create_statement(table, temporary=True))
+        return
+    if absent or version != SCHEMA_VERSION:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for table in absent:
+                db.execute(create_statement(table))
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")

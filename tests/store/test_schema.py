@@ -1,0 +1,121 @@
+"""The store's layout version: checked on open, migrated where it can be, refused in one line."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from mmlens.cli import main
+from mmlens.core.plugins import load_plugins
+from mmlens.core.requests import Response
+from mmlens.store.schema import SCHEMA_VERSION
+from mmlens.store.sqlite import Store
+from tests.conftest import PLUGINS
+from tests.fixtures.numbers_bench import build_numbers_task
+
+ORACLE = str(PLUGINS / "pixel_oracle.py")
+
+# The layout of the stores mmlens wrote before it recorded a version (no thumbnails table yet).
+UNVERSIONED = """
+CREATE TABLE responses (key TEXT PRIMARY KEY, model TEXT NOT NULL, kind TEXT NOT NULL,
+    response TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE runs (run_id TEXT PRIMARY KEY, task TEXT NOT NULL, model TEXT NOT NULL,
+    status TEXT NOT NULL, output_dir TEXT, provenance TEXT NOT NULL, results TEXT,
+    created REAL NOT NULL, updated REAL NOT NULL);
+CREATE TABLE records (run_id TEXT NOT NULL, position INTEGER NOT NULL, sample_id TEXT NOT NULL,
+    record TEXT NOT NULL, PRIMARY KEY (run_id, sample_id));
+"""
+
+
+@pytest.fixture(autouse=True)
+def oracle_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MMLENS_PLUGINS", ORACLE)
+    load_plugins()
+
+
+def _make(path: Path, script: str) -> None:
+    with sqlite3.connect(path) as db:
+        db.executescript(script)
+    db.close()
+
+
+def _run(tmp_path: Path, store: Path) -> tuple[int, Path]:
+    task = build_numbers_task(tmp_path / "bench", count=6, duplicates=0)
+    log = tmp_path / "computed.log"
+    code = main(
+        ["--store", str(store), "run", "numbers", "--include", str(task), "--model", "pixel_oracle",
+         "--model-args", f"log={log}", "--output-dir", str(tmp_path / "runs")]
+    )  # fmt: skip
+    return code, log
+
+
+def _refused_in_one_line(capsys: pytest.CaptureFixture[str], log: Path, *words: str) -> None:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: the store "), err
+    assert all(word in err for word in words), err
+    assert not log.exists(), "a request was sent before the store was refused"
+
+
+def test_a_new_store_records_its_layout_version(tmp_path: Path) -> None:
+    Store(tmp_path / "s.sqlite").close()
+    with sqlite3.connect(tmp_path / "s.sqlite") as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    db.close()
+
+
+def test_an_unversioned_store_is_migrated_and_keeps_its_responses(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    row = "INSERT INTO responses VALUES ('k', 'm', 'generate', '{\"text\": \"yes\"}', 0);"
+    _make(path, UNVERSIONED + row)
+    with Store(path) as store:
+        assert store.get_responses(["k"]) == {"k": Response(text="yes")}
+        assert store.get_thumbnails(["d"]) == {}  # the table the old layout lacked is there
+        store.put_thumbnails({"d": b"jpeg"})
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    db.close()
+
+
+def test_a_newer_store_is_refused_in_one_line_before_any_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "new.sqlite"
+    Store(store).close()
+    _make(store, f"PRAGMA user_version = {SCHEMA_VERSION + 1};")
+    code, log = _run(tmp_path, store)
+    assert code == 2
+    _refused_in_one_line(capsys, log, str(store), f"version {SCHEMA_VERSION + 1}", "upgrade mmlens")
+
+
+def test_an_extra_not_null_column_is_refused_not_silently_dropped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "other.sqlite"
+    extra = "created REAL NOT NULL, owner TEXT NOT NULL);"
+    _make(store, UNVERSIONED.replace("created REAL NOT NULL);", extra, 1))
+    code, log = _run(tmp_path, store)
+    assert code == 2
+    _refused_in_one_line(capsys, log, str(store), "responses", "owner", "NOT NULL")
+
+
+def test_an_older_layout_without_a_column_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "older.sqlite"
+    _make(store, UNVERSIONED.replace("kind TEXT NOT NULL,", "", 1))
+    code, log = _run(tmp_path, store)
+    assert code == 2
+    _refused_in_one_line(capsys, log, str(store), "responses", "no column kind")
+
+
+def test_an_insert_the_table_refuses_is_an_error_not_a_silent_no_op(tmp_path: Path) -> None:
+    """Defence in depth: a constraint other than the key failing raises (no INSERT OR IGNORE)."""
+    path = tmp_path / "s.sqlite"
+    Store(path).close()
+    _make(path, "CREATE TRIGGER refuse BEFORE INSERT ON responses BEGIN SELECT RAISE(ABORT, 'no'); END;")
+    store = Store(path, commit_interval=0)
+    with pytest.raises(Exception, match="cannot write to the store"):
+        store.put_response("k", "m", "generate", Response(text="yes"))
+    store.close()
