@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 from pathlib import Path
 
 from mmlens.cli.registry import command
 from mmlens.core.errors import DataError, MmlensError
 from mmlens.core.results import Provenance, RunResults
+from mmlens.runner.provenance import process_is_gone
 from mmlens.store.sqlite import RunRow, Store
 from mmlens.summary import format_summary, format_table, headline, load_results_file
 
@@ -30,18 +29,11 @@ def row_provenance(run: RunRow) -> Provenance:
 
 
 def run_status(run: RunRow) -> str:
-    """A run marked running whose process is gone was killed (kill -9, a crash, a lost machine)."""
+    """A run marked running whose process is gone was killed (kill -9, a crash, a lost machine),
+    also when its pid now belongs to another process (the start time recorded tells them apart)."""
     if run.status != "running":
         return run.status
-    process = row_provenance(run).process
-    if process.host is not None and process.host == socket.gethostname():
-        if process.pid is None:
-            return "killed"
-        try:
-            os.kill(process.pid, 0)
-        except (OSError, OverflowError):
-            return "killed"
-    return run.status
+    return "killed" if process_is_gone(row_provenance(run).process) else run.status
 
 
 def run_headline(run: RunRow) -> str:
@@ -59,7 +51,7 @@ def show_command(args: argparse.Namespace) -> int:
     if args.run and Path(args.run, "results.json").is_file():
         results = load_results_file(args.run)
     else:
-        with Store(args.store) as store:
+        with Store(args.store, read_only=True) as store:  # writes nothing: read-only media work
             runs = store.find_runs(args.run or "")
             if not args.run:
                 rows = [["run", "status", "task", "model", "headline"]] + [

@@ -51,6 +51,13 @@ def _port(text: str) -> int:
     return port
 
 
+def _store(args: argparse.Namespace) -> Any:
+    """The store, opened read-only: a report writes nothing to it, so read-only media work."""
+    from mmlens.store.sqlite import Store
+
+    return Store(args.store, read_only=True)
+
+
 def _describe(summary: Any) -> str:
     size = summary.bytes / 1e6
     return (
@@ -67,9 +74,10 @@ def _describe(summary: Any) -> str:
 def report_command(args: argparse.Namespace) -> int:
     from mmlens.report.build import build_report
 
-    summary = build_report(
-        args.store, args.runs, args.output, [tuple(pair) for pair in args.compare], args.title
-    )
+    with _store(args) as store:
+        summary = build_report(
+            store, args.runs, args.output, [tuple(pair) for pair in args.compare], args.title
+        )
     print(f"wrote {summary.path}: {_describe(summary)}")
     return 0
 
@@ -81,9 +89,10 @@ def view_command(args: argparse.Namespace) -> int:
 
     with tempfile.TemporaryDirectory(prefix="mmlens-view-") as folder:
         output = Path(folder) / "report.html"
-        summary = build_report(
-            args.store, args.runs, output, [tuple(pair) for pair in args.compare], args.title
-        )
+        with _store(args) as store:
+            summary = build_report(
+                store, args.runs, output, [tuple(pair) for pair in args.compare], args.title
+            )
         print(f"built the report: {_describe(summary)}", flush=True)
         serve_report(output, args.port)
     return 0

@@ -74,6 +74,12 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:60] or "model"
 
 
+def _path_component(name: str) -> str:
+    """A task name as one file name under --output-dir: path separators and characters no file
+    system takes become "_" (a name that is already safe, every built-in one, is unchanged)."""
+    return re.sub(r'[/\\\x00-\x1f:*?"<>|]', "_", name)
+
+
 def run_identity(
     task: Task,
     model: Model,
@@ -87,7 +93,8 @@ def run_identity(
     if roles:  # only when there are any, so that role-less run ids keep their form
         parts.append({name: role.fingerprint_key() for name, role in sorted(roles.items())})
     identity = canonical_json(parts).encode("utf-8")
-    return f"{task.name}__{_slug(model.label)}__{hashlib.sha256(identity).hexdigest()[:10]}"
+    digest = hashlib.sha256(identity).hexdigest()[:10]
+    return f"{_path_component(task.name)}__{_slug(model.label)}__{digest}"
 
 
 def ensure_output_dir(folder: Path) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import sqlite3
 import threading
@@ -153,7 +154,10 @@ class Store:
             if db is not None:
                 db.close()
             hint = ""
-            if "readonly" in str(error) or isinstance(error, PermissionError):
+            writable = os.access(self.path.parent, os.W_OK) and (
+                not self.path.exists() or os.access(self.path, os.W_OK)
+            )
+            if not writable or "readonly" in str(error) or isinstance(error, PermissionError):
                 hint = " (it cannot be written here; read-only commands such as show and report can read it)"
             raise StoreError(f"cannot open the store {self.path}: {self._cause(error)}{hint}") from None
 
