@@ -16,8 +16,12 @@ class JsonLine:
 
 
 def json_lines(lines: Iterable[str]) -> Iterator[JsonLine]:
-    """Every non-blank line, parsed; the caller decides whether a bad line is fatal or a bad sample."""
+    """Every non-blank line, parsed; the caller decides whether a bad line is fatal or a bad sample.
+
+    A UTF-8 byte order mark at the start of the first line (Windows editors write one) is dropped."""
     for number, line in enumerate(lines, start=1):
+        if number == 1:
+            line = line.removeprefix("\ufeff")
         if not line.strip():
             continue
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -13,12 +13,22 @@ from mmlens.metrics.stats import bootstrap_intervals, mean_interval
 Statistic = Callable[[list[SampleRecord]], dict[str, float]]
 
 
+# A "/" inside a category name is written as U+2215 (division slash) in node names: "a/b" then never
+# merges with the sub-category b of a, and every node's depth is its count of "/" plus one.
+NAME_SLASH = "\u2215"
+
+
+def category_node(path: Sequence[str]) -> str:
+    """A category path as a node name: ("perception", "color") -> "perception/color"."""
+    return "/".join(part.replace("/", NAME_SLASH) for part in path)
+
+
 def category_nodes(records: Iterable[SampleRecord]) -> dict[str, list[SampleRecord]]:
     """Every prefix of every record's category path ("perception", "perception/color") -> records."""
     nodes: dict[str, list[SampleRecord]] = {}
     for record in records:
         for depth in range(1, len(record.category) + 1):
-            nodes.setdefault("/".join(record.category[:depth]), []).append(record)
+            nodes.setdefault(category_node(record.category[:depth]), []).append(record)
     return dict(sorted(nodes.items()))
 
 
@@ -123,7 +133,7 @@ def stratified_bootstrap_aggregate(
     nodes: dict[str, list[Leaf]] = {}
     for leaf in point:
         for depth in range(1, len(leaf) + 1):
-            nodes.setdefault("/".join(leaf[:depth]), []).append(leaf)
+            nodes.setdefault(category_node(leaf[:depth]), []).append(leaf)
     breakdown = {node: summarise(node_leaves, statistic) for node, node_leaves in sorted(nodes.items())}
     return Aggregate(summarise(list(point), root_statistic or statistic), breakdown)
 

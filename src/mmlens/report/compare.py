@@ -14,6 +14,7 @@ from typing import Any
 
 from mmlens.core.errors import MmlensError
 from mmlens.core.results import SampleRecord
+from mmlens.metrics.aggregation import category_node
 from mmlens.report.runs import ReportRun
 from mmlens.report.stats import mcnemar_exact, paired_bootstrap_interval
 
@@ -133,7 +134,7 @@ def compare_runs(a: ReportRun, b: ReportRun) -> Comparison:
         overall.add(value_a, value_b)
         category = record_a.category
         for depth in range(1, len(category) + 1):
-            nodes.setdefault("/".join(category[:depth]), PairedCounts()).add(value_a, value_b)
+            nodes.setdefault(category_node(category[:depth]), PairedCounts()).add(value_a, value_b)
     overall_dict = overall.to_dict(binary)
     if not binary:
         overall_dict["delta_ci95"] = paired_bootstrap_interval(values_a, values_b)

@@ -13,6 +13,7 @@ from typing import Any
 
 from mmlens.core.options import LETTERS
 from mmlens.core.results import Exchange, MetricSummary, OptionScores, Provenance
+from mmlens.metrics.aggregation import category_node
 from mmlens.report.compare import Comparison
 from mmlens.report.runs import OUTCOMES, ReportRun, sample_value
 from mmlens.store.sqlite import Store
@@ -331,7 +332,7 @@ def sample_data(
         option_scores: dict[int, dict[str, Any]] = {}
         scores: dict[str, list[Any]] = {}
         for position, (record, outcome) in enumerate(zip(run.records, run.outcomes, strict=True)):
-            category = "/".join(record.category)
+            category = category_node(record.category)
             columns["id"].append(record.id)
             columns["cat"].append(categories.add(category, category) if category else -1)
             columns["target"].append(record.target)

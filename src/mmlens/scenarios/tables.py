@@ -267,8 +267,16 @@ def _read_parquet_files(files: list[Path], origin: str, base_dir: Path, task: st
             raise DataError(f"task {task}: parquet shard {file} has other columns than {files[0]}")
 
     def tables() -> Iterator[Any]:
-        for handle in handles:
-            yield from handle.iter_batches(batch_size=BATCH_ROWS)
+        for file, handle in zip(files, handles, strict=True):
+            batches = handle.iter_batches(batch_size=BATCH_ROWS)
+            while True:
+                try:  # a corrupt page (the footer intact) fails only when its batch is decoded
+                    batch = next(batches)
+                except StopIteration:
+                    break
+                except (OSError, pa.ArrowException) as error:
+                    raise DataError(f"task {task}: parquet file {file} is corrupt: {error}") from None
+                yield batch
 
     num_rows = sum(handle.metadata.num_rows for handle in handles)
     return Table(origin, columns, num_rows, base_dir, _arrow_batches(tables))
@@ -296,7 +304,7 @@ def _rows_table(rows: list[Row], origin: str, base_dir: Path) -> Table:
 def _read_tsv(path: Path, task: str) -> Table:
     csv.field_size_limit(sys.maxsize)  # base64 images make long cells
     try:
-        with path.open(encoding="utf-8", newline="") as handle:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
             rows = [dict(row) for row in csv.DictReader(handle, delimiter="\t")]
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise DataError(f"task {task}: cannot read TSV file {path}: {error}") from None
@@ -305,7 +313,7 @@ def _read_tsv(path: Path, task: str) -> Table:
 
 def _read_json(path: Path, task: str) -> Table:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise DataError(f"task {task}: cannot read JSON file {path}: {error}") from None
     if isinstance(data, dict):

@@ -90,12 +90,16 @@ class MMBenchScenario(Scenario):
                 )
                 continue
             index = int(text)
+            passes = questions.setdefault(index % PASS_STRIDE, {})
+            if index // PASS_STRIDE in passes:  # a repeated row must not replace (or join) the first
+                bad.append(BadSample(f"row{number}", f"{table.origin}: index {index} occurs twice"))
+                continue
             image = row.get("image")
             if isinstance(image, ImageRef):  # identical images of rotated rows are kept once
                 image = unique.setdefault(image.digest, image)
                 row["image"] = image
                 images[str(index)] = image
-            questions.setdefault(index % PASS_STRIDE, {})[index // PASS_STRIDE] = row
+            passes[index // PASS_STRIDE] = row
         for group, rows in questions.items():  # VLMEvalKit TSVs: a short image cell names another row's index
             for row in rows.values():
                 if isinstance(row.get("image"), str | int) and str(row["image"]).strip() in images:

@@ -17,6 +17,10 @@ Data (``--data PATH``), in any of the published formats:
 Sample id ``<subtask>/<image file>/<k>``, k = 0 or 1, the question's order for that image in
 the data (e.g. ``existence/000000006040.jpg/0``). Category (``perception``|``cognition``,
 subtask); group ``<subtask>/<image file>`` (acc+ needs both questions of an image right).
+
+A row without an image name (a null ``question_id``) and a row repeating an earlier one (same
+subtask, image, question and answer) are bad samples: neither may merge questions into one image's
+group nor count a question twice.
 """
 
 from __future__ import annotations
@@ -111,6 +115,7 @@ class MMEScenario(Scenario):
                 searched=", ".join(str(d) for d in image_dirs) or f"{folder}/{subtask}",
             )
             seen: Counter[str] = Counter()
+            first_line: dict[tuple[str, str, str], int] = {}
             try:
                 lines = file.read_text(encoding="utf-8").splitlines()
             except (OSError, UnicodeDecodeError) as error:
@@ -126,6 +131,10 @@ class MMEScenario(Scenario):
                     )
                     continue
                 image_name, question, answer = columns[0], columns[1], columns[2]
+                earlier = first_line.setdefault((image_name, question, answer), number)
+                if earlier != number:
+                    yield BadSample(f"{subtask}:{number}", f"{file}, line {number}: repeats line {earlier}")
+                    continue
                 index = seen[image_name]
                 seen[image_name] += 1
                 sample_id = f"{subtask}/{image_name}/{index}"
@@ -174,14 +183,24 @@ class MMEScenario(Scenario):
     # --- the Hugging Face dataset -------------------------------------------------------------
 
     def _load_table(self, context: LoadContext) -> Iterator[Sample | BadSample]:
-        from mmlens.scenarios.tables import one_row_image, read_table
+        from mmlens.scenarios.tables import cell_text, one_row_image, read_table
 
         table = read_table(context.data_path, default_hub_id=HUB_ID, split="test", task=context.task_name)
         table.require_columns("question_id", "image", "question", "answer", "category")
         seen: Counter[str] = Counter()
+        first_row: dict[tuple[str, str, str, str], int] = {}
         for number, row in enumerate(table):
             subtask = str(row["category"])
-            image_name = PurePosixPath(str(row["question_id"])).name
+            image_id = cell_text(row["question_id"])
+            if image_id is None or not PurePosixPath(image_id).name:
+                yield BadSample(f"row{number}", f"{table.origin} row {number}: no question_id (image name)")
+                continue
+            image_name = PurePosixPath(image_id).name
+            key = (subtask, image_name, str(row["question"]), str(row["answer"]))
+            earlier = first_row.setdefault(key, number)
+            if earlier != number:
+                yield BadSample(f"row{number}", f"{table.origin} row {number}: repeats row {earlier}")
+                continue
             index = seen[f"{subtask}/{image_name}"]
             seen[f"{subtask}/{image_name}"] += 1
             sample_id = f"{subtask}/{image_name}/{index}"

@@ -72,7 +72,11 @@ class MMERealWorldScenario(Scenario):
         official = "Question_id" in table.columns
         table.require_columns(*(OFFICIAL_COLUMNS if official else HUB_COLUMNS))
         for number, row in enumerate(table):
-            sample_id = cell_text(row["Question_id" if official else "index"]) or f"row{number}"
+            id_column = "Question_id" if official else "index"
+            sample_id = cell_text(row[id_column])
+            if sample_id is None:
+                yield BadSample(f"row{number}", f"{table.origin} row {number}: no {id_column}")
+                continue
             try:
                 yield self._official(sample_id, row, table) if official else self._hub(sample_id, row, table)
             except SampleError as error:

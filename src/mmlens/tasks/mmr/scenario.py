@@ -61,8 +61,16 @@ class MMRScenario(Scenario):
             f"{IMAGES_ZIP} in {file.parent}/MMR-benchmark-images/, scoring a predictions file does not",
         )
         seen: Counter[str] = Counter()
+        first_item: dict[tuple[str, str], int] = {}
         for number, row in enumerate(rows):
+            if "id" in row and (row["id"] is None or not str(row["id"]).strip()):
+                yield BadSample(f"row{number}", f"{file}, item {number}: id is null (it names the pair)")
+                continue
             pair = str(row.get("id", f"row{number}"))
+            earlier = first_item.setdefault((pair, str(row.get("question"))), number)
+            if earlier != number:
+                yield BadSample(f"row{number}", f"{file}, item {number}: repeats item {earlier}")
+                continue
             sample_id = f"{pair}/{seen[pair]}"
             seen[pair] += 1
             missing = [key for key in REQUIRED if key not in row]

@@ -29,7 +29,10 @@ class MMStarScenario(Scenario):
         )
         table.require_columns("index", "question", "image", "answer", "category", "l2_category")
         for number, row in enumerate(table):
-            sample_id = cell_text(row["index"]) or f"row{number}"
+            sample_id = cell_text(row["index"])
+            if sample_id is None:
+                yield BadSample(f"row{number}", f"{table.origin} row {number}: no index")
+                continue
             try:
                 yield self._sample(sample_id, row, table.origin)
             except SampleError as error:

@@ -128,6 +128,9 @@ class POPEScenario(Scenario):
             if missing:
                 yield BadSample(sample_id, f"{file}, line {number}: missing {', '.join(missing)}")
                 continue
+            if _no_id(row["question_id"]):
+                yield BadSample(f"{split}:{number}", f"{file}, line {number}: question_id is null")
+                continue
             image_name = str(row["image"])
             try:
                 image = images.find(image_name)
@@ -150,6 +153,9 @@ class POPEScenario(Scenario):
         for number, row in enumerate(table):
             split = str(row["category"])
             if split not in self.splits:
+                continue
+            if _no_id(row["question_id"]):
+                yield BadSample(f"{split}:row{number}", f"{table.origin} row {number}: question_id is null")
                 continue
             sample_id = self.sample_id(split, row["question_id"])
             bad = _bad_label(row["answer"])
@@ -189,6 +195,11 @@ def is_official_file(path: Path) -> bool:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return False
     return isinstance(row, dict) and {"question_id", "text", "label"} <= row.keys()
+
+
+def _no_id(value: Any) -> bool:
+    """A null, NaN or blank question_id (it would give every such row the id "None")."""
+    return value is None or (isinstance(value, float) and value != value) or str(value).strip() == ""
 
 
 def _bad_label(label: Any) -> str | None:

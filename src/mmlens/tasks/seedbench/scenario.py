@@ -68,8 +68,11 @@ class SeedBenchScenario(Scenario):
         )
         table.require_columns("question_id", "question", "answer")
         for number, row in enumerate(table):
-            sample_id = cell_text(row["question_id"]) or f"row{number}"
             if self.dimensions is not None and _type_id(row) not in self.dimensions:
+                continue
+            sample_id = cell_text(row["question_id"])
+            if sample_id is None:
+                yield BadSample(f"row{number}", f"{table.origin} row {number}: no question_id")
                 continue
             try:
                 yield self._sample(sample_id, row, table)
