@@ -4,16 +4,42 @@ from __future__ import annotations
 
 import functools
 import http.server
+import re
 import sys
 from pathlib import Path
 from typing import Any, TextIO
 
 from mmlens.core.errors import MmlensError
 
+# Names a browser on this machine uses for the server. Any other Host header is refused: a web page
+# whose own name resolves to 127.0.0.1 (DNS rebinding) could otherwise read the report.
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
+_HOST_HEADER = re.compile(r"(?P<name>\[[0-9a-f:.]*\]|[^:\[\]]+)(?::\d{1,5})?")
+
+
+def host_is_local(host: str | None) -> bool:
+    """Whether a Host header names this machine (``127.0.0.1``, ``localhost``, with any port)."""
+    match = _HOST_HEADER.fullmatch((host or "").strip().lower())
+    return match is not None and match.group("name").rstrip(".") in LOCAL_HOSTS
+
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         pass
+
+    def _host_allowed(self) -> bool:
+        if host_is_local(self.headers.get("Host")):
+            return True
+        self.send_error(421, "Misdirected Request: serving 127.0.0.1 and localhost only")
+        return False
+
+    def do_GET(self) -> None:  # noqa: N802 - the base class's name
+        if self._host_allowed():
+            super().do_GET()
+
+    def do_HEAD(self) -> None:  # noqa: N802 - the base class's name
+        if self._host_allowed():
+            super().do_HEAD()
 
 
 def start_server(folder: Path, port: int) -> http.server.ThreadingHTTPServer:

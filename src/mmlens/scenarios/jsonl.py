@@ -3,7 +3,10 @@
     {"id": "q1", "question": "Is the cat black?", "image": "img/cat.png", "answer": "yes",
      "choices": ["black", "white"], "category": ["animals", "colour"], "group": "cat"}
 
-``image`` may also be a list of paths (several images, in order); paths are relative to the file.
+``image`` may also be a list of paths (several images, in order); paths are relative to the file
+and must stay inside its folder: an absolute path, a ``../`` path or a symlink leading out of it
+makes the line a bad sample, unless the task sets ``allow_outside_media: true`` on the scenario
+(images are sent to the model's endpoint, so a task file must not pick any file on your disk).
 A reference answer can be more than one string: ``"answers": ["2", "two"]`` (any of them is right;
 ``answer`` then defaults to the first), or a number with a tolerance: ``"answer": 3.5,
 "tolerance": 0.1`` (absolute; with ``"relative": true`` a fraction of the answer).
@@ -11,6 +14,7 @@ A reference answer can be more than one string: ``"answers": ["2", "two"]`` (any
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -34,10 +38,12 @@ def _as_list(value: Any) -> list[Any]:
 
 @scenarios.register("jsonl")
 class JsonlScenario(Scenario):
-    """Fields: ``path`` (relative to the task file; ``--data`` overrides it)."""
+    """Fields: ``path`` (relative to the task file; ``--data`` overrides it), ``allow_outside_media``
+    (image paths may lead outside the data file's folder; default false)."""
 
     id_scheme: ClassVar[str] = 'the "id" field of each line'
     path: str | None = None
+    allow_outside_media: bool = False
 
     def load(self, context: LoadContext) -> Iterator[Sample | BadSample]:
         source = context.data_path or self.path
@@ -59,11 +65,25 @@ class JsonlScenario(Scenario):
             raise DataError(f"task {context.task_name}: {file} is not UTF-8 text ({error.reason})") from None
 
     def _sample(self, row: dict[str, Any], file: Path, number: int) -> Sample | BadSample:
-        sample_id = str(row.get("id", f"{file.name}:{number}"))
+        line_id = f"{file.name}:{number}"
+        sample_id = str(row.get("id", line_id))
         missing = [key for key in ("id", "question") if key not in row]
         if missing:
             return BadSample(sample_id, f"{file}, line {number}: missing {', '.join(missing)}")
-        images = [FileImage(file.parent / path) for path in _as_list(row.get("image"))]
+        if not _usable_id(row["id"]):
+            return BadSample(line_id, f"{file}, line {number}: id {row['id']!r} is not a usable id")
+        paths = _as_list(row.get("image"))
+        if not all(isinstance(path, str) and path for path in paths):
+            return BadSample(sample_id, f"{file}, line {number}: image must be a path or a list of paths")
+        if not self.allow_outside_media:
+            outside = next((path for path in paths if not _inside(file.parent, path)), None)
+            if outside is not None:
+                return BadSample(
+                    sample_id,
+                    f"{file}, line {number}: image {outside!r} is outside the data folder {file.parent} "
+                    "(set allow_outside_media: true on the jsonl scenario to allow it)",
+                )
+        images = [FileImage(file.parent / path) for path in paths]
         missing_files = [str(image.path) for image in images if not image.path.is_file()]
         if missing_files:
             return BadSample(sample_id, f"image file {missing_files[0]} does not exist")
@@ -98,6 +118,23 @@ class JsonlScenario(Scenario):
             metadata={k: v for k, v in row.items() if k not in RESERVED_KEYS},
             reference=reference,
         )
+
+
+def _usable_id(value: Any) -> bool:
+    """A non-empty string or a number: a null, empty or structured id would merge or hide samples."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return math.isfinite(value)
+    return isinstance(value, str) and value.strip() != ""
+
+
+def _inside(folder: Path, relative: str) -> bool:
+    """Whether ``folder / relative``, symlinks followed, stays inside ``folder``."""
+    try:
+        return (folder / relative).resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL in the name
+        return False
 
 
 def _reference(row: dict[str, Any]) -> Reference | None:
