@@ -1,10 +1,19 @@
-"""``main``: parse, dispatch to the registered command, and turn user errors into one line."""
+"""``main``: parse, dispatch to the registered command, and turn user errors into one line.
+
+Interruptions: SIGTERM takes the path Ctrl-C (SIGINT) takes, so a run stopped either way records
+its status and says how to resume; the exit code is 128 + the signal's number: 130 for Ctrl-C, 143
+for SIGTERM."""
 
 from __future__ import annotations
 
 import os
+import shlex
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
 
 from mmlens.cli.parser import build_parser
 from mmlens.cli.registry import COMMANDS
@@ -12,24 +21,58 @@ from mmlens.core.errors import MmlensError
 from mmlens.runner.execute import RunInterrupted
 
 
+@contextmanager
+def sigterm_as_ctrl_c(received: list[int]) -> Iterator[None]:
+    """While the command runs, SIGTERM calls whatever answers Ctrl-C at that moment (Python's
+    KeyboardInterrupt, or asyncio's handler that cancels the running requests first), and is noted
+    in ``received``. Only in the main thread, and only where SIGTERM has its default meaning."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous != signal.SIG_DFL:
+        yield
+        return
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        ctrl_c = signal.getsignal(signal.SIGINT)
+        if callable(ctrl_c):
+            ctrl_c(signal.SIGINT, frame)
+        else:  # Ctrl-C ignored (a background job): SIGTERM must still stop the command
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    received: list[int] = []
+    interrupted = 128 + signal.SIGINT
+    resume = ""
     try:
-        argv = list(sys.argv[1:] if argv is None else argv)
-        args = parser.parse_args(argv)
-        args.argv = argv
-        if args.command is None:
-            parser.print_help()
-            return 0
-        if getattr(args, "limit", None) is not None and args.limit < 1:
-            raise MmlensError("--limit must be at least 1")
-        return COMMANDS[args.command].run(args)
+        with sigterm_as_ctrl_c(received):
+            argv = list(sys.argv[1:] if argv is None else argv)
+            args = parser.parse_args(argv)
+            args.argv = argv
+            if args.command == "run":  # a run interrupted before it began is also simply rerun
+                resume = f"; rerun `mmlens {shlex.join(argv)}` to resume"
+            if args.command is None:
+                parser.print_help()
+                return 0
+            if getattr(args, "limit", None) is not None and args.limit < 1:
+                raise MmlensError("--limit must be at least 1")
+            return COMMANDS[args.command].run(args)
     except RunInterrupted as error:
         print(f"\n{error}", file=sys.stderr)
-        return 130
+        return 128 + received[0] if received else interrupted
     except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
+        print(f"\ninterrupted{resume}", file=sys.stderr)
+        return 128 + received[0] if received else interrupted
     except MmlensError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -310,10 +310,14 @@ class DatasetProvenance(_Model):
 
 
 class ProcessProvenance(_Model):
-    """The process that ran it (``mmlens show`` tells a killed run from one still running)."""
+    """The process that ran it (``mmlens show`` tells a killed run from one still running, and from
+    a later process given the same pid: ``start_time`` is when the process started, in clock ticks
+    since boot, and ``boot_id`` the boot it ran in, both from Linux's /proc; None elsewhere)."""
 
     host: str | None = None
     pid: int | None = None
+    start_time: int | None = None
+    boot_id: str | None = None
 
 
 class Provenance(_Model):

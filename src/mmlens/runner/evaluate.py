@@ -7,8 +7,8 @@ import hashlib
 import json
 import os
 import re
-import socket
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,7 +19,6 @@ from mmlens.core.requests import MODEL_ROLE, Request, canonical_json
 from mmlens.core.results import (
     DatasetProvenance,
     ModelProvenance,
-    ProcessProvenance,
     Provenance,
     RequestCounts,
     RoleRequestCounts,
@@ -30,7 +29,7 @@ from mmlens.core.task import Task
 from mmlens.models.base import Model, ModelSpec, build_model
 from mmlens.runner.execute import ExecutionStats, Responder, RunInterrupted
 from mmlens.runner.plan import load_samples, set_aside_samples_without_media
-from mmlens.runner.provenance import dataset_fingerprint, environment, task_provenance
+from mmlens.runner.provenance import dataset_fingerprint, environment, task_provenance, this_process
 from mmlens.runner.roles import RoleChoice, close_role_models, load_roles, role_provenance
 from mmlens.runner.rounds import SampleFlow, drive, key_requests, start_flows
 from mmlens.runner.scoring import build_results, score_outcome
@@ -107,16 +106,36 @@ def ensure_output_dir(folder: Path) -> None:
         raise MmlensError(f"--output-dir {folder}: not writable")
 
 
+def _write_atomically(path: Path, lines: Iterable[str]) -> None:
+    """Write ``path`` whole or not at all: into ``path.tmp``, synced, then renamed over it."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        handle.writelines(lines)
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+
+
 def write_run_folder(run_dir: Path, results: dict[str, Any], records: list[dict[str, Any]]) -> None:
+    """results.json is written last, and an older one removed first: a folder that has a
+    results.json has the samples.jsonl of the same run, whatever moment a kill came at (a run is
+    marked done in the store only after this returns)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    samples_tmp = run_dir / "samples.jsonl.tmp"
-    with samples_tmp.open("w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    samples_tmp.replace(run_dir / "samples.jsonl")
-    results_tmp = run_dir / "results.json.tmp"
-    results_tmp.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    results_tmp.replace(run_dir / "results.json")
+    (run_dir / "results.json").unlink(missing_ok=True)
+    _write_atomically(
+        run_dir / "samples.jsonl", (json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+    )
+    _write_atomically(run_dir / "results.json", [json.dumps(results, indent=2, ensure_ascii=False) + "\n"])
+    try:  # the renames themselves survive a power cut only once the folder is synced
+        folder = os.open(run_dir, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(folder)
+    except OSError:
+        pass
+    finally:
+        os.close(folder)
 
 
 def set_aside_unreadable_images(
@@ -170,16 +189,16 @@ def run_task(
     resume_hint: str,
 ) -> RunResult:
     started = time.time()
-    own_model = not isinstance(model_spec, Model)
-    if output_dir is not None:
-        ensure_output_dir(output_dir)
-    context = LoadContext(task.name, task.task_dir, data, limit)
-    samples, bad_from_data = load_samples(task, context)
-    samples, without_media = set_aside_samples_without_media(task, samples, context.data_path)
-    bad_from_data += without_media
-    model = model_spec if isinstance(model_spec, Model) else build_model(model_spec)
+    model: Model | None = None
     role_models: dict[str, Model] = {}
     try:
+        if output_dir is not None:
+            ensure_output_dir(output_dir)
+        context = LoadContext(task.name, task.task_dir, data, limit)
+        samples, bad_from_data = load_samples(task, context)
+        samples, without_media = set_aside_samples_without_media(task, samples, context.data_path)
+        bad_from_data += without_media
+        model = model_spec if isinstance(model_spec, Model) else build_model(model_spec)
         role_models = load_roles(roles)
         models = {MODEL_ROLE: model, **role_models}
         fingerprints = {name: m.fingerprint_key() for name, m in models.items()}
@@ -208,10 +227,10 @@ def run_task(
             store=str(store.path),
             started=started,
             resume=resume_hint,
-            process=ProcessProvenance(host=socket.gethostname(), pid=os.getpid()),
+            process=this_process(),
         )
-        store.begin_run(run_id, task.name, model.label, str(run_dir or ""), provenance.to_dict())
         responder = Responder(models, store, progress=progress, resume_hint=resume_hint, prefetched=cached)
+        store.begin_run(run_id, task.name, model.label, str(run_dir or ""), provenance.to_dict())
         try:
             return drive_and_save(
                 task,
@@ -227,20 +246,33 @@ def run_task(
                 thumbnails,
             )
         except RunInterrupted:
-            store.set_status(run_id, "interrupted")
+            record_status(store, run_id, "interrupted")
             raise
-        except KeyboardInterrupt:
-            store.set_status(run_id, "interrupted")
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (the command line turns it into one)
+            record_status(store, run_id, "interrupted")
             raise RunInterrupted(
                 f"interrupted: the answered requests are saved in {store.path}; {resume_hint} to resume"
             ) from None
         except BaseException:
-            store.set_status(run_id, "failed")
+            record_status(store, run_id, "failed")
             raise
+    except KeyboardInterrupt:  # before the run began: nothing was sent, nothing is recorded
+        raise RunInterrupted(f"interrupted before the run began; {resume_hint} to resume") from None
     finally:
-        if own_model:
+        if model is not None and model is not model_spec:
             model.close()
         close_role_models(roles, role_models)
+
+
+def record_status(store: Store, run_id: str, status: str) -> None:
+    """Record how the run ended. A second Ctrl-C (or SIGTERM) while it is written must not leave
+    the run shown as ``running``: the write is tried again (one cut short is rolled back)."""
+    for _ in range(5):
+        try:
+            store.set_status(run_id, status)
+            return
+        except KeyboardInterrupt:
+            continue
 
 
 def drive_and_save(
@@ -292,9 +324,9 @@ def drive_and_save(
     if thumbnails:
         save_thumbnails([item.sample for item in flows], store)
     record_dicts = [r.to_dict() for r in records]
-    store.finish_run(run_id, results, record_dicts)
-    if run_dir is not None:
+    if run_dir is not None:  # first: the store says done only once the folder is complete
         write_run_folder(run_dir, results, record_dicts)
+    store.finish_run(run_id, results, record_dicts)
     stats = ExecutionStats(
         model_stats.unique, model_stats.cached, model_stats.computed, model_stats.errors, model_stats.seconds
     )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import platform
+import socket
 import subprocess
 from functools import lru_cache
 from pathlib import Path
@@ -11,7 +13,7 @@ from typing import Any
 
 import mmlens
 from mmlens.core.requests import canonical_json
-from mmlens.core.results import TaskProvenance
+from mmlens.core.results import ProcessProvenance, TaskProvenance
 from mmlens.core.sample import Sample
 from mmlens.core.task import Task
 
@@ -66,3 +68,50 @@ def environment() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
+
+
+def process_start_time(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks since boot (field 22 of Linux's
+    /proc/PID/stat); None where there is no /proc or no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
+        # the command name (field 2) is in parentheses and may hold spaces or parentheses itself
+        return int(stat[stat.rindex(")") + 2 :].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def boot_id() -> str | None:
+    """This boot's id (Linux); a pid and a start time are only unique within one boot."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def this_process() -> ProcessProvenance:
+    pid = os.getpid()
+    return ProcessProvenance(
+        host=socket.gethostname(), pid=pid, start_time=process_start_time(pid), boot_id=boot_id()
+    )
+
+
+def process_is_gone(process: ProcessProvenance) -> bool:
+    """Whether the process that a run row names has ended: only answerable on the host that ran it
+    (elsewhere: False). A live process with the same pid but another start time or boot is another
+    process, the pid reused after the run's own process was killed."""
+    if process.host is None or process.host != socket.gethostname():
+        return False
+    if process.pid is None:
+        return True
+    try:
+        os.kill(process.pid, 0)
+    except (OSError, OverflowError):
+        return True
+    if process.boot_id is not None and boot_id() not in (None, process.boot_id):
+        return True
+    if process.start_time is not None:
+        now = process_start_time(process.pid)
+        if now is not None and now != process.start_time:
+            return True
+    return False
