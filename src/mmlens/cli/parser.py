@@ -10,7 +10,7 @@ from typing import Any, TypedDict
 from mmlens.api import resolve_model_spec
 from mmlens.cli.registry import COMMAND_MODULES, COMMANDS
 from mmlens.core.errors import MmlensError
-from mmlens.core.paths import default_store_path
+from mmlens.core.paths import default_store_path, store_location
 from mmlens.models.base import parse_model_args
 from mmlens.runner.roles import RoleInput
 
@@ -27,11 +27,7 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog="mmlens", description="Evaluate multimodal LLMs on published benchmarks.")
-    parser.add_argument(
-        "--store",
-        help=f"the results/response database (default {default_store_path()}; "
-        "or set MMLENS_STORE / MMLENS_HOME)",
-    )
+    add_store_option(parser, None)
     subparsers = parser.add_subparsers(dest="command", parser_class=ArgumentParser)
     for module_name in COMMAND_MODULES:
         try:
@@ -42,8 +38,31 @@ def build_parser() -> argparse.ArgumentParser:
     order = {name: index for index, name in enumerate(COMMAND_MODULES)}
     commands = sorted(COMMANDS.values(), key=lambda c: order.get(c.run.__module__, len(order)))
     for entry in commands:
-        entry.add_arguments(subparsers.add_parser(entry.name, help=entry.help, description=entry.help))
+        command = subparsers.add_parser(entry.name, help=entry.help, description=entry.help)
+        entry.add_arguments(command)
+        if not any("--store" in action.option_strings for action in command._actions):
+            # also after the command (`mmlens run shapes --store X`); absent there, the global one holds
+            add_store_option(command, argparse.SUPPRESS)
     return parser
+
+
+def _store_option(text: str) -> str:
+    store_location(text, "--store")  # a server URL: one line, before any work
+    return text
+
+
+def add_store_option(parser: argparse.ArgumentParser, default: Any) -> None:
+    try:
+        shown = str(default_store_path())
+    except MmlensError:  # MMLENS_STORE holds a server URL: said when a command opens the store
+        shown = "$MMLENS_STORE"
+    parser.add_argument(
+        "--store",
+        type=_store_option,
+        default=default,
+        help=f"the results/response database, a SQLite file (default {shown}; "
+        "or set MMLENS_STORE / MMLENS_HOME)",
+    )
 
 
 # Options of the commands that load a task ------------------------------------------------------

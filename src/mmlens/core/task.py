@@ -20,6 +20,7 @@ A task file::
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import importlib
 import sys
@@ -170,8 +171,22 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _looks_like_task(data: dict[str, Any]) -> bool:
-    return "name" in data and "scenario" in data
+# Keys only a task file has (a model file has backend, name and args): a file with any of them is
+# meant as a task, so a missing or misspelt name or scenario is an error, never a silent skip.
+TASK_ONLY_KEYS = ("scenario", "metric", "instruction", "inferencer", "variants", "profiles", "id_scheme")
+
+
+def _looks_like_task(path: Path, data: dict[str, Any]) -> bool:
+    if not any(key in data for key in TASK_ONLY_KEYS):
+        return False
+    known = set(TaskConfig.model_fields)
+    for key in ("name", "scenario"):
+        if key not in data:
+            unknown = [str(k) for k in data if str(k) not in known]
+            close = difflib.get_close_matches(key, unknown, n=1, cutoff=0.6)
+            hint = f" ({close[0]!r} looks like a misspelling of it)" if close else ""
+            raise ConfigError(f"task file {path}: missing key {key!r}{hint}")
+    return True
 
 
 def _first_line(text: Any) -> str:
@@ -214,7 +229,7 @@ class TaskCatalog:
             if path.suffix not in (".yaml", ".yml"):
                 continue
             data = _read_yaml(path)
-            if not _looks_like_task(data):
+            if not _looks_like_task(path, data):
                 continue
             name = str(data["name"])
             first_line = _first_line(data.get("description"))
