@@ -1,0 +1,91 @@
+"""Requests/s of the openai backend + store against a fast local server: one commit per response
+(``commit_interval=0``, as before) beside commits batched within ``DEFAULT_COMMIT_INTERVAL``.
+
+The server (tests/fixtures/fault_server.py, zero latency) runs in its own process. Each setting runs
+``execute`` (the run's own path: backend, emit, store) over fresh requests into a fresh store, in
+alternation, ``--repeats`` times; the median and range are printed, with the commits made.
+
+    python benchmarks/bench_store_commits.py [--requests 4000] [--concurrency 64] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from bench_openai_concurrency import LocalServer, local_server  # noqa: E402
+
+from mmlens.core.messages import Message  # noqa: E402
+from mmlens.core.requests import GenerationSettings, Request  # noqa: E402
+from mmlens.models.base import ModelSpec, build_model  # noqa: E402
+from mmlens.runner.execute import execute  # noqa: E402
+from mmlens.store.sqlite import DEFAULT_COMMIT_INTERVAL, Store  # noqa: E402
+
+
+def measure(
+    server: LocalServer, interval: float, count: int, concurrency: int, tag: str
+) -> tuple[float, int]:
+    model = build_model(
+        ModelSpec(
+            backend="openai", name="bench", args={"base_url": server.base_url, "concurrency": concurrency}
+        )
+    )
+    requests = {
+        f"{tag}-{i}": Request(
+            "generate", (Message.user(f"{tag} question {i}"),), GenerationSettings(max_new_tokens=8)
+        )
+        for i in range(count)
+    }
+    with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "s.sqlite", interval) as store:
+        commits: list[str] = []
+        store._db.set_trace_callback(
+            lambda statement: commits.append(statement) if statement == "COMMIT" else None
+        )
+        _, stats = execute(requests, model, store, cached_responses={})
+        if stats.errors:
+            print(f"  warning: {stats.errors} of {count} requests failed")
+        assert store.count_responses() == count - stats.errors
+    model.close()
+    return count / stats.seconds, len(commits)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    arguments = parser.parse_args()
+    settings = {
+        "commit per response": 0.0,
+        f"batched ({DEFAULT_COMMIT_INTERVAL * 1000:.0f} ms)": DEFAULT_COMMIT_INTERVAL,
+    }
+    results: dict[str, list[tuple[float, int]]] = {name: [] for name in settings}
+    with local_server(0.0) as server:
+        measure(server, 0.0, 200, arguments.concurrency, "warm")
+        for repeat in range(arguments.repeats):
+            for name, interval in settings.items():
+                results[name].append(
+                    measure(server, interval, arguments.requests, arguments.concurrency, f"{repeat}{name}")
+                )
+    print(
+        f"{arguments.requests} requests at concurrency {arguments.concurrency}, zero-latency local server; "
+        f"{arguments.repeats} repeats (median, range)"
+    )
+    print(f"{'setting':>22} {'req/s':>8} {'range':>15} {'commits':>8}")
+    for name, runs in results.items():
+        rates = sorted(rate for rate, _ in runs)
+        commits = statistics.median(c for _, c in runs)
+        print(
+            f"{name:>22} {statistics.median(rates):>8.0f} {rates[0]:>7.0f}-{rates[-1]:<7.0f} {commits:>8.0f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
