@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 from typing import Any
 
@@ -21,6 +20,7 @@ from mmlens.cli.parser import (
 from mmlens.cli.registry import command
 from mmlens.core.errors import MmlensError
 from mmlens.core.requests import MODEL_ROLE
+from mmlens.core.secrets import mask_command
 from mmlens.models.base import Model
 from mmlens.summary import format_summary
 
@@ -81,7 +81,8 @@ def _run_one_task(task: str, model: Model, roles: RoleOptions, args: argparse.Na
         output_dir=args.output_dir,
         seed=args.seed,
         progress=not args.no_progress and sys.stderr.isatty(),
-        resume_hint=f"rerun `mmlens {shlex.join(args.argv)}`",
+        # Recorded in the store and results.json: credentials (a key in --base-url) are masked.
+        resume_hint=f"rerun `mmlens {mask_command(args.argv)}`",
     )
     if args.json:
         return result.results

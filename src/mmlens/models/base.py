@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from mmlens.core.errors import ConfigError
 from mmlens.core.registry import Registry
 from mmlens.core.requests import Request, RequestKind, Response, canonical_json
+from mmlens.core.secrets import looks_like_key
 
 Emit = Callable[[int, Response], None]
 
@@ -160,6 +161,7 @@ def validate_model_spec(spec: ModelSpec) -> tuple[type[Model], ModelArgs]:
 
     load_plugins()
     cls = models.get(spec.backend)
+    refuse_keys_in_args(spec)
     try:
         args = cls.Args.model_validate(spec.args)
     except ValidationError as error:
@@ -168,6 +170,18 @@ def validate_model_spec(spec: ModelSpec) -> tuple[type[Model], ModelArgs]:
             f"model {spec.label}: bad --model-args (or args: in a model file): {problems}"
         ) from None
     return cls, args
+
+
+def refuse_keys_in_args(spec: ModelSpec) -> None:
+    """A model option whose value is shaped like an API key is refused (without showing it): keys are
+    read from environment variables, so that none reaches the store, results.json or a report."""
+    for name, value in spec.args.items():
+        if isinstance(value, str) and looks_like_key(value):
+            raise ConfigError(
+                f"model {spec.label}: option {name} holds what looks like an API key (not shown); keys "
+                "are never given as options: put the key in an environment variable and name the "
+                "variable (for openai: api_key_env=VARIABLE, default OPENAI_API_KEY)"
+            )
 
 
 def build_model(spec: ModelSpec) -> Model:

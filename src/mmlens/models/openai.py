@@ -39,6 +39,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import logging
@@ -56,6 +57,7 @@ from pydantic import Field, field_validator
 
 from mmlens.core.errors import ConfigError, MmlensError
 from mmlens.core.requests import Request, RequestKind, Response
+from mmlens.core.secrets import is_env_var_name, mask, mask_then_cut, mask_url, url_secrets
 from mmlens.models.base import Emit, Model, ModelArgs, models
 from mmlens.models.http_retry import AdaptiveConcurrency, backoff_delay, parse_retry_after
 from mmlens.models.openai_payload import (
@@ -125,13 +127,26 @@ class OpenAIArgs(ModelArgs):
     @field_validator("base_url")
     @classmethod
     def _normalise_base_url(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
+        value, query = split_query(value.strip())  # a query (``?api_key=...``) stays after the path
+        value = value.rstrip("/")
         if not value.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must start with http:// or https://, got {value!r}")
+            raise ValueError(f"base_url must start with http:// or https://, got {mask_url(value)!r}")
         for suffix in ("/chat/completions", "/chat"):
             if value.endswith(suffix):
                 value = value[: -len(suffix)]
-        return value
+        return value + query
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _check_api_key_env(cls, value: str) -> str:
+        # The value is never shown: it may be the key itself, typed where the variable's name goes.
+        if not is_env_var_name(value.strip()):
+            raise ValueError(
+                "must be the name of the environment variable that holds the key (such as "
+                "OPENAI_API_KEY), not the key itself; the value given is not such a name (not shown: "
+                "it may be a key). Set the variable, e.g. export OPENAI_API_KEY=..., and pass its name"
+            )
+        return value.strip()
 
     @field_validator("extra_body", mode="before")
     @classmethod
@@ -194,13 +209,14 @@ class OpenAIModel(Model):
     def fingerprint(self) -> dict[str, Any]:
         """Backend, model, endpoint and what changes the pixels or the body the model sees.
 
-        Not the key, nor concurrency/timeout/retries: they do not change answers.
+        Not the key (nor one in the URL: its credentials are masked), nor concurrency/timeout/retries:
+        they do not change answers.
         """
         args = self.args
         return {
             "backend": self.backend,
             "name": self.name,
-            "base_url": args.base_url,
+            "base_url": mask_url(args.base_url),
             "media": {
                 "image_format": args.image_format,
                 "max_pixels": args.max_pixels,
@@ -310,8 +326,8 @@ class _Run:
         self.model_name = model_name
         self.args = args
         self.requests = requests
-        self.url = args.base_url + "/chat/completions"
-        self.embeddings_url = args.base_url + "/embeddings"
+        self.url = endpoint(args.base_url, "/chat/completions")
+        self.embeddings_url = endpoint(args.base_url, "/embeddings")
         self.limiter = AdaptiveConcurrency(args.concurrency)
         self.encoder = ImageEncoder(
             ImageSettings(args.image_format, args.max_pixels, args.image_detail, args.drop_images)
@@ -361,6 +377,15 @@ class _Run:
                 await asyncio.gather(*workers, return_exceptions=True)
 
     async def answer(self, session: aiohttp.ClientSession, request: Request) -> Response:
+        """The response, its error (if any) with every credential masked (key, URL userinfo, ...)."""
+        response = await self._answer(session, request)
+        if response.error is not None:
+            masked = self.scrub(response.error)
+            if masked != response.error:
+                response = dataclasses.replace(response, error=masked)
+        return response
+
+    async def _answer(self, session: aiohttp.ClientSession, request: Request) -> Response:
         if request.kind == "loglikelihood" and request.continuation is None:
             return Response(error="log-likelihood request without a continuation")
         if request.kind == "loglikelihood" and request.continuation_ends_turn:
@@ -526,7 +551,7 @@ class _Run:
             try:
                 return load_json(content)
             except ValueError:
-                preview = self.scrub(content[:80].decode("utf-8", "replace"))
+                preview = self.scrub(content[:4096].decode("utf-8", "replace"))[:80]  # masked, then cut
                 return Failure(f"malformed reply from {url}: not JSON: {preview!r}", retryable=True)
         return self.http_failure(status, reply.headers, content.decode("utf-8", "replace"), url)
 
@@ -589,14 +614,15 @@ class _Run:
                 message = str(data["detail"])
             elif "message" in data:
                 message = str(data["message"])
-        message = " ".join(self.scrub(message).split())
-        if len(message) > SERVER_MESSAGE_LIMIT:
-            message = message[:SERVER_MESSAGE_LIMIT] + "..."
+        message = mask_then_cut(" ".join(message.split()), SERVER_MESSAGE_LIMIT, self.secrets())
         return message, code
 
+    def secrets(self) -> list[str | None]:
+        """The credentials this run knows: the key and whatever the URL carries."""
+        return [os.environ.get(self.args.api_key_env), *url_secrets(self.args.base_url)]
+
     def scrub(self, text: str) -> str:
-        key = os.environ.get(self.args.api_key_env)
-        return text.replace(key, "***") if key else text
+        return mask(text, self.secrets())
 
 
 def embeddings_missing(failure: Failure) -> bool:
@@ -617,7 +643,10 @@ def open_session(args: OpenAIArgs, url: str, connections: int) -> aiohttp.Client
 
     key = os.environ.get(args.api_key_env)
     headers = {"Content-Type": "application/json"}
-    if key:
+    parts = urllib.parse.urlsplit(url)
+    if key and (parts.username or parts.password):  # aiohttp sends those as Basic auth: one header only
+        logger.info("%s: base_url carries credentials; sent instead of %s", mask_url(url), args.api_key_env)
+    elif key:
         headers["Authorization"] = f"Bearer {key}"
     connector = aiohttp.TCPConnector(
         limit=connections,
@@ -630,6 +659,18 @@ def open_session(args: OpenAIArgs, url: str, connections: int) -> aiohttp.Client
         headers=headers,
         timeout=aiohttp.ClientTimeout(total=args.timeout, sock_connect=min(args.timeout, 30.0)),
     )
+
+
+def split_query(url: str) -> tuple[str, str]:
+    """``(everything before the query, "?query" or "")``."""
+    before, mark, query = url.partition("?")
+    return before, mark + query
+
+
+def endpoint(base_url: str, path: str) -> str:
+    """``base_url`` + ``path``, with base_url's query (``?api_key=...``) kept at the end."""
+    before, query = split_query(base_url)
+    return before + path + query
 
 
 def environment_proxy(url: str) -> str | None:
