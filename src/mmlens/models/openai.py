@@ -5,12 +5,18 @@
 - Requests run concurrently on one asyncio event loop inside ``process`` (so ``emit`` is called on
   the caller's thread), at most ``concurrency`` in flight, over one aiohttp session whose keep-alive
   pool holds a connection per slot; each body is serialised once, whatever the retries. While the
-  server pushes back (429, 503, 529, timeouts) the limit is halved and then grows back by about one
+  server pushes back (429, 503, 529) the limit is halved and then grows back by about one
   slot per window of successes (AIMD); a ``Retry-After`` (seconds or HTTP date, or
   ``retry-after-ms``) holds back every request until then. Other failures are retried with
   exponential backoff and jitter: 408, 409, 5xx, timeouts, connection errors and malformed replies.
   3xx, 400/401/403/404/422 and 501 are not retried. When the attempts run out the request gets
-  ``Response(error=...)``, never an invented answer.
+  ``Response(error=...)``, never an invented answer. A timeout is no overload signal: it does not
+  lower the limit, and a request that timed out is retried only once every untried request has been
+  sent, so hanging requests never hold up healthy ones; a request waiting to retry holds no place.
+- An endpoint that cannot be connected to (refused, unknown host, untrusted certificate) or refuses
+  the key (401/403) on ``FAIL_FAST_ATTEMPTS`` attempts in a row before it has answered once (after,
+  on ``concurrency`` x attempts in a row) raises ``ModelUnavailable``: the run stops at once instead
+  of sending every request through its retries.
 - The API key is read from the environment variable named by ``api_key_env`` at the start of each
   ``process`` call; it is sent as a bearer token (nothing is sent when the variable is unset, for
   local servers) and appears in no fingerprint, log or error message. ``timeout`` bounds each attempt
@@ -39,6 +45,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import functools
 import json
@@ -55,7 +62,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import Field, field_validator
 
-from mmlens.core.errors import ConfigError, MmlensError
+from mmlens.core.errors import ConfigError, MmlensError, ModelUnavailable
 from mmlens.core.requests import Request, RequestKind, Response
 from mmlens.core.secrets import is_env_var_name, mask, mask_then_cut, mask_url, url_secrets
 from mmlens.models.base import Emit, Model, ModelArgs, models
@@ -100,6 +107,12 @@ SERVER_MESSAGE_LIMIT = 300
 # Idle connections are closed before servers close them (vLLM and uvicorn: after 5 s), so that a request
 # is rarely sent on a socket the server is just closing (a POST is not resent automatically).
 KEEPALIVE_SECONDS = 4.0
+# Requests that timed out wait to be retried until every untried request has been sent, at most this
+# many per slot (past that they are retried in turn).
+DEFERRED_RETRIES_PER_SLOT = 4
+# An endpoint that cannot be connected to or refuses the key on this many attempts in a row, before it
+# has answered once, ends the run (ModelUnavailable) instead of failing every request in turn.
+FAIL_FAST_ATTEMPTS = 3
 
 
 END_OF_TURN_UNSUPPORTED = (
@@ -173,6 +186,9 @@ class Failure:
     status: int | None = None
     overload: bool = False
     retry_after: float | None = None
+    timed_out: bool = False
+    # the endpoint answers nobody: it cannot be connected to, or it refuses the key
+    unavailable: bool = False
 
 
 @dataclass
@@ -290,6 +306,23 @@ def _run_beside_running_loop(run: _Run, emit: Emit) -> None:
         raise
 
 
+class _Place:
+    """A request's place among the ``concurrency`` being worked on; given up once (on retry or end)."""
+
+    def __init__(self, places: asyncio.Semaphore) -> None:
+        self._places: asyncio.Semaphore | None = places
+
+    def give_up(self) -> None:
+        if self._places is not None:
+            self._places.release()
+            self._places = None
+
+
+CURRENT_PLACE: contextvars.ContextVar[_Place | None] = contextvars.ContextVar(
+    "mmlens_openai_place", default=None
+)
+
+
 class EndpointFeature:
     """Whether the endpoint answers one kind of request (log-likelihood, embeddings), learnt from replies.
 
@@ -340,6 +373,36 @@ class _Run:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main_task: asyncio.Task[Any] | None = None
         self._cancelled = threading.Event()
+        self.fresh_sent = asyncio.Event()
+        self.deferred = 0
+        self.answered = False  # whether any attempt has succeeded
+        self.unavailable_in_a_row = 0
+
+    def check_available(self, failure: Failure) -> None:
+        """Stop the run (ModelUnavailable) once attempts in a row, with no success between them, found
+        the endpoint unreachable or refusing the key: FAIL_FAST_ATTEMPTS of them before it has
+        answered once, a full round of retries for every slot after (a server that went away)."""
+        if not failure.unavailable:
+            self.unavailable_in_a_row = 0
+            return
+        self.unavailable_in_a_row += 1
+        attempts = self.args.max_retries + 1
+        needed = FAIL_FAST_ATTEMPTS
+        if self.answered:
+            needed = max(FAIL_FAST_ATTEMPTS, self.args.concurrency * attempts)
+        if self.unavailable_in_a_row >= needed:
+            raise ModelUnavailable(
+                f"{failure.message} ({self.unavailable_in_a_row} attempts in a row"
+                + (")" if not self.answered else ", after it had answered)")
+            )
+
+    async def retry_after_fresh_requests(self) -> None:
+        """A request that timed out is retried once every request not yet tried has been sent (or too
+        many wait so), so that a hanging request's retries never take slots from healthy ones."""
+        self.deferred += 1
+        if self.deferred > DEFERRED_RETRIES_PER_SLOT * self.args.concurrency:
+            self.fresh_sent.set()  # bound what waits (each holds its body): retry in turn from now on
+        await self.fresh_sent.wait()
 
     def cancel_threadsafe(self) -> None:
         self._cancelled.set()
@@ -352,29 +415,57 @@ class _Run:
         if self._cancelled.is_set():  # cancelled before the loop started
             raise asyncio.CancelledError
         workers_count = min(self.args.concurrency, len(self.requests))
-        pending = iter(enumerate(self.requests))
+        # At most `concurrency` requests are being worked on (encoded, waiting for a slot, in flight);
+        # a request waiting to retry gives its place up (see `post`), so one that keeps failing or
+        # timing out never holds back the healthy ones behind it.
+        places = asyncio.Semaphore(workers_count)
+        tasks: set[asyncio.Task[None]] = set()
+        raised: list[BaseException] = []
+        main_task = asyncio.current_task()
 
-        async def worker(session: aiohttp.ClientSession) -> None:
-            for index, request in pending:  # one shared iterator: each request is taken once
+        async def answer_one(
+            session: aiohttp.ClientSession, index: int, request: Request, place: _Place
+        ) -> None:
+            CURRENT_PLACE.set(place)  # this task's own context
+            try:
                 response = await self.answer(session, request)
-                if not response.ok:
-                    self.stats.errors += 1
-                emit(index, response)
+            finally:
+                place.give_up()
+            if not response.ok:
+                self.stats.errors += 1
+            emit(index, response)
+
+        def finished(task: asyncio.Task[None]) -> None:
+            tasks.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                if not raised and main_task is not None:
+                    main_task.cancel()  # stop sending; the first error is raised below
+                raised.append(task.exception())  # type: ignore[arg-type]
 
         async with open_session(self.args, self.url, connections=workers_count) as session:
-            workers: list[asyncio.Task[None]] = []
             try:
-                for _ in range(workers_count):
-                    workers.append(asyncio.create_task(worker(session)))
-                    # One loop turn per worker: its connection opens and its first request goes out
-                    # before the next worker starts, rather than all connects first and all requests
-                    # ~20 ms later in one burst (at 64) that the replies then keep arriving in.
+                for index, request in enumerate(self.requests):
+                    await places.acquire()
+                    task = asyncio.create_task(answer_one(session, index, request, _Place(places)))
+                    tasks.add(task)
+                    task.add_done_callback(finished)
+                    # One loop turn per request: its connection opens and it goes out before the next
+                    # starts, rather than all connects first and all requests ~20 ms later in one
+                    # burst (at 64) that the replies then keep arriving in.
                     await asyncio.sleep(0)
-                await asyncio.gather(*workers)
+                self.fresh_sent.set()
+                while tasks:
+                    await asyncio.gather(*list(tasks))
+            except asyncio.CancelledError:
+                if raised:
+                    raise raised[0] from None
+                raise
             finally:
-                for task in workers:
+                for task in list(tasks):
                     task.cancel()
-                await asyncio.gather(*workers, return_exceptions=True)
+                await asyncio.gather(*list(tasks), return_exceptions=True)
+            if raised:
+                raise raised[0]
 
     async def answer(self, session: aiohttp.ClientSession, request: Request) -> Response:
         """The response, its error (if any) with every credential masked (key, URL userinfo, ...)."""
@@ -502,6 +593,7 @@ class _Run:
                 self.limiter.release()
             if isinstance(outcome, Failure):
                 failure = outcome
+                self.check_available(failure)
             else:
                 try:
                     value = read(outcome)
@@ -509,6 +601,8 @@ class _Run:
                     failure = Failure(f"malformed reply from {url}: {self.scrub(str(error))}", True)
                 else:
                     self.limiter.on_success()
+                    self.answered = True
+                    self.unavailable_in_a_row = 0
                     return value
             if not failure.retryable:
                 return failure
@@ -523,6 +617,11 @@ class _Run:
             else:
                 wait = backoff_delay(attempt, self.args.retry_backoff, self.args.max_wait)
             self.stats.retries += 1
+            place = CURRENT_PLACE.get()
+            if place is not None:
+                place.give_up()  # waiting to retry: another request may be worked on meanwhile
+            if failure.timed_out:
+                await self.retry_after_fresh_requests()
             await asyncio.sleep(wait)
         return Failure(f"gave up after {attempts} attempts: {failure.message}", False, failure.status)
 
@@ -534,15 +633,21 @@ class _Run:
             async with session.post(url, data=payload, proxy=self.proxy, allow_redirects=False) as reply:
                 content = await reply.read()
         except TimeoutError:  # the whole attempt, connecting included, took longer than `timeout`
+            # Not an overload signal: a request that hangs says nothing about the server's capacity,
+            # and halving the limit for it would slow every healthy request down.
             return Failure(
-                f"no reply from {url} within {self.args.timeout:g} s", retryable=True, overload=True
+                f"no reply from {url} within {self.args.timeout:g} s", retryable=True, timed_out=True
             )
         except aiohttp.ClientConnectorCertificateError as error:
             return Failure(
                 f"the certificate of {url} is not trusted ({error.certificate_error}); if it is "
                 "your own server's, point SSL_CERT_FILE at its certificate authority",
                 retryable=False,
+                unavailable=True,
             )
+        except aiohttp.ClientConnectorError as error:  # refused, unknown host, unreachable network
+            detail = self.scrub(str(error)) or type(error).__name__
+            return Failure(f"connection to {url} failed: {detail}", retryable=True, unavailable=True)
         except aiohttp.ClientError as error:  # refused, reset, dropped mid-reply, unreadable HTTP
             detail = self.scrub(str(error)) or type(error).__name__
             return Failure(f"connection to {url} failed: {detail}", retryable=True)
@@ -567,6 +672,7 @@ class _Run:
                 f"{self.args.api_key_env} ({state})",
                 retryable=False,
                 status=status,
+                unavailable=True,
             )
         if status == 404:
             return Failure(
