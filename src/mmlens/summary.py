@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from mmlens.core.errors import DataError
-from mmlens.core.results import MetricSummary, RoleProvenance, RunResults
+from mmlens.core.results import MetricSummary, RoleProvenance, RunResults, SampleRecord
 
 INCOMPLETE = "incomplete"
 
@@ -171,4 +173,46 @@ def format_summary(
     if typed.bad_samples:
         lines += ["", f"bad samples ({counts.bad_samples or len(typed.bad_samples)}):"]
         lines += [f"  {item.id}: {item.reason}" for item in typed.bad_samples[:10]]
+    return "\n".join(lines)
+
+
+# -- what failed, by cause ------------------------------------------------------------------------
+
+_ATTEMPTS_PREFIX = re.compile(r"^gave up after \d+ attempts: ")
+
+
+def error_cause(message: str) -> str:
+    """The cause a request error is counted under: the message without the retry count, up to its
+    first ``": "`` (``HTTP 500 from URL``, ``connection to URL failed``, ``no reply from URL within 2 s``)."""
+    text = _ATTEMPTS_PREFIX.sub("", " ".join(message.split()))
+    return text.split(": ", 1)[0] or "unknown error"
+
+
+def error_causes(records: Iterable[SampleRecord]) -> list[tuple[str, int, str]]:
+    """(cause, count, one example: the first such sample and its whole message), most frequent first."""
+    counts: dict[str, int] = {}
+    examples: dict[str, str] = {}
+    for record in records:
+        if record.error is None:
+            continue
+        cause = error_cause(record.error)
+        counts[cause] = counts.get(cause, 0) + 1
+        if cause not in examples:
+            role = f" ({record.failed_role})" if record.failed_role else ""
+            examples[cause] = f"sample {record.id}{role}: {record.error}"
+    return sorted(((c, n, examples[c]) for c, n in counts.items()), key=lambda item: -item[1])
+
+
+def format_error_summary(records: Iterable[SampleRecord], max_causes: int = 5) -> str:
+    """``errors by cause:`` then per cause its count and one example; empty when nothing failed."""
+    causes = error_causes(records)
+    if not causes:
+        return ""
+    total = sum(count for _, count, _ in causes)
+    lines = [f"errors by cause ({total} sample{'s' if total != 1 else ''}):"]
+    for cause, count, example in causes[:max_causes]:
+        lines += [f"  {count:>6}  {cause}", f"          e.g. {example}"]
+    if len(causes) > max_causes:
+        rest = sum(count for _, count, _ in causes[max_causes:])
+        lines.append(f"  {rest:>6}  {len(causes) - max_causes} other causes (see samples.jsonl)")
     return "\n".join(lines)

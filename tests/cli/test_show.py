@@ -11,6 +11,7 @@ import pytest
 
 from mmlens import api
 from mmlens.cli import main
+from tests.fixtures.fault_server import FaultServer
 from tests.fixtures.numbers_bench import build_numbers_task
 
 
@@ -24,14 +25,19 @@ def test_an_incomplete_run_is_marked_in_the_list_and_the_summary(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     task = build_numbers_task(tmp_path / "bench", count=6, duplicates=0)
-    # The openai backend against a closed port: every request fails, the run is incomplete.
-    result = api.evaluate(
-        "numbers",
-        "openai:nothing",
-        model_args="base_url=http://127.0.0.1:9/v1,max_retries=0,timeout=2",
-        include=[task],
-        output_dir=tmp_path / "runs",
-    )
+    # One request fails (a server error), the run is incomplete. (A closed port stops the run: exit 3.)
+    data = tmp_path / "bench" / "numbers.jsonl"
+    rows = [json.loads(line) for line in data.read_text().splitlines()]
+    rows[0]["question"] += " #fault=500"
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with FaultServer() as server:
+        result = api.evaluate(
+            "numbers",
+            "openai:nothing",
+            model_args=f"base_url={server.base_url},max_retries=0,timeout=2",
+            include=[task],
+            output_dir=tmp_path / "runs",
+        )
     assert result.results["complete"] is False
     code, out, _ = run_main(capsys, "show")
     assert code == 0 and result.run_id in out and "(incomplete)" in out

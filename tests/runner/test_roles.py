@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mmlens import api
-from mmlens.core.errors import ConfigError
+from mmlens.core.errors import ConfigError, ModelUnavailable
 from tests.fixtures.fault_server import FaultServer
 from tests.fixtures.judged_task import ROWS, write_judged_task
 
@@ -112,15 +112,28 @@ def test_a_bad_task_default_is_reported_unless_a_judge_is_given(tmp_path: Path) 
 # -- a judge that fails ---------------------------------------------------------------------------
 
 
-def test_an_unreachable_judge_makes_errors_that_name_it(tmp_path: Path) -> None:
+def test_an_unreachable_judge_stops_the_run_naming_it(tmp_path: Path) -> None:
     folder = write_judged_task(tmp_path / "task")
     port = closed_port()
-    result = evaluate(
-        folder,
-        tmp_path,
-        roles={"judge": "openai:grader"},
-        role_args={"judge": f"base_url=http://127.0.0.1:{port}/v1,max_retries=0,timeout=5"},
-    )
+    with pytest.raises(ModelUnavailable, match=r"^judge: model openai:grader cannot answer.*connection to"):
+        evaluate(
+            folder,
+            tmp_path,
+            roles={"judge": "openai:grader"},
+            role_args={"judge": f"base_url=http://127.0.0.1:{port}/v1,max_retries=0,timeout=5"},
+        )
+
+
+def test_a_judge_whose_requests_fail_makes_errors_that_name_it(tmp_path: Path) -> None:
+    rows = [{**row, "question": row["question"] + " #fault=500"} for row in ROWS]  # one failure each
+    folder = write_judged_task(tmp_path / "task", rows=rows)
+    with FaultServer() as server:
+        result = evaluate(
+            folder,
+            tmp_path,
+            roles={"judge": "openai:grader"},
+            role_args={"judge": f"base_url={server.base_url},max_retries=0,timeout=5"},
+        )
     counts = result.results["counts"]
     assert result.results["complete"] is False
     assert counts["errors"] == len(ROWS) and counts["role_errors"] == len(ROWS)

@@ -17,8 +17,16 @@ from types import FrameType
 
 from mmlens.cli.parser import build_parser
 from mmlens.cli.registry import COMMANDS
-from mmlens.core.errors import MmlensError
+from mmlens.core.errors import MmlensError, ModelUnavailable
 from mmlens.runner.execute import RunInterrupted
+
+# Exit status: 0 done (every run complete); 1 a run finished incomplete (some requests failed; the
+# same command retries them); 2 a user error (option, file, data); 3 the model cannot answer (its
+# endpoint is unreachable or refuses the key, or every request failed: the run stopped early, is
+# marked failed, keeps what was answered); 128 + signal when interrupted (130 for Ctrl-C).
+EXIT_INCOMPLETE = 1
+EXIT_USER_ERROR = 2
+EXIT_MODEL_UNAVAILABLE = 3
 
 
 @contextmanager
@@ -73,9 +81,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"\ninterrupted{resume}", file=sys.stderr)
         return 128 + received[0] if received else interrupted
+    except ModelUnavailable as error:  # the run stopped early; what was answered is saved
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_MODEL_UNAVAILABLE
     except MmlensError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USER_ERROR
     except BrokenPipeError:  # e.g. `mmlens run ... | head`: the reader left; nothing more to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

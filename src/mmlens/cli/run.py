@@ -22,7 +22,7 @@ from mmlens.core.errors import MmlensError
 from mmlens.core.requests import MODEL_ROLE
 from mmlens.core.secrets import mask_command
 from mmlens.models.base import Model
-from mmlens.summary import format_summary
+from mmlens.summary import format_error_summary, format_summary, load_results
 
 DEFAULT_TASK = "shapes"
 DEFAULT_MODEL = "reference"
@@ -68,7 +68,8 @@ def run_command(args: argparse.Namespace) -> int:
         model.close()
     if args.json:
         print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
-    return 0
+    # exit 1 when a run finished incomplete (results are saved; the same command retries what failed)
+    return 1 if any(not load_results(result).complete for result in results) else 0
 
 
 def _run_one_task(task: str, model: Model, roles: RoleOptions, args: argparse.Namespace) -> dict[str, Any]:
@@ -102,6 +103,7 @@ def _run_one_task(task: str, model: Model, roles: RoleOptions, args: argparse.Na
     if result.run_dir is not None:
         print(f"run {result.run_id}: {result.run_dir}/results.json, samples.jsonl")
     if result.typed.counts.errors:
+        print(f"\n{format_error_summary(result.records)}")
         print("some requests failed (see samples.jsonl); rerun the same command to retry them")
     print()
     return result.results

@@ -22,6 +22,11 @@ class DataError(MmlensError):
     """Benchmark data that cannot be read: missing file, missing column, empty."""
 
 
+class ModelUnavailable(MmlensError):
+    """The model cannot answer at all (its endpoint is unreachable or refuses the key, or every request
+    so far failed): the run stops early, keeps what was answered and is marked failed (exit status 3)."""
+
+
 class SampleError(MmlensError):
     """One bad sample; the run goes on and the sample is counted as failed."""
 

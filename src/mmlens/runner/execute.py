@@ -7,14 +7,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mmlens.core.errors import MmlensError
-from mmlens.core.requests import Request, Response, cap_reply
+from mmlens.core.errors import MmlensError, ModelUnavailable
+from mmlens.core.requests import MODEL_ROLE, Request, Response, cap_reply
 from mmlens.models.base import Model
 from mmlens.store.sqlite import Store
 
 
 class RunInterrupted(MmlensError):
     """Ctrl-C: what was answered is saved; the same command resumes."""
+
+
+# A model whose first this many computed responses of a round all failed (none succeeded) stops the
+# run (ModelUnavailable, the first error as the example) instead of failing every request in turn.
+FAIL_FAST_RESPONSES = 20
 
 
 @dataclass
@@ -68,10 +73,12 @@ def execute(
     missing_requests = [unique[key] for key in missing_keys]
     model_key = model.fingerprint_key()
     errors = 0
+    answered = False
+    first_error: str | None = None
     bar = ProgressBar(len(missing_keys), model.label, progress)
 
     def emit(index: int, response: Response) -> None:
-        nonlocal errors
+        nonlocal errors, answered, first_error
         key = missing_keys[index]
         if key in responses and responses[key].ok:
             return  # a backend emitting twice never duplicates a stored response
@@ -79,9 +86,13 @@ def execute(
         responses[key] = response
         if response.ok:
             store.put_response(key, model_key, unique[key].kind, response)
+            answered = True
         else:
             errors += 1
+            first_error = first_error or response.error
         bar.update(errors)
+        if not answered and errors >= FAIL_FAST_RESPONSES:
+            raise ModelUnavailable(f"the first {errors} requests all failed; the first: {first_error}")
 
     try:
         if missing_requests:
@@ -93,6 +104,14 @@ def execute(
         raise RunInterrupted(
             f"interrupted: {cached + done} of {len(unique)} responses are saved in {store.path}; "
             f"{resume_hint} to resume"
+        ) from None
+    except ModelUnavailable as error:
+        store.flush()
+        done = sum(1 for key in missing_keys if key in responses and responses[key].ok)
+        raise ModelUnavailable(
+            f"model {model.label} cannot answer, the run stopped: {error}. "
+            f"{cached + done} of {len(unique)} responses are saved in {store.path}; "
+            f"{resume_hint} to resume once it can"
         ) from None
     finally:
         store.flush()
@@ -161,14 +180,19 @@ class Responder:
             refused = {key for key, request in requests.items() if request.kind not in model.supported_kinds}
             sendable = {key: request for key, request in requests.items() if key not in refused}
             self.cached_keys.update(cached)
-            responses, stats = execute(
-                sendable,
-                model,
-                self.store,
-                cached_responses=cached,
-                progress=self.progress,
-                resume_hint=self.resume_hint,
-            )
+            try:
+                responses, stats = execute(
+                    sendable,
+                    model,
+                    self.store,
+                    cached_responses=cached,
+                    progress=self.progress,
+                    resume_hint=self.resume_hint,
+                )
+            except ModelUnavailable as error:
+                if role == MODEL_ROLE:
+                    raise
+                raise ModelUnavailable(f"{role}: {error}") from None  # which role's model cannot answer
             for key in refused:
                 kind = requests[key].kind
                 responses[key] = Response(error=f"model {model.label} ({role}) cannot answer {kind} requests")
