@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import stat
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -113,46 +111,6 @@ class BytesImage(ImageRef):
         return self.label or super().describe()
 
 
-class StoredImage(ImageRef):
-    """An image known by its digest and where to read it again (a parquet row), holding no bytes.
-
-    A data set's images are hashed once while it is read, then dropped; ``encoded()`` reads the
-    image again each time a model, the unreadable-image check or a thumbnail needs it, so a run's
-    memory does not grow with the total size of its images.
-    """
-
-    def __init__(self, digest: str, read: Callable[[], bytes], label: str) -> None:
-        self._digest = digest
-        self._read = read
-        self.label = label
-
-    @property
-    def digest(self) -> str:
-        return self._digest
-
-    def encoded(self) -> bytes:
-        return self._read()
-
-    def describe(self) -> str:
-        return self.label
-
-
-def file_problem(path: Path) -> str | None:
-    """Why ``path`` cannot be a media file (missing, not a regular file, not readable); None if it can."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        return f"image file {path} does not exist"
-    except OSError as error:
-        return f"image file {path}: cannot read it ({error.strerror or error})"
-    if not stat.S_ISREG(mode):
-        kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a device, pipe or socket)"
-        return f"image file {path} is {kind}"
-    if not os.access(path, os.R_OK):
-        return f"image file {path} is not readable (permission denied)"
-    return None
-
-
 class _FileBacked:
     """A media file on disk, known by the sha256 of its bytes (computed on first use)."""
 
@@ -163,9 +121,6 @@ class _FileBacked:
     @property
     def digest(self) -> str:
         if self._digest is None:
-            problem = file_problem(self.path)
-            if problem is not None:  # /dev/zero would be hashed forever
-                raise DataError(problem)
             self._digest = "sha256:" + file_sha256(self.path)
         return self._digest
 
@@ -177,9 +132,6 @@ class FileImage(_FileBacked, ImageRef):
     """An image file on disk."""
 
     def encoded(self) -> bytes:
-        problem = file_problem(self.path)
-        if problem is not None:
-            raise DataError(problem)
         try:
             return self.path.read_bytes()
         except OSError as error:

@@ -33,7 +33,7 @@ from mmlens.runner.provenance import dataset_fingerprint, environment, task_prov
 from mmlens.runner.roles import RoleChoice, close_role_models, load_roles, role_provenance
 from mmlens.runner.rounds import SampleFlow, drive, key_requests, start_flows
 from mmlens.runner.scoring import build_results, score_outcome
-from mmlens.runner.thumbnails import ThumbnailMaker
+from mmlens.runner.thumbnails import save_thumbnails
 from mmlens.store.sqlite import Store
 
 P = TypeVar("P", Inferencer, Metric)
@@ -289,15 +289,7 @@ def drive_and_save(
     thumbnails: bool,
 ) -> RunResult:
     """Everything after the run is begun: any failure here marks the run failed (or interrupted)."""
-    # thumbnails are made while the requests are out, not after the last response
-    maker = ThumbnailMaker([item.sample for item in flows], store).start() if thumbnails else None
-    try:
-        rounds, planned = drive(flows, fingerprints, responder, first_round, responder.cached_keys)
-        if maker is not None:
-            maker.finish()  # what is left when the last response is in
-    finally:
-        if maker is not None:
-            maker.cancel()  # stops it when the run fails or is interrupted (a no-op once finished)
+    rounds, planned = drive(flows, fingerprints, responder, first_round, responder.cached_keys)
     records = []
     bad_samples = bad_samples + [item.bad for item in flows if item.bad is not None]
     for item in flows:
@@ -329,6 +321,8 @@ def drive_and_save(
         }
     )
     results = build_results(task, records, bad_samples, provenance).to_dict()
+    if thumbnails:
+        save_thumbnails([item.sample for item in flows], store)
     record_dicts = [r.to_dict() for r in records]
     if run_dir is not None:  # first: the store says done only once the folder is complete
         write_run_folder(run_dir, results, record_dicts)

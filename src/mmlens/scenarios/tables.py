@@ -21,24 +21,21 @@ from __future__ import annotations
 
 import base64
 import binascii
-import bisect
 import csv
 import json
 import os
 import re
 import socket
 import sys
-import threading
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from mmlens.core.errors import DataError, SampleError
 from mmlens.core.jsonlines import json_lines
-from mmlens.core.media import BytesImage, FileImage, ImageRef, StoredImage, file_problem
+from mmlens.core.media import BytesImage, FileImage, ImageRef
 
 Row = dict[str, Any]
 BATCH_ROWS = 64
@@ -58,10 +55,6 @@ class Table:
     base_dir: Path | None
     _batches: Callable[[], Iterator[list[Row]]]
     image_columns: tuple[str, ...] = ("image",)
-    # reads one cell again by row position (parquet, arrow): image cells then become StoredImage
-    # references (digest + position) instead of holding their bytes for the whole run
-    reread: Callable[[int, str], Any] | None = None
-    lazy_images: ClassVar[bool] = True
 
     def __iter__(self) -> Iterator[Row]:
         index = 0
@@ -69,10 +62,9 @@ class Table:
             for row in batch:
                 for column in self.image_columns:
                     if column in row:
-                        cell = decode_image_cell(row[column], self.base_dir, f"{self.origin} row {index}")
-                        if self.reread is not None and self.lazy_images:
-                            cell = _stored(cell, self.reread, index, column)
-                        row[column] = cell
+                        row[column] = decode_image_cell(
+                            row[column], self.base_dir, f"{self.origin} row {index}"
+                        )
                 index += 1
                 yield row
 
@@ -142,92 +134,6 @@ def decode_image_cell(cell: Any, base_dir: Path | None, label: str) -> Any:
     return cell
 
 
-def _stored(cell: Any, reread: Callable[[int, str], Any], row: int, column: str) -> Any:
-    """BytesImage cells (or list items) as StoredImage: hashed now, read again by position later."""
-    if isinstance(cell, BytesImage):
-        return StoredImage(cell.digest, partial(_cell_bytes, reread, row, column, None), cell.describe())
-    if isinstance(cell, list):
-        return [
-            StoredImage(item.digest, partial(_cell_bytes, reread, row, column, i), item.describe())
-            if isinstance(item, BytesImage)
-            else item
-            for i, item in enumerate(cell)
-        ]
-    return cell
-
-
-def _cell_bytes(reread: Callable[[int, str], Any], row: int, column: str, item: int | None) -> bytes:
-    cell = reread(row, column)
-    if item is not None:
-        cell = cell[item]
-    if isinstance(cell, dict):
-        cell = cell.get("bytes")
-    if not isinstance(cell, bytes | bytearray | memoryview):
-        raise DataError(f"row {row}, column {column!r}: the image changed since the data was read")
-    return bytes(cell)
-
-
-class _ParquetCells:
-    """Reads single cells of parquet files again by global row position, streaming: a few
-    ``REREAD_ROWS``-row batches are kept, the pages before a row are skipped, never held (a
-    row group of megapixel images is not loaded whole). Reads in row order (the unreadable-image
-    check, thumbnails, requests) each keep a cursor, so each row group is read about once per pass."""
-
-    REREAD_ROWS = 16
-    CURSORS = 3
-
-    def __init__(self, files: list[Path]) -> None:
-        import pyarrow.parquet as pq
-
-        self._handles = [pq.ParquetFile(file, pre_buffer=False, buffer_size=1 << 20) for file in files]
-        self._groups: list[tuple[int, int, int]] = []  # (first global row, file, row group)
-        start = 0
-        for number, handle in enumerate(self._handles):
-            for group in range(handle.metadata.num_row_groups):
-                self._groups.append((start, number, group))
-                start += handle.metadata.row_group(group).num_rows
-        self._firsts = [first for first, _, _ in self._groups]
-        self._sizes = [
-            self._handles[file].metadata.row_group(group).num_rows for _, file, group in self._groups
-        ]
-        self._cursors: list[list[Any]] = []  # [group, column, next batch number, batch iterator]
-        self._cache: dict[tuple[int, str, int], list[Any]] = {}
-        self._lock = threading.Lock()
-
-    def cell(self, row: int, column: str) -> Any:
-        group = bisect.bisect_right(self._firsts, row) - 1
-        offset = row - self._firsts[group]
-        number = offset // self.REREAD_ROWS
-        with self._lock:
-            key = (group, column, number)
-            if key not in self._cache:
-                self._cache[key] = self._read(group, column, number)
-                while len(self._cache) > self.CURSORS * 2:
-                    del self._cache[next(iter(self._cache))]
-            return self._cache[key][offset % self.REREAD_ROWS]
-
-    def _read(self, group: int, column: str, number: int) -> list[Any]:
-        usable = [c for c in self._cursors if c[0] == group and c[1] == column and c[2] <= number]
-        if usable:
-            cursor = max(usable, key=lambda c: c[2])
-        else:
-            _, file, row_group = self._groups[group]
-            batches = self._handles[file].iter_batches(
-                batch_size=self.REREAD_ROWS, row_groups=[row_group], columns=[column]
-            )
-            cursor = [group, column, 0, batches]
-            self._cursors.append(cursor)
-            if len(self._cursors) > self.CURSORS:
-                self._cursors.pop(0)
-        while True:
-            batch = next(cursor[3])
-            cursor[2] += 1
-            if cursor[2] - 1 == number:
-                if cursor[2] * self.REREAD_ROWS >= self._sizes[group]:
-                    self._cursors.remove(cursor)  # the group's last batch: let its buffers go
-                return batch.column(0).to_pylist()
-
-
 def _is_file(path: Path) -> bool:
     try:
         return path.is_file()
@@ -251,9 +157,8 @@ def row_images(row: Row, column: str, table: Table | str, row_id: str | None = N
         if not isinstance(item, ImageRef):
             shown = repr(item)[:60]
             raise SampleError(sample_id, f"{origin}: column {column!r} holds {shown}, not an image")
-        problem = file_problem(item.path) if isinstance(item, FileImage) else None
-        if problem is not None:  # missing, a device such as /dev/zero, a folder, unreadable
-            raise SampleError(sample_id, f"{origin}: {problem}")
+        if isinstance(item, FileImage) and not item.path.is_file():
+            raise SampleError(sample_id, f"{origin}: image file {item.path} does not exist")
     return images
 
 
@@ -353,8 +258,7 @@ def _arrow_batches(tables: Callable[[], Iterator[Any]]) -> Callable[[], Iterator
 def _read_parquet_files(files: list[Path], origin: str, base_dir: Path, task: str) -> Table:
     pa = _pyarrow(task)
     try:
-        # pre_buffer off: batch by batch, not every row group read ahead and held (images are large)
-        handles = [pa.parquet.ParquetFile(file, pre_buffer=False, buffer_size=1 << 20) for file in files]
+        handles = [pa.parquet.ParquetFile(file) for file in files]
     except (OSError, pa.ArrowException) as error:
         raise DataError(f"task {task}: cannot read parquet data {origin}: {error}") from None
     columns = list(handles[0].schema_arrow.names)
@@ -375,8 +279,7 @@ def _read_parquet_files(files: list[Path], origin: str, base_dir: Path, task: st
                 yield batch
 
     num_rows = sum(handle.metadata.num_rows for handle in handles)
-    cells = _ParquetCells(files)
-    return Table(origin, columns, num_rows, base_dir, _arrow_batches(tables), reread=cells.cell)
+    return Table(origin, columns, num_rows, base_dir, _arrow_batches(tables))
 
 
 def _read_arrow_files(files: list[Path], origin: str, base_dir: Path, task: str) -> Table:
@@ -387,12 +290,7 @@ def _read_arrow_files(files: list[Path], origin: str, base_dir: Path, task: str)
         raise DataError(f"task {task}: cannot read arrow data {origin}: {error}") from None
     table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
     return Table(
-        origin,
-        list(table.schema.names),
-        table.num_rows,
-        base_dir,
-        _arrow_batches(lambda: iter([table])),
-        reread=lambda row, column: table.column(column)[row].as_py(),  # memory-mapped: no copy kept
+        origin, list(table.schema.names), table.num_rows, base_dir, _arrow_batches(lambda: iter([table]))
     )
 
 
