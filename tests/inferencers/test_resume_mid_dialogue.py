@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -17,19 +16,10 @@ from typing import Any
 import pytest
 
 from tests.fixtures.dialogue_server import DialogueServer
+from tests.fixtures.store_probe import stored_responses
 
 DIALOGUES = 6  # toy_dialogue_5: six dialogues of five turns, every prompt different
 pytestmark = pytest.mark.timeout(240)
-
-
-def stored_responses(store: Path) -> int:
-    if not store.exists():
-        return 0
-    try:
-        with sqlite3.connect(store, timeout=5) as db:
-            return int(db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
-    except sqlite3.OperationalError:  # the table does not exist yet
-        return 0
 
 
 def run_command(bench: Path, server: DialogueServer, store: Path, output_dir: Path) -> list[str]:

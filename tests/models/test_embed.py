@@ -17,11 +17,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from mmlens import api
 from mmlens.core.errors import ConfigError, MmlensError
-from mmlens.core.media import ImageRef, PILImageRef
+from mmlens.core.media import ImageRef
 from mmlens.core.messages import ImagePart, Message
 from mmlens.core.parts import ReplayError, ReplayOutput, inferencers
 from mmlens.core.requests import Request, Response
@@ -31,9 +30,12 @@ from mmlens.models.hf import HFModel, last_real_token_positions
 from mmlens.models.openai import OpenAIModel
 from mmlens.runner.execute import Responder
 from mmlens.store.sqlite import Store
+from tests.fixtures.images import random_image
 from tests.fixtures.tiny_models import (  # noqa: F401 - pytest fixtures
     TRAINING_SENTENCES,
     TinyModelFactory,
+    build_tiny_clip,
+    build_tiny_siglip,
     tiny_model_factory,
 )
 
@@ -46,11 +48,6 @@ TEXTS = [
     "What color is the ball?",
     "Hint: look at the left side. Which object is bigger, the chair or the table?",
 ]
-
-
-def random_image(seed: int, width: int, height: int) -> ImageRef:
-    pixels = np.random.default_rng(seed).integers(0, 256, size=(height, width, 3), dtype=np.uint8)
-    return PILImageRef(Image.fromarray(pixels))
 
 
 IMAGES = [random_image(i, 24 + 11 * i, 60 - 7 * i) for i in range(len(TEXTS))]
@@ -210,110 +207,6 @@ def test_embedding_option_is_validated_and_kept_out_of_the_fingerprint_when_auto
 
 
 # ----- hf, dual_encoder: CLIP and SigLIP built here -----
-
-
-def _dual_encoder_tokenizer(model_max_length: int, *, eos_at_end: bool, **options: Any) -> Any:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    specials = ["<|startoftext|>", "<|endoftext|>", "<pad>"]
-    backend = Tokenizer(models.BPE())
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=320,
-        special_tokens=specials,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    backend.train_from_iterator(TRAINING_SENTENCES * 4, trainer)
-    bos, eos = backend.token_to_id(specials[0]), backend.token_to_id(specials[1])
-    if eos_at_end:  # CLIP pools the EOS token's state: every text must end with it
-        backend.post_processor = processors.TemplateProcessing(
-            single="<|startoftext|> $A <|endoftext|>",
-            special_tokens=[("<|startoftext|>", bos), ("<|endoftext|>", eos)],
-        )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        bos_token=specials[0],
-        eos_token=specials[1],
-        pad_token=specials[2],
-        model_max_length=model_max_length,
-        **options,
-    )
-
-
-def build_tiny_clip(folder: Path) -> Path:
-    import torch
-    from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPProcessor
-
-    tokenizer = _dual_encoder_tokenizer(77, eos_at_end=True)
-    ids = tokenizer.convert_tokens_to_ids(["<|startoftext|>", "<|endoftext|>", "<pad>"])
-    config = CLIPConfig(
-        text_config={
-            "vocab_size": len(tokenizer),
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "max_position_embeddings": 77,
-            "bos_token_id": ids[0],
-            "eos_token_id": ids[1],
-            "pad_token_id": ids[2],
-        },
-        vision_config={
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "image_size": 32,
-            "patch_size": 8,
-        },
-        projection_dim=16,
-    )
-    image_processor = CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = CLIPModel(config)
-    model.save_pretrained(folder)
-    CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(folder)
-    return folder
-
-
-def build_tiny_siglip(folder: Path) -> Path:
-    import torch
-    from transformers import SiglipConfig, SiglipImageProcessorPil, SiglipModel, SiglipProcessor
-
-    # as SigLIP's own tokenizer: no attention mask
-    tokenizer = _dual_encoder_tokenizer(64, eos_at_end=False, model_input_names=["input_ids"])
-    config = SiglipConfig(
-        text_config={
-            "vocab_size": len(tokenizer),
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "max_position_embeddings": 64,
-            "pad_token_id": tokenizer.pad_token_id,
-            "bos_token_id": tokenizer.bos_token_id,
-            "eos_token_id": tokenizer.eos_token_id,
-        },
-        vision_config={
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "image_size": 32,
-            "patch_size": 8,
-        },
-    )
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = SiglipModel(config)
-    model.save_pretrained(folder)
-    image_processor = SiglipImageProcessorPil(size={"height": 32, "width": 32})
-    SiglipProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ from mmlens.core.requests import GenerationSettings, Request, Response
 from mmlens.models.base import ModelSpec, build_model, parse_model_spec
 from mmlens.models.hf import HFModel, truncate_at_stop
 from mmlens.models.hf_media import VIDEO_NOT_SUPPORTED, sample_video_frames, shrink_to_max_pixels
+from tests.fixtures.images import random_image
 from tests.fixtures.tiny_models import (  # noqa: F401 - pytest fixtures
     TinyModelFactory,
     tiny_model_factory,
@@ -43,11 +44,6 @@ QUESTIONS = [
     "Hint: look at the left side. Which object is bigger, the chair or the table?",
     "one two three",
 ]
-
-
-def random_image(seed: int, width: int, height: int) -> ImageRef:
-    pixels = np.random.default_rng(seed).integers(0, 256, size=(height, width, 3), dtype=np.uint8)
-    return PILImageRef(Image.fromarray(pixels))
 
 
 IMAGES = [random_image(i, 20 + 13 * i, 70 - 9 * i) for i in range(len(QUESTIONS))]

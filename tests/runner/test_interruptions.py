@@ -28,6 +28,7 @@ from mmlens.store.sqlite import Store
 from tests.conftest import PLUGINS
 from tests.fixtures.fault_server import FaultServer
 from tests.fixtures.numbers_bench import build_numbers_task
+from tests.fixtures.store_probe import stored_responses
 
 ORACLE = str(PLUGINS / "pixel_oracle.py")
 
@@ -73,16 +74,6 @@ before(os, "replace", "folder", lambda source, target, **kw: pathlib.Path(target
 '''
 
 COUNT = 60
-
-
-def _stored_responses(store: Path) -> int:
-    if not store.exists():
-        return 0
-    with sqlite3.connect(store) as db:
-        try:
-            return int(db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
-        except sqlite3.OperationalError:
-            return 0
 
 
 class Run:
@@ -167,12 +158,12 @@ def test_an_interrupted_run_says_how_to_resume_and_is_marked_interrupted(
     if moment == "scoring":
         run.wait_for(process, run.paused_at("scoring"))
     else:
-        run.wait_for(process, lambda: _stored_responses(run.store) >= 10)
+        run.wait_for(process, lambda: stored_responses(run.store) >= 10)
     process.send_signal(signum)
     message = _interrupt_message(process, code)
     assert message.startswith("interrupted: ") and message.endswith(run.resume)
     assert run.statuses() == ["interrupted"]
-    saved = _stored_responses(run.store)
+    saved = stored_responses(run.store)
     assert 10 <= saved < COUNT if moment == "requests" else saved == COUNT
     results = run.finish()
     assert results["provenance"]["requests"]["cached"] == saved
@@ -213,12 +204,12 @@ def test_sigterm_stops_an_http_run_like_ctrl_c(tmp_path: Path) -> None:
         base_url = server.base_url
         run = Run(tmp_path, ["--model", "openai:m", "--model-args", f"base_url={base_url},concurrency=2"])
         process = run.start()
-        run.wait_for(process, lambda: _stored_responses(run.store) >= 6)
+        run.wait_for(process, lambda: stored_responses(run.store) >= 6)
         process.send_signal(signal.SIGTERM)
         message = _interrupt_message(process, 143)
         assert message.startswith("interrupted: ") and message.endswith(run.resume)
         assert run.statuses() == ["interrupted"]
-        saved = _stored_responses(run.store)
+        saved = stored_responses(run.store)
         results = run.finish()
         assert results["provenance"]["requests"]["cached"] == saved
         assert server.record.total < COUNT + 4  # what was answered was not asked again
@@ -241,7 +232,7 @@ def test_a_killed_run_whose_pid_was_reused_shows_as_killed(tmp_path: Path) -> No
     """The pid of a killed run now belongs to another live process (here: a sleeping child)."""
     run = Run(tmp_path)
     process = run.start()
-    run.wait_for(process, lambda: _stored_responses(run.store) >= 4)
+    run.wait_for(process, lambda: stored_responses(run.store) >= 4)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
     assert run.statuses() == ["killed"]

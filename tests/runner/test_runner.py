@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from mmlens.core.plugins import load_plugins
 from mmlens.store.sqlite import Store
 from tests.conftest import PLUGINS
 from tests.fixtures.numbers_bench import build_numbers_task
+from tests.fixtures.store_probe import stored_responses
 
 ORACLE = str(PLUGINS / "pixel_oracle.py")
 
@@ -148,16 +148,6 @@ def _run_cli(args: list[str], env: dict[str, str], **kwargs: object) -> subproce
     )  # type: ignore[call-overload]
 
 
-def _stored_responses(store: Path) -> int:
-    if not store.exists():
-        return 0
-    with sqlite3.connect(store) as db:
-        try:
-            return int(db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
-        except sqlite3.OperationalError:
-            return 0
-
-
 def test_resume_after_kill_9_gives_identical_numbers(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -181,12 +171,12 @@ def test_resume_after_kill_9_gives_identical_numbers(
     ]
     process = _run_cli(args, env)
     deadline = time.monotonic() + 60
-    while _stored_responses(store) < 40 and time.monotonic() < deadline and process.poll() is None:
+    while stored_responses(store) < 40 and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
     assert process.poll() is None, "the run finished before it could be killed"
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
-    saved = _stored_responses(store)
+    saved = stored_responses(store)
     assert 40 <= saved < 200
     computed_before = len(log.read_text().splitlines())
     from mmlens.cli import main
@@ -201,7 +191,7 @@ def test_resume_after_kill_9_gives_identical_numbers(
     assert finished.returncode == 0, err
     computed_after = len(log.read_text().splitlines()) - computed_before
     assert computed_after == 200 - saved  # nothing already stored was computed again
-    assert _stored_responses(store) == 200
+    assert stored_responses(store) == 200
 
     clean_store = tmp_path / "clean.sqlite"
     clean_args = [a if a != str(store) else str(clean_store) for a in args]
@@ -237,7 +227,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path) -> None:
     ]
     process = _run_cli(args, env)
     deadline = time.monotonic() + 60
-    while _stored_responses(store) < 20 and time.monotonic() < deadline:
+    while stored_responses(store) < 20 and time.monotonic() < deadline:
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=30)

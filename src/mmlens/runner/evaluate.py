@@ -309,7 +309,7 @@ def drive_and_save(
             "requests": RequestCounts(
                 planned=planned,
                 rounds=rounds,
-                unique=model_stats.unique,
+                unique=model_stats.unique_requests,
                 cached=model_stats.cached,
                 computed=model_stats.computed,
                 errors=model_stats.errors,
@@ -327,7 +327,4 @@ def drive_and_save(
     if run_dir is not None:  # first: the store says done only once the folder is complete
         write_run_folder(run_dir, results, record_dicts)
     store.finish_run(run_id, results, record_dicts)
-    stats = ExecutionStats(
-        model_stats.unique, model_stats.cached, model_stats.computed, model_stats.errors, model_stats.seconds
-    )
-    return RunResult(run_id, results, records, run_dir, stats)
+    return RunResult(run_id, results, records, run_dir, model_stats)

@@ -24,11 +24,30 @@ FAIL_FAST_RESPONSES = 20
 
 @dataclass
 class ExecutionStats:
-    unique_requests: int
-    cached: int
-    computed: int
-    errors: int
-    seconds: float
+    """What a model answered: for one ``execute`` call, or summed over a run's rounds (per role)."""
+
+    unique_requests: int = 0
+    cached: int = 0
+    computed: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+
+    def add(self, other: ExecutionStats) -> None:
+        self.unique_requests += other.unique_requests
+        self.cached += other.cached
+        self.computed += other.computed
+        self.errors += other.errors
+        self.seconds += other.seconds
+
+    def to_dict(self) -> dict[str, float | int]:
+        """The form provenance's ``requests.by_role`` records."""
+        return {
+            "unique": self.unique_requests,
+            "cached": self.cached,
+            "computed": self.computed,
+            "errors": self.errors,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 ProgressFactory = Callable[[int, str], "ProgressBar"]
@@ -124,26 +143,6 @@ def execute(
     return responses, stats
 
 
-@dataclass
-class RoleStats:
-    """What one role's model answered over all rounds of a run."""
-
-    unique: int = 0
-    cached: int = 0
-    computed: int = 0
-    errors: int = 0
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, float | int]:
-        return {
-            "unique": self.unique,
-            "cached": self.cached,
-            "computed": self.computed,
-            "errors": self.errors,
-            "seconds": round(self.seconds, 3),
-        }
-
-
 class Responder:
     """Answers a round's requests: each role's from its own model, through the one store.
 
@@ -163,7 +162,7 @@ class Responder:
         self.progress = progress
         self.resume_hint = resume_hint
         self.prefetched = prefetched
-        self.stats: dict[str, RoleStats] = {role: RoleStats() for role in models}
+        self.stats: dict[str, ExecutionStats] = {role: ExecutionStats() for role in models}
         self.cached_keys: set[str] = set()
 
     def __call__(self, unique: dict[str, Request]) -> dict[str, Response]:
@@ -196,12 +195,8 @@ class Responder:
             for key in refused:
                 kind = requests[key].kind
                 responses[key] = Response(error=f"model {model.label} ({role}) cannot answer {kind} requests")
-            total = self.stats[role]
-            total.unique += stats.unique_requests
-            total.cached += stats.cached
-            total.computed += stats.computed
-            total.errors += stats.errors + len(refused)
-            total.seconds += stats.seconds
+            stats.errors += len(refused)
+            self.stats[role].add(stats)
             answered.update(responses)
         self.prefetched = None
         return answered
