@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import hashlib
 import importlib
 import sys
@@ -340,6 +341,13 @@ def import_benchmark_code(task_path: Path) -> str:
 NOT_SCORING = ("mmlens.models", "mmlens.store", "mmlens.runner", "mmlens.report", "mmlens.cli", "mmlens.api")
 
 
+@functools.cache
+def module_source(path: str) -> str:
+    """An imported module's source, read once per process: the code that runs is the code imported,
+    whatever happens to the file later, and every task a run loads shares the generic modules."""
+    return Path(path).read_text(encoding="utf-8")
+
+
 def part_sources(built: list[parts.Part]) -> str:
     """The source of every mmlens module the task's parts depend on: the modules defining them and,
     transitively, the mmlens modules those use (extractors, aggregation, option rotation, ...), so
@@ -356,7 +364,7 @@ def part_sources(built: list[parts.Part]) -> str:
         path = getattr(module, "__file__", None)
         if module is None or not path or not path.endswith(".py"):
             continue
-        files[name] = Path(path).read_text(encoding="utf-8")
+        files[name] = module_source(path)
         for value in vars(module).values():
             if isinstance(value, ModuleType):
                 pending.append(value.__name__)
