@@ -8,6 +8,9 @@ print(result.results["metrics"]["acc"])
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+from mmlens.core.errors import ConfigError
 
 from mmlens.core.task import Task, TaskCatalog
 from mmlens.models.base import Model, ModelSpec, build_model, parse_model_spec, validate_model_spec
@@ -22,10 +25,18 @@ __all__ = ["PlanResult", "RunResult", "evaluate", "load_task", "plan", "score"]
 DEFAULT_OUTPUT_DIR = Path("mmlens-runs")
 
 
-def load_task(task: str | Task, include: list[str | Path] | None = None, profile: str | None = None) -> Task:
+def load_task(
+    task: str | Task,
+    include: list[str | Path] | None = None,
+    profile: str | None = None,
+    transforms: list[str | dict[str, Any]] | None = None,
+) -> Task:
+    """A task by name (``transforms`` are applied after the task file's own), or a Task as given."""
     if isinstance(task, Task):
+        if transforms:
+            raise ConfigError("transforms are given with the task name; a loaded Task has its own")
         return task
-    return TaskCatalog(include).load(task, profile)
+    return TaskCatalog(include).load(task, profile, transforms)
 
 
 def resolve_model_spec(model: str | ModelSpec | Model, model_args: str | None = None) -> ModelSpec | Model:
@@ -51,6 +62,7 @@ def evaluate(
     limit: int | None = None,
     include: list[str | Path] | None = None,
     profile: str | None = None,
+    transforms: list[str | dict[str, Any]] | None = None,
     store: str | Path | Store | None = None,
     output_dir: str | Path | None = DEFAULT_OUTPUT_DIR,
     seed: int = 0,
@@ -65,7 +77,7 @@ def evaluate(
     ``roles`` names the models of roles the task's metric uses (``{"judge": "openai:gpt-4o"}``);
     ``role_args`` their backend options. A Model object passed in (as the model or a role) stays
     open, so several tasks can share one loaded model; one built here from a spec is closed."""
-    task_obj = load_task(task, include, profile)
+    task_obj = load_task(task, include, profile, transforms)
     model_spec = resolve_model_spec(model, model_args)
     chosen = choose_roles(task_obj, roles, role_args)
     own_store = not isinstance(store, Store)
@@ -100,13 +112,14 @@ def score(
     roles: dict[str, RoleInput] | None = None,
     role_args: dict[str, str] | None = None,
     store: str | Path | Store | None = None,
+    transforms: list[str | dict[str, Any]] | None = None,
 ) -> RunResult:
     """Score outputs produced elsewhere with the task's official extraction and metric.
 
     Each line holds what the task's requests would have returned (see mmlens.runner.replay); a
     judged task replays the judge replies in the lines, or sends the judge requests the lines lack
     to the live ``roles`` (through the store, cached)."""
-    task_obj = load_task(task, include, profile)
+    task_obj = load_task(task, include, profile, transforms)
     chosen = choose_roles(task_obj, roles, role_args) if roles or has_role_defaults(task_obj) else {}
     results, records = score_outputs(
         task_obj, predictions, str(data) if data is not None else None, limit, chosen, store
@@ -124,12 +137,13 @@ def plan(
     model: str | ModelSpec | Model | None = None,
     model_args: str | None = None,
     seed: int = 0,
+    transforms: list[str | dict[str, Any]] | None = None,
 ) -> PlanResult:
     """The requests a run would send first, without any model (nothing is loaded or sent).
 
     Later rounds (a dialogue's next turn, a judge's call) depend on the model's answers and are
     not listed; ``later_rounds`` says whether the task has any."""
-    task_obj = load_task(task, include, profile)
+    task_obj = load_task(task, include, profile, transforms)
     if model is not None:
         resolve_model_spec(model, model_args)  # validated, never loaded
     label = model.label if isinstance(model, Model | ModelSpec) else model

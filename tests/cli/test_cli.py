@@ -316,9 +316,31 @@ def test_included_tasks_cannot_shadow_built_in_ones(
     assert code == 2 and "mine.yaml: 'shapes' is a built-in task; give yours another name" in err
 
 
-def test_gain_needs_a_variant_without_images(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run_main(capsys, "gain", "shapes", "--model", "constant", "--backbone-model", "constant")
-    assert code == 2 and "task shapes has no variant without images (shapes_blind)" in err
+def test_gain_works_for_a_task_without_a_blind_variant(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """S_wv and S_t come from the task with the blind transform: the requests carry no image."""
+    from mmlens.store.sqlite import Store
+
+    store = tmp_path / "store.sqlite"
+    code, out, _ = run_main(
+        capsys, "--store", str(store), "gain", "shapes_small", "--model", "constant",
+        "--backbone-model", "constant", "--limit", "10", "--output-dir", str(tmp_path), "--json",
+    )
+    assert code == 0
+    summary = json.loads(out)
+    with Store(store) as opened:
+        rows = {name: opened.get_run(run_id) for name, run_id in summary["runs"].items()}
+        transforms = {name: row.provenance["task"]["transforms"] for name, row in rows.items() if row}
+    assert transforms == {"S_v": [], "S_wv": ["blind"], "S_t": ["blind"]}
+    assert summary["runs"]["S_v"] != summary["runs"]["S_wv"]
+    blind_prompts = [
+        json.loads(line)["prompt"]
+        for line in (tmp_path / summary["runs"]["S_wv"] / "samples.jsonl").read_text().splitlines()
+    ]
+    assert blind_prompts and all(
+        part["type"] == "text" for prompt in blind_prompts for message in prompt for part in message["content"]
+    )
 
 
 def test_an_answer_outside_the_options_is_a_bad_sample(tmp_path: Path) -> None:

@@ -8,9 +8,10 @@ Large Vision-Language Models?", section 4):
     ML = max(0, S_wv - S_t)  (what multimodal training leaked: answers known without images
                               that the backbone alone does not know)
 
-The three runs go through ``mmlens.api.evaluate`` (so they are cached and resumable). S_wv uses the
-task's ``<task>_blind`` variant (the same prompts without media); S_t uses ``<task>_llm`` where the
-benchmark words its prompt differently for a language model (MMStar does), else the blind variant.
+The three runs go through ``mmlens.api.evaluate`` (so they are cached and resumable). S_wv is the
+task with the ``blind`` transform (the same prompts without media; a task's own ``<task>_blind``
+variant where it has one); S_t uses ``<task>_llm`` where the benchmark words its prompt differently
+for a language model (MMStar does), else the blind task. Any task works, multiple-choice or not.
 """
 
 from __future__ import annotations
@@ -92,25 +93,30 @@ def multimodal_gain(
     limit: int | None = None,
     include: list[str | Path] | None = None,
     profile: str | None = None,
+    transforms: list[str] | None = None,
     store: str | Path | Store | None = None,
     output_dir: str | Path | None = api.DEFAULT_OUTPUT_DIR,
     progress: bool = False,
 ) -> MultimodalGain:
-    """Run ``task`` with ``model`` (S_v), ``blind_task`` (default ``<task>_blind``) with ``model`` (S_wv),
+    """Run ``task`` with ``model`` (S_v), ``blind_task`` (default ``<task>_blind``, else the task with
+    the ``blind`` transform) with ``model`` (S_wv),
     and ``backbone_task`` with ``backbone_model`` (S_t; default ``<task>_llm``, the benchmark's prompt
     for a language model, where the task has one, else the blind task); return the scores, MG and ML.
 
     Models are given as specs (not built Model objects): each evaluation builds and closes its own.
     """
-    blind = blind_task or f"{task}_blind"
     known = TaskCatalog(include).entries
-    if blind not in known:
-        raise ConfigError(
-            f"task {task} has no variant without images ({blind}); multimodal gain needs one "
-            f"(in its YAML: variants: {{{blind}: {{inferencer: {{type: blind}}}}}})"
-        )
-    if backbone_task is None:
-        backbone_task = f"{task}_llm" if f"{task}_llm" in known else blind
+    if task not in known:
+        TaskCatalog(include).load(task)  # the unknown-task message, with close names
+    if blind_task is not None and blind_task not in known:
+        raise ConfigError(f"multimodal gain: no task {blind_task!r} (the blind task given)")
+    blind = blind_task or (f"{task}_blind" if f"{task}_blind" in known else None)
+    # (task name, extra transforms): without a blind variant, the task itself with the blind transform
+    blind_run = (blind, []) if blind is not None else (task, ["blind"])
+    if backbone_task is not None:
+        backbone_run: tuple[str, list[str]] = (backbone_task, [])
+    else:
+        backbone_run = (f"{task}_llm", []) if f"{task}_llm" in known else blind_run
     common: dict[str, Any] = {
         "data": data,
         "limit": limit,
@@ -120,10 +126,15 @@ def multimodal_gain(
         "output_dir": output_dir,
         "progress": progress,
     }
+    base = list(transforms or [])
+
+    def run(name: str, extra: list[str], spec: str | ModelSpec, args: str | None) -> api.RunResult:
+        return api.evaluate(name, spec, model_args=args, transforms=[*base, *extra] or None, **common)
+
     runs = {
-        "S_v": api.evaluate(task, model, model_args=model_args, **common),
-        "S_wv": api.evaluate(blind, model, model_args=model_args, **common),
-        "S_t": api.evaluate(backbone_task, backbone_model, model_args=backbone_model_args, **common),
+        "S_v": run(task, [], model, model_args),
+        "S_wv": run(*blind_run, model, model_args),
+        "S_t": run(*backbone_run, backbone_model, backbone_model_args),
     }
     name, s_v = _primary_value(runs["S_v"], metric)
     _, s_wv = _primary_value(runs["S_wv"], name)

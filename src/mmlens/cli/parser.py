@@ -79,11 +79,25 @@ def add_task_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--profile", help="a named scoring profile of the task (e.g. lmms-eval)")
     parser.add_argument("--limit", type=int, help="use only the first N samples")
+    parser.add_argument(
+        "--transform",
+        action="append",
+        default=[],
+        metavar="NAME[:ARGS]",
+        help="apply a transform to the task's samples (e.g. circular, blind, corrupt_image:gaussian_noise@3); "
+        "repeatable, applied in order after the task's own",
+    )
 
 
 def task_options(args: argparse.Namespace) -> dict[str, Any]:
     """The options every command that loads a task shares (see add_task_options)."""
-    return {"data": args.data, "limit": args.limit, "include": args.include, "profile": args.profile}
+    return {
+        "data": args.data,
+        "limit": args.limit,
+        "include": args.include,
+        "profile": args.profile,
+        "transforms": args.transform or None,
+    }
 
 
 # The model under test ---------------------------------------------------------------------------

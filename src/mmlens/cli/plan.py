@@ -42,6 +42,7 @@ def plan_command(args: argparse.Namespace) -> int:
         model=args.model,
         model_args=args.model_args,
         seed=args.seed,
+        transforms=args.transform or None,
     ).to_dict()
     if args.output:
         write_plan(Path(args.output), planned)

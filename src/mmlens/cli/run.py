@@ -60,7 +60,7 @@ def run_command(args: argparse.Namespace) -> int:
         raise MmlensError("--data names the data of one task; run the tasks one at a time")
     roles = role_options(args)
     for task in tasks:  # every name is checked before any model is loaded
-        load_task(task, args.include, args.profile)
+        load_task(task, args.include, args.profile, args.transform or None)
     model = resolve_model(args.model, model_args_text(args))
     try:
         results = [_run_one_task(task, model, roles, args) for task in tasks]

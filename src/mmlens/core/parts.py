@@ -199,6 +199,9 @@ class Metric(Part):
 
     primary: ClassVar[str] = "acc"
     correct_key: ClassVar[str | None] = "acc"
+    # True where the metric scores a benchmark's own published option rotations (MMBench's
+    # CircularEval): the circular transform then leaves the task as it is.
+    scores_rotations: ClassVar[bool] = False
 
     def roles(self) -> tuple[str, ...]:
         """The roles this metric sends requests to (the run must provide each)."""
@@ -219,6 +222,54 @@ class Metric(Part):
     def aggregate(self, records: list[SampleRecord]) -> Aggregate: ...
 
 
+@dataclass
+class TransformContext:
+    """What a Transform needs besides the samples: the task's name, where its data is, and a way
+    to load the samples of another split of the same scenario (in-context examples from ``train``)."""
+
+    task_name: str
+    load_context: LoadContext
+    load_split: Callable[[dict[str, Any]], list[Sample]]
+
+
+class Transform(Part):
+    """Between Scenario and Instruction: turns the samples a scenario loaded into the samples a run
+    asks (rotated options, corrupted images, no media, in-context examples, ...).
+
+    A transform may also adapt the inferencer (a prompting strategy that needs more rounds) and the
+    metric (CircularEval scores a question by all its rotations). It is named in the run identity
+    and provenance by ``label()``; ``from_args`` parses the ``ARGS`` of ``--transform NAME:ARGS``.
+    Every random choice is seeded by the transform's own seed and the sample id, so a rerun asks
+    the same questions and is answered from the cache."""
+
+    name: ClassVar[str] = ""  # set by ``register_transform``
+
+    @classmethod
+    def from_args(cls, args: str) -> dict[str, Any]:
+        """The fields given by ``--transform NAME:ARGS`` (the text after the first colon)."""
+        if args:
+            raise ValueError(f"{cls.name} takes no arguments (got {args!r})")
+        return {}
+
+    def label(self) -> str:
+        """How runs and reports name this transform: its name and every non-default field."""
+        changed = self.model_dump(mode="json", exclude_defaults=True)
+        return self.name + "".join(f":{key}={value}" for key, value in sorted(changed.items()))
+
+    def apply(self, samples: list[Sample], context: TransformContext) -> list[Sample]:
+        """The run's samples; by default each sample through ``transform_sample``, in order."""
+        return [new for sample in samples for new in self.transform_sample(sample)]
+
+    def transform_sample(self, sample: Sample) -> list[Sample]:
+        raise NotImplementedError(f"transform {self.name} transforms the sample list as a whole")
+
+    def adapt_inferencer(self, inferencer: Inferencer) -> Inferencer:
+        return inferencer
+
+    def adapt_metric(self, metric: Metric) -> Metric:
+        return metric
+
+
 # Generic parts, by name -> the module that registers them (imported on first use). A benchmark's
 # own parts register when its folder under mmlens/tasks/ is imported, which loading one of its
 # tasks does.
@@ -235,8 +286,27 @@ GENERIC_INFERENCERS = {
     "embed": "mmlens.inferencers.embed",
 }
 GENERIC_METRICS = {"accuracy": "mmlens.metrics.accuracy", "judge_verdict": "mmlens.metrics.judge"}
+GENERIC_TRANSFORMS = {
+    "blind": "mmlens.transforms.options",
+    "shuffle_options": "mmlens.transforms.options",
+    "circular": "mmlens.transforms.circular",
+}
 
 scenarios: Registry[type[Scenario]] = Registry("scenario", GENERIC_SCENARIOS)
 instructions: Registry[type[Instruction]] = Registry("instruction", GENERIC_INSTRUCTIONS)
 inferencers: Registry[type[Inferencer]] = Registry("inferencer", GENERIC_INFERENCERS)
 metrics: Registry[type[Metric]] = Registry("metric", GENERIC_METRICS)
+transforms: Registry[type[Transform]] = Registry("transform", GENERIC_TRANSFORMS)
+
+TransformType = TypeVar("TransformType", bound=type[Transform])
+
+
+def register_transform(name: str) -> Callable[[TransformType], TransformType]:
+    """Register a transform class under ``name`` (which its ``label`` and provenance then use)."""
+
+    def decorator(cls: TransformType) -> TransformType:
+        cls.name = name
+        transforms.add(name, cls)
+        return cls
+
+    return decorator

@@ -253,6 +253,7 @@ class TaskProvenance(_Model):
     inferencer: dict[str, Any] = Field(default_factory=dict)
     instruction: dict[str, Any] = Field(default_factory=dict)
     metric: dict[str, Any] = Field(default_factory=dict)
+    transforms: list[str] = Field(default_factory=list)  # labels, in the order applied
 
 
 class ModelProvenance(_Model):

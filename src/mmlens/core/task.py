@@ -79,6 +79,9 @@ class TaskConfig(BaseModel):
     instruction: dict[str, Any] = Field(default_factory=lambda: {"type": "template"})
     inferencer: dict[str, Any] = Field(default_factory=lambda: {"type": "generate"})
     metric: dict[str, Any]
+    # Applied in order between scenario and instruction: "NAME[:ARGS]" as on the command line, or
+    # a mapping {type: NAME, field: value, ...}.
+    transforms: list[str | dict[str, Any]] = Field(default_factory=list)
     roles: dict[str, RoleDefault] = Field(default_factory=dict)
     variants: dict[str, dict[str, Any]] = Field(default_factory=dict)
     profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -95,6 +98,11 @@ class Task:
     inferencer: parts.Inferencer
     metric: parts.Metric
     profile: str | None = None
+    transforms: tuple[parts.Transform, ...] = ()
+
+    @property
+    def transform_labels(self) -> list[str]:
+        return [transform.label() for transform in self.transforms]
 
     @property
     def task_dir(self) -> Path:
@@ -252,14 +260,16 @@ class TaskCatalog:
     def names(self) -> list[str]:
         return sorted(self.entries)
 
-    def load(self, name: str, profile: str | None = None) -> Task:
+    def load(
+        self, name: str, profile: str | None = None, transforms: list[str | dict[str, Any]] | None = None
+    ) -> Task:
         entry = self.entries.get(name)
         if entry is None:
             registry: Registry[TaskEntry] = Registry("task")
             for known, value in self.entries.items():
                 registry.add(known, value)
             raise UnknownNameError(registry.unknown_message(name) + " (add folders with --include PATH)")
-        return load_task_file(entry.path, entry.overrides, name, profile)
+        return load_task_file(entry.path, entry.overrides, name, profile, transforms)
 
 
 def _import_hooks(task_path: Path, hooks: str) -> str:
@@ -295,6 +305,22 @@ def build_part(registry: Registry[type[P]], config: dict[str, Any], where: str) 
             f"{where}.{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors()
         )
         raise ConfigError(problems) from None
+
+
+def build_transform(spec: str | dict[str, Any], where: str) -> parts.Transform:
+    """A transform from ``"NAME[:ARGS]"`` (``--transform``) or ``{type: NAME, ...}`` (task YAML)."""
+    if isinstance(spec, dict):
+        return build_part(parts.transforms, spec, where)
+    name, _, args = spec.strip().partition(":")
+    try:
+        cls = parts.transforms.get(name)
+    except UnknownNameError as error:
+        raise ConfigError(f"{where}: {error}") from None
+    try:
+        fields = cls.from_args(args)
+    except ValueError as error:
+        raise ConfigError(f"{where} {spec}: {error}") from None
+    return build_part(parts.transforms, {"type": name, **fields}, f"{where} {spec}")
 
 
 def import_builtin_benchmarks() -> list[str]:
@@ -380,8 +406,10 @@ def load_task_file(
     overrides: dict[str, Any] | None = None,
     name: str | None = None,
     profile: str | None = None,
+    transforms: list[str | dict[str, Any]] | None = None,
 ) -> Task:
-    """Load a task; ``overrides`` are a variant's, ``profile`` names an entry of ``profiles:``."""
+    """Load a task; ``overrides`` are a variant's, ``profile`` names an entry of ``profiles:``,
+    ``transforms`` are applied after the task file's own (``--transform``)."""
     raw = _read_yaml(path)
     # The folder's code and the hooks register their parts before variants and profiles are
     # merged: the merge asks the registries which options a part type takes.
@@ -400,6 +428,11 @@ def load_task_file(
                 f"--profile {profile}: task {raw.get('name')} has no such profile (known: {known})"
             )
         raw = merge_task_override(raw, profiles[profile])
+    raw_transforms = raw.get("transforms") or []
+    if not isinstance(raw_transforms, list):
+        raise ConfigError(f"task file {path}: transforms: expected a list of transforms")
+    if transforms:
+        raw = {**raw, "transforms": [*raw_transforms, *transforms]}
     try:
         config = TaskConfig.model_validate(raw)
     except ValidationError as error:
@@ -414,14 +447,22 @@ def load_task_file(
     instruction = build_part(parts.instructions, config.instruction, f"{where}: instruction")
     inferencer = build_part(parts.inferencers, config.inferencer, f"{where}: inferencer")
     metric = build_part(parts.metrics, config.metric, f"{where}: metric")
-    built: list[parts.Part] = [scenario, instruction, inferencer, metric]
+    built_transforms = tuple(
+        build_transform(spec, f"{where}: transforms[{index}]" if index < len(raw_transforms) else "--transform")
+        for index, spec in enumerate(config.transforms)
+    )
+    declared: list[parts.Part] = [scenario, instruction, inferencer, metric]
+    for transform in built_transforms:
+        inferencer = transform.adapt_inferencer(inferencer)
+        metric = transform.adapt_metric(metric)
+    built: list[parts.Part] = [scenario, instruction, inferencer, metric, *built_transforms]
     config_for_hash = config.model_dump(mode="json", exclude={"variants", "profiles", "description"})
     hashed = "\n".join(
         [
             canonical_json(config_for_hash),
             hook_source,
             benchmark_source,
-            part_sources(built),
+            part_sources(declared + built),
             # Every part with its defaults filled in: a default that changes (a judge prompt read
             # from a file, a constant) is a new version too.
             canonical_json([part.model_dump(mode="json") for part in built]),
@@ -437,4 +478,5 @@ def load_task_file(
         inferencer=inferencer,
         metric=metric,
         profile=profile,
+        transforms=built_transforms,
     )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from mmlens.core.errors import DataError
+from pydantic import ValidationError
+
+from mmlens.core.errors import ConfigError, DataError
 from mmlens.core.media import AbsentImage
-from mmlens.core.parts import LoadContext
+from mmlens.core.parts import LoadContext, TransformContext
 from mmlens.core.sample import BadSample, Sample
 from mmlens.core.task import Task
 
@@ -31,7 +33,38 @@ def load_samples(task: Task, context: LoadContext) -> tuple[list[Sample], list[B
         where = context.data_path or "the default data source"
         detail = f" ({len(bad)} rows were unusable, e.g. {bad[0].id}: {bad[0].reason})" if bad else ""
         raise DataError(f"task {task.name}: no samples in {where}{detail}")
-    return samples, bad
+    return apply_transforms(task, samples, context), bad
+
+
+def apply_transforms(task: Task, samples: list[Sample], context: LoadContext) -> list[Sample]:
+    """The task's transforms, in order; the ids they give must stay unique (a predictions file and
+    the store refer to samples by id)."""
+    if not task.transforms:
+        return samples
+    transform_context = TransformContext(task.name, context, lambda fields: load_split(task, context, fields))
+    for transform in task.transforms:
+        samples = transform.apply(samples, transform_context)
+        seen: set[str] = set()
+        for sample in samples:
+            if sample.id in seen:
+                raise DataError(
+                    f"task {task.name}: transform {transform.label()} gave sample id {sample.id!r} twice"
+                )
+            seen.add(sample.id)
+        if not samples:
+            raise DataError(f"task {task.name}: transform {transform.label()} left no samples")
+    return samples
+
+
+def load_split(task: Task, context: LoadContext, fields: dict[str, object]) -> list[Sample]:
+    """The samples of the task's scenario with ``fields`` changed (another split, as a pool of
+    in-context examples), untransformed and without the run's --limit."""
+    try:
+        scenario = type(task.scenario).model_validate({**task.scenario.model_dump(), **fields})
+    except ValidationError as error:
+        raise ConfigError(f"task {task.name}: cannot load its scenario with {fields}: {error}") from None
+    pool_context = LoadContext(context.task_name, context.task_dir, context.data_path, None)
+    return [item for item in scenario.load(pool_context) if isinstance(item, Sample)]
 
 
 def set_aside_samples_without_media(

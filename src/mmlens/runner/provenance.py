@@ -57,6 +57,7 @@ def task_provenance(task: Task) -> TaskProvenance:
         inferencer=task.config.inferencer,
         instruction=task.config.instruction,
         metric=task.config.metric,
+        transforms=task.transform_labels,
     )
 
 

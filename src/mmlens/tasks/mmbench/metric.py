@@ -98,6 +98,7 @@ class MMBenchCircularAccuracy(Metric):
 
     primary = "circular_acc"
     correct_key = "pass_correct"
+    scores_rotations = True  # its published rotations: the circular transform leaves it as it is
 
     def extract(self, sample: Sample, prediction: Prediction) -> Extraction:
         if prediction.text is None:

@@ -1,0 +1,58 @@
+"""``blind`` (the questions without their media) and ``shuffle_options`` (seeded option order)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+
+from mmlens.core.errors import DataError
+from mmlens.core.parts import Transform, TransformContext, register_transform
+from mmlens.core.sample import Sample
+from mmlens.transforms.choices import find_options, reorder
+
+
+@register_transform("blind")
+class Blind(Transform):
+    """Every image and video removed, the text unchanged: S_wv of MMStar's multimodal gain (with the
+    model under test) and S_t (with its language backbone), on any task."""
+
+    def transform_sample(self, sample: Sample) -> list[Sample]:
+        return [replace(sample, messages=[message.without_media() for message in sample.messages])]
+
+
+def sample_rng(seed: int, *parts: object) -> random.Random:
+    """A generator seeded by the transform's seed and the sample: the same choice on every run,
+    independent of which other samples the run has (a --limit run draws the same)."""
+    return random.Random(":".join(str(part) for part in (seed, *parts)))
+
+
+def require_multiple_choice(samples: list[Sample], transform: Transform, context: TransformContext) -> None:
+    if not any(find_options(sample) for sample in samples):
+        raise DataError(
+            f"task {context.task_name}: transform {transform.label()} needs multiple-choice questions "
+            "(options with a letter target), and this task has none"
+        )
+
+
+@register_transform("shuffle_options")
+class ShuffleOptions(Transform):
+    """The options of every multiple-choice question in a seeded random order (the target follows
+    the right option); other questions pass unchanged. ``--transform shuffle_options:SEED``."""
+
+    seed: int = 0
+
+    @classmethod
+    def from_args(cls, args: str) -> dict[str, object]:
+        return {"seed": int(args)} if args else {}
+
+    def apply(self, samples: list[Sample], context: TransformContext) -> list[Sample]:
+        require_multiple_choice(samples, self, context)
+        return super().apply(samples, context)
+
+    def transform_sample(self, sample: Sample) -> list[Sample]:
+        options = find_options(sample)
+        if options is None:
+            return [sample]
+        order = list(range(len(options.choices)))
+        sample_rng(self.seed, "shuffle_options", sample.id).shuffle(order)
+        return [reorder(sample, options, order)]
