@@ -290,6 +290,12 @@ GENERIC_TRANSFORMS = {
     "blind": "mmlens.transforms.options",
     "shuffle_options": "mmlens.transforms.options",
     "circular": "mmlens.transforms.circular",
+    "corrupt_image": "mmlens.transforms.image_corruptions",
+    "corrupt_text": "mmlens.transforms.text_corruptions",
+    "leading_question": "mmlens.transforms.leading_question",
+    "icl": "mmlens.transforms.icl",
+    "strategy": "mmlens.transforms.strategy",
+    "verbalizer": "mmlens.transforms.verbalizer",
 }
 
 scenarios: Registry[type[Scenario]] = Registry("scenario", GENERIC_SCENARIOS)
