@@ -324,8 +324,20 @@ def test_gain_works_for_a_task_without_a_blind_variant(
 
     store = tmp_path / "store.sqlite"
     code, out, _ = run_main(
-        capsys, "--store", str(store), "gain", "shapes_small", "--model", "constant",
-        "--backbone-model", "constant", "--limit", "10", "--output-dir", str(tmp_path), "--json",
+        capsys,
+        "--store",
+        str(store),
+        "gain",
+        "shapes_small",
+        "--model",
+        "constant",
+        "--backbone-model",
+        "constant",
+        "--limit",
+        "10",
+        "--output-dir",
+        str(tmp_path),
+        "--json",
     )
     assert code == 0
     summary = json.loads(out)
@@ -339,7 +351,10 @@ def test_gain_works_for_a_task_without_a_blind_variant(
         for line in (tmp_path / summary["runs"]["S_wv"] / "samples.jsonl").read_text().splitlines()
     ]
     assert blind_prompts and all(
-        part["type"] == "text" for prompt in blind_prompts for message in prompt for part in message["content"]
+        part["type"] == "text"
+        for prompt in blind_prompts
+        for message in prompt
+        for part in message["content"]
     )
 
 

@@ -448,7 +448,9 @@ def load_task_file(
     inferencer = build_part(parts.inferencers, config.inferencer, f"{where}: inferencer")
     metric = build_part(parts.metrics, config.metric, f"{where}: metric")
     built_transforms = tuple(
-        build_transform(spec, f"{where}: transforms[{index}]" if index < len(raw_transforms) else "--transform")
+        build_transform(
+            spec, f"{where}: transforms[{index}]" if index < len(raw_transforms) else "--transform"
+        )
         for index, spec in enumerate(config.transforms)
     )
     declared: list[parts.Part] = [scenario, instruction, inferencer, metric]
