@@ -83,3 +83,10 @@ def test_listing_imports_no_benchmark_code() -> None:
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.splitlines()[-1]) == []
     assert "\nshapes\n" in result.stdout
+
+
+def test_list_transforms_names_each_with_its_description(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_main(capsys, "list", "transforms")
+    rows = {line.split()[0]: line for line in out.splitlines()[1:] if line.strip()}
+    assert code == 0 and {"circular", "shuffle_options", "blind"} <= set(rows)
+    assert "CircularEval" in rows["circular"] and "seeded order" in rows["shuffle_options"]

@@ -1,5 +1,5 @@
-"""``mmlens list [tasks|models]``: the tasks (read from their YAML, no benchmark code imported) and
-the model backends."""
+"""``mmlens list [tasks|models|transforms]``: the tasks (read from their YAML, no benchmark code
+imported), the model backends and the transforms."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import textwrap
 
 from mmlens.cli.registry import command
 from mmlens.core import parts
+from mmlens.core.errors import MmlensError
 from mmlens.core.plugins import load_plugins
 from mmlens.core.task import TaskCatalog, TaskEntry
 from mmlens.summary import format_table
@@ -20,9 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "what",
         nargs="?",
-        choices=["tasks", "models", "all"],
+        choices=["tasks", "models", "transforms", "all"],
         default="all",
-        help="tasks (with their id schemes), models, or all (default: both, as tables)",
+        help="tasks (with their id schemes), models, transforms, or all (default: tasks and models)",
     )
     parser.add_argument("--include", action="append", default=[], metavar="PATH")
 
@@ -61,9 +62,25 @@ def format_backends() -> str:
     return format_table(rows)
 
 
-@command("list", "list tasks and model backends", add_arguments)
+def format_transforms() -> str:
+    """Each transform and the first line of its description; one whose module cannot be imported
+    (an optional extra not installed) says why instead."""
+    rows = [["transform", "description"]]
+    for name in parts.transforms.names():
+        try:
+            doc = (parts.transforms.get(name).__doc__ or "").strip().splitlines()
+            rows.append([name, doc[0] if doc else ""])
+        except MmlensError as error:
+            rows.append([name, f"(unavailable: {error})"])
+    return format_table(rows)
+
+
+@command("list", "list tasks, model backends and transforms", add_arguments)
 def list_command(args: argparse.Namespace) -> int:
     load_plugins()
+    if args.what == "transforms":
+        print(format_transforms())
+        return 0
     if args.what == "tasks":
         print(format_tasks(TaskCatalog(args.include), min(WIDEST, shutil.get_terminal_size().columns)))
         return 0

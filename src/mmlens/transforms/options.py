@@ -13,8 +13,9 @@ from mmlens.transforms.choices import find_options, reorder
 
 @register_transform("blind")
 class Blind(Transform):
-    """Every image and video removed, the text unchanged: S_wv of MMStar's multimodal gain (with the
-    model under test) and S_t (with its language backbone), on any task."""
+    """Every image and video removed, the text unchanged (S_wv and S_t of multimodal gain).
+
+    With the model under test it gives MMStar's S_wv, with its language backbone S_t, on any task."""
 
     def transform_sample(self, sample: Sample) -> list[Sample]:
         return [replace(sample, messages=[message.without_media() for message in sample.messages])]
@@ -36,8 +37,9 @@ def require_multiple_choice(samples: list[Sample], transform: Transform, context
 
 @register_transform("shuffle_options")
 class ShuffleOptions(Transform):
-    """The options of every multiple-choice question in a seeded random order (the target follows
-    the right option); other questions pass unchanged. ``--transform shuffle_options:SEED``."""
+    """The options of every multiple-choice question in a seeded order; the target follows them.
+
+    Other questions pass unchanged. ``--transform shuffle_options:SEED``."""
 
     seed: int = 0
 
