@@ -15,6 +15,7 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from mmlens.core.errors import SampleError
 from mmlens.core.messages import Message
 from mmlens.core.registry import Registry
 from mmlens.core.requests import Request, Response
@@ -256,9 +257,16 @@ class Transform(Part):
         changed = self.model_dump(mode="json", exclude_defaults=True)
         return self.name + "".join(f":{key}={value}" for key, value in sorted(changed.items()))
 
-    def apply(self, samples: list[Sample], context: TransformContext) -> list[Sample]:
-        """The run's samples; by default each sample through ``transform_sample``, in order."""
-        return [new for sample in samples for new in self.transform_sample(sample)]
+    def apply(self, samples: list[Sample], context: TransformContext) -> list[Sample | BadSample]:
+        """The run's samples; by default each sample through ``transform_sample``, in order. A
+        sample the transform cannot use (``SampleError``) becomes a bad sample, named and counted."""
+        result: list[Sample | BadSample] = []
+        for sample in samples:
+            try:
+                result.extend(self.transform_sample(sample))
+            except SampleError as error:
+                result.append(BadSample(sample.id, f"transform {self.label()}: {error.reason}"))
+        return result
 
     def transform_sample(self, sample: Sample) -> list[Sample]:
         raise NotImplementedError(f"transform {self.name} transforms the sample list as a whole")
@@ -284,6 +292,7 @@ GENERIC_INFERENCERS = {
     "two_step": "mmlens.inferencers.two_step",
     "self_consistency": "mmlens.inferencers.self_consistency",
     "embed": "mmlens.inferencers.embed",
+    "chef_ppl": "mmlens.transforms.likelihood",
 }
 GENERIC_METRICS = {"accuracy": "mmlens.metrics.accuracy", "judge_verdict": "mmlens.metrics.judge"}
 GENERIC_TRANSFORMS = {
@@ -296,6 +305,7 @@ GENERIC_TRANSFORMS = {
     "icl": "mmlens.transforms.icl",
     "strategy": "mmlens.transforms.strategy",
     "verbalizer": "mmlens.transforms.verbalizer",
+    "likelihood": "mmlens.transforms.likelihood",
 }
 
 scenarios: Registry[type[Scenario]] = Registry("scenario", GENERIC_SCENARIOS)

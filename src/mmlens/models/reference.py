@@ -169,7 +169,8 @@ class ReferenceNetwork:
         return answer.capitalize() if answer in ("yes", "no") else answer
 
     def log_probability(self, logits: np.ndarray, continuation: str) -> tuple[float, bool]:
-        index = self.answer_index.get(continuation.strip().lower())
+        # an answer token, also as an option is written: "(A" (ChEF's form), "(A)" or "A"
+        index = self.answer_index.get(continuation.strip().strip("()").lower())
         if index is None:
             raise CannotAnswer(f"continuation {continuation!r} is not an answer this model knows")
         shifted = logits - logits.max()
@@ -284,4 +285,5 @@ class ReferenceModel(Model):
             except CannotAnswer as reason:
                 emit(item.index, Response(error=str(reason)))
                 continue
-            emit(item.index, Response(logprob=logprob, is_greedy=greedy))
+            # the continuation is one answer token: one scored token, as likelihood means need
+            emit(item.index, Response(logprob=logprob, is_greedy=greedy, usage={"completion_tokens": 1}))

@@ -33,27 +33,37 @@ def load_samples(task: Task, context: LoadContext) -> tuple[list[Sample], list[B
         where = context.data_path or "the default data source"
         detail = f" ({len(bad)} rows were unusable, e.g. {bad[0].id}: {bad[0].reason})" if bad else ""
         raise DataError(f"task {task.name}: no samples in {where}{detail}")
-    return apply_transforms(task, samples, context), bad
+    if task.transforms:
+        samples, set_aside = apply_transforms(task, samples, context)
+        bad += set_aside
+    return samples, bad
 
 
-def apply_transforms(task: Task, samples: list[Sample], context: LoadContext) -> list[Sample]:
+def apply_transforms(
+    task: Task, samples: list[Sample], context: LoadContext
+) -> tuple[list[Sample], list[BadSample]]:
     """The task's transforms, in order; the ids they give must stay unique (a predictions file and
-    the store refer to samples by id)."""
-    if not task.transforms:
-        return samples
+    the store refer to samples by id). Samples a transform cannot use are bad samples."""
     transform_context = TransformContext(task.name, context, lambda fields: load_split(task, context, fields))
+    bad: list[BadSample] = []
     for transform in task.transforms:
-        samples = transform.apply(samples, transform_context)
+        kept: list[Sample] = []
         seen: set[str] = set()
-        for sample in samples:
-            if sample.id in seen:
+        for item in transform.apply(samples, transform_context):
+            if isinstance(item, BadSample):
+                bad.append(item)
+                continue
+            if item.id in seen:
                 raise DataError(
-                    f"task {task.name}: transform {transform.label()} gave sample id {sample.id!r} twice"
+                    f"task {task.name}: transform {transform.label()} gave sample id {item.id!r} twice"
                 )
-            seen.add(sample.id)
-        if not samples:
-            raise DataError(f"task {task.name}: transform {transform.label()} left no samples")
-    return samples
+            seen.add(item.id)
+            kept.append(item)
+        if not kept:
+            reason = f" ({bad[0].id}: {bad[0].reason})" if bad else ""
+            raise DataError(f"task {task.name}: transform {transform.label()} left no samples{reason}")
+        samples = kept
+    return samples, bad
 
 
 def load_split(task: Task, context: LoadContext, fields: dict[str, object]) -> list[Sample]:

@@ -26,7 +26,7 @@ from mmlens.core.parts import (
     TransformContext,
     register_transform,
 )
-from mmlens.core.sample import Sample
+from mmlens.core.sample import BadSample, Sample
 from mmlens.metrics.aggregation import mean_aggregate
 from mmlens.transforms.choices import find_options, reorder
 from mmlens.transforms.options import require_multiple_choice
@@ -121,7 +121,7 @@ class Circular(Transform):
             return CircularJudgedMetric(inner=metric)
         return CircularMetric(inner=metric)
 
-    def apply(self, samples: list[Sample], context: TransformContext) -> list[Sample]:
+    def apply(self, samples: list[Sample], context: TransformContext) -> list[Sample | BadSample]:
         require_multiple_choice(samples, self, context)
         return super().apply(samples, context)
 

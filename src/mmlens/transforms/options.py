@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from mmlens.core.errors import DataError
 from mmlens.core.parts import Transform, TransformContext, register_transform
-from mmlens.core.sample import Sample
+from mmlens.core.sample import BadSample, Sample
 from mmlens.transforms.choices import find_options, reorder
 
 
@@ -47,7 +47,7 @@ class ShuffleOptions(Transform):
     def from_args(cls, args: str) -> dict[str, object]:
         return {"seed": int(args)} if args else {}
 
-    def apply(self, samples: list[Sample], context: TransformContext) -> list[Sample]:
+    def apply(self, samples: list[Sample], context: TransformContext) -> list[Sample | BadSample]:
         require_multiple_choice(samples, self, context)
         return super().apply(samples, context)
 
