@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mmlens.core.errors import ConfigError
-
+from mmlens.core.secrets import mask
 from mmlens.core.task import Task, TaskCatalog
 from mmlens.models.base import Model, ModelSpec, build_model, parse_model_spec, validate_model_spec
 from mmlens.runner.dry_run import PlanResult, plan_first_round
@@ -76,7 +76,10 @@ def evaluate(
 
     ``roles`` names the models of roles the task's metric uses (``{"judge": "openai:gpt-4o"}``);
     ``role_args`` their backend options. A Model object passed in (as the model or a role) stays
-    open, so several tasks can share one loaded model; one built here from a spec is closed."""
+    open, so several tasks can share one loaded model; one built here from a spec is closed.
+    ``resume_hint`` (what to run to resume) is recorded and printed with its credentials masked,
+    as the command line's own is. ``store``: a SQLite file (a server URL is refused in one line)."""
+    resume_hint = mask(resume_hint)  # recorded in the store and results.json, printed on interrupts
     task_obj = load_task(task, include, profile, transforms)
     model_spec = resolve_model_spec(model, model_args)
     chosen = choose_roles(task_obj, roles, role_args)

@@ -279,3 +279,17 @@ def test_a_server_store_url_is_one_line_saying_it_is_not_supported(
     )
     assert "secret" not in err
     assert not (tmp_path / "postgresql:").exists()
+
+
+def test_a_server_store_url_given_to_the_api_is_the_same_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as refused:
+        api.evaluate(
+            "shapes_small", store="postgresql://user:secret@db.example/mmlens", limit=2, output_dir=tmp_path
+        )
+    assert str(refused.value) == (
+        "store: server stores (postgresql://...) are not supported yet; give the path of a SQLite file"
+    )
+    assert not (tmp_path / "postgresql:").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import pytest
 
@@ -100,3 +101,19 @@ def test_environment_variable_names_and_keys_are_told_apart() -> None:
     assert looks_like_key(OPENAI_KEY) and looks_like_key(HF_TOKEN) and looks_like_key("Bearer abc123def456")
     # A commit hash (an hf revision) is long and random, but not a key shape: it may be an option.
     assert not looks_like_key("0123456789abcdef0123456789abcdef01234567")
+
+
+def test_the_api_records_its_resume_hint_masked(tmp_path: Path) -> None:
+    from mmlens import api
+    from mmlens.store.sqlite import Store
+
+    store = tmp_path / "s.sqlite"
+    hint = f"rerun `python eval.py --base-url https://me:{OPENAI_KEY}@h/v1 --key {HF_TOKEN}`"
+    result = api.evaluate("shapes_small", limit=2, store=store, output_dir=tmp_path, resume_hint=hint)
+    recorded = result.results["provenance"]["resume"]
+    assert recorded == "rerun `python eval.py --base-url https://***@h/v1 --key hf_***`"
+    with Store(store, read_only=True) as opened:
+        row = opened.get_run(result.run_id)
+    assert row is not None and row.provenance["resume"] == recorded
+    written = (tmp_path / result.run_id / "results.json").read_text() + store.read_bytes().decode("latin-1")
+    assert OPENAI_KEY not in written and HF_TOKEN not in written

@@ -36,6 +36,7 @@ from typing import Any
 from mmlens.core.errors import DataError, MmlensError
 from mmlens.core.paths import default_home as default_home  # re-exported (moved to core.paths)
 from mmlens.core.paths import default_store_path as default_store_path
+from mmlens.core.paths import store_location
 from mmlens.core.requests import Response, cap_reply
 from mmlens.core.results import Provenance, RunResults
 from mmlens.store.schema import SCHEMA as SCHEMA  # re-exported
@@ -87,6 +88,8 @@ class StoreError(MmlensError):
 class Store:
     """The store at ``path`` (default: ``default_store_path()``).
 
+    A ``path`` given as text that is a server URL (``postgresql://...``) is refused in one line, as
+    ``--store`` and ``MMLENS_STORE`` are (only SQLite files are supported so far).
     ``read_only``: open without writing anything (``show``, ``report``, ``view``), so a store on
     read-only media or owned by another user can be read; a missing file is an error then.
     ``commit_interval``: see ``DEFAULT_COMMIT_INTERVAL``; 0 commits every response on its own."""
@@ -98,7 +101,12 @@ class Store:
         *,
         read_only: bool = False,
     ) -> None:
-        self.path = Path(path).expanduser() if path is not None else default_store_path()
+        if path is None:
+            self.path = default_store_path()
+        elif isinstance(path, str):
+            self.path = store_location(path, "store")
+        else:
+            self.path = path.expanduser()
         self.read_only = read_only
         self.commit_interval = commit_interval
         self._lock = threading.RLock()
