@@ -28,6 +28,9 @@ def score_outcome(
     correct = bool(scores[correct_key] == 1.0) if correct_key is not None and correct_key in scores else None
     primary = scores.get(type(metric).primary) if correct is None else None
     details = dict(prediction.details)
+    applied = sample.metadata.get("transform_details")  # what a transform did (a corruption's steps)
+    if applied:
+        details["transforms"] = applied
     if extraction.details:
         details.update(extraction.details)
     return SampleRecord.build(
