@@ -19,7 +19,7 @@ from mmlens.core.errors import SampleError
 from mmlens.core.messages import Message
 from mmlens.core.registry import Registry
 from mmlens.core.requests import Request, Response
-from mmlens.core.results import ExtractionMethod, OptionScores, SampleRecord
+from mmlens.core.results import ExtractionMethod, OptionScores, Reliability, SampleRecord
 from mmlens.core.sample import BadSample, Sample
 
 __all__ = ["ExtractionMethod", "OptionScores", "SampleRecord"]
@@ -174,18 +174,23 @@ class MetricValue:
 
 @dataclass
 class Aggregate:
-    """Headline metrics plus a breakdown per node of the category tree (path joined by '/')."""
+    """Headline metrics plus a breakdown per node of the category tree (path joined by '/'), and
+    the reliability diagram where the metric measures calibration."""
 
     metrics: dict[str, MetricValue]
     breakdown: dict[str, dict[str, MetricValue]] = field(default_factory=dict)
+    reliability: Reliability | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "metrics": {k: v.to_dict() for k, v in self.metrics.items()},
             "breakdown": {
                 node: {k: v.to_dict() for k, v in values.items()} for node, values in self.breakdown.items()
             },
         }
+        if self.reliability is not None:
+            data["reliability"] = self.reliability.model_dump(mode="json")
+        return data
 
 
 class Metric(Part):
@@ -306,6 +311,7 @@ GENERIC_TRANSFORMS = {
     "strategy": "mmlens.transforms.strategy",
     "verbalizer": "mmlens.transforms.verbalizer",
     "likelihood": "mmlens.transforms.likelihood",
+    "calibration": "mmlens.transforms.calibration",
 }
 
 scenarios: Registry[type[Scenario]] = Registry("scenario", GENERIC_SCENARIOS)

@@ -12,7 +12,8 @@ Schema history
 - 2: ``schema_version`` everywhere; per-sample ``correct`` (right/wrong metrics) or ``score``
   (numeric metrics); ``exchanges`` (every request of a multi-round or judged sample, with its raw
   reply); ``option_scores`` (likelihood rankings); ``failed_role`` (the role whose request failed);
-  ``roles`` in provenance; ``counts.role_errors``.
+  ``roles`` in provenance; ``counts.role_errors``; optional ``reliability`` (the calibration
+  metric's reliability diagram; absent from other results).
 """
 
 from __future__ import annotations
@@ -223,6 +224,29 @@ class Counts(_Model):
     predictions_past_limit: int | None = None
 
 
+class ReliabilityBin(BaseModel):
+    """One bin of a reliability diagram: how many samples, their mean confidence, their accuracy
+    (both 0-1)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    count: int
+    confidence: float
+    accuracy: float
+
+
+class Reliability(BaseModel):
+    """The reliability diagram behind an ECE: the binning that made it and its non-empty bins, in
+    order of confidence (``mmlens.metrics.calibration``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    binning: str
+    ece: float
+    n: int
+    bins: list[ReliabilityBin]
+
+
 class BadSampleEntry(BaseModel):
     id: str
     reason: str
@@ -371,6 +395,7 @@ class RunResults(_Model):
     complete: bool
     bad_samples: list[BadSampleEntry] = Field(default_factory=list)
     provenance: Provenance = Field(default_factory=Provenance)
+    reliability: Reliability | None = None  # calibration runs only (written only when set)
 
     @field_serializer("provenance")
     def _provenance_keys(self, provenance: Provenance, info: SerializationInfo) -> dict[str, Any]:
@@ -384,6 +409,8 @@ class RunResults(_Model):
     def to_dict(self) -> dict[str, Any]:
         data = self.model_dump(mode="json")
         data["counts"] = self.counts.model_dump(mode="json", exclude_none=True)
+        if self.reliability is None:
+            del data["reliability"]
         return data
 
     @staticmethod

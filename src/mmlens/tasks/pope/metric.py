@@ -14,6 +14,11 @@ accuracy and counts in neither precision nor recall; a ratio with a zero denomin
 lmms-eval; the official script would stop with ZeroDivisionError). With several splits the
 top-level numbers pool all questions (as lmms-eval's ``pope`` task does) and ``f1_avg`` /
 ``acc_avg`` average the per-split values (as LLaVA-1.5 reports POPE).
+
+By likelihood (ChEF's hallucination desideratum, variant ``pope_likelihood``: the ``likelihood``
+transform ranks "Yes" and "No" and answers with the word), ``zero_division: error``
+stops, as ChEF's ``POPE_Metric`` does (a ZeroDivisionError there), when a split has no "yes"
+prediction, no "yes" reference or no true positive (precision, recall or F1 undefined).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
+from mmlens.core.errors import DataError
 from mmlens.core.parts import (
     Aggregate,
     Extraction,
@@ -103,6 +109,7 @@ class POPEMetrics(Metric):
     extraction: Literal["official", "lmms-eval"] = "official"
     yes_ratio_from: Literal["predictions", "answers"] = "predictions"
     resamples: int = 1000
+    zero_division: Literal["zero", "error"] = "zero"
 
     def extract(self, sample: Sample, prediction: Prediction) -> Extraction:
         return extract_from_prediction(prediction, POPE_EXTRACTORS[self.extraction], normalize_yes_no)
@@ -120,4 +127,22 @@ class POPEMetrics(Metric):
 
     def aggregate(self, records: list[SampleRecord]) -> Aggregate:
         leaves, counts, questions = image_counts(records)
+        if self.zero_division == "error":
+            _require_defined(leaves, counts)
         return stratified_bootstrap_aggregate(leaves, counts, questions, self.statistic, self.resamples)
+
+
+def _require_defined(leaves: list[Leaf], counts: list[list[float]]) -> None:
+    """ChEF's POPE_Metric divides by TP + FP, TP + FN and P + R: each split needs a "yes"
+    prediction, a "yes" reference and a true positive."""
+    tallies: dict[Leaf, np.ndarray] = {}
+    for leaf, row in zip(leaves, counts, strict=True):
+        tallies[leaf] = tallies.get(leaf, np.zeros(6)) + np.asarray(row)
+    for leaf, (tp, fp, fn, _tn, _asked, _yes) in sorted(tallies.items()):
+        where = f"split {'/'.join(leaf)}" if leaf else "the run"
+        if tp + fp == 0:
+            raise DataError(f'POPE: {where} has no "yes" prediction, so precision is undefined (0/0)')
+        if tp + fn == 0:
+            raise DataError(f'POPE: {where} has no "yes" reference answered, so recall is undefined (0/0)')
+        if tp == 0:
+            raise DataError(f"POPE: {where} has no true positive, so F1 is undefined (0/0)")
