@@ -137,7 +137,9 @@ def _augmenters() -> dict[str, Any]:
     return {"char": nac, "word": naw}
 
 
+@cache
 def _augmenter(kind: str, rate: float, action: str | None) -> Any:
+    """One augmenter per setting (nlpaug's spelling one reads its dictionary when built)."""
     libs = _augmenters()
     nac, naw = libs["char"], libs["word"]
     # textflint (ChEF): trans_p = share of the words, trans_min=1, one character per word
