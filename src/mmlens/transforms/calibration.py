@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from mmlens.core.errors import ConfigError
 from mmlens.core.parts import Inferencer, Metric, Transform, register_transform
+from mmlens.core.sample import Sample
 from mmlens.metrics.calibration import BINNINGS, DEFAULT_BINNING, Binning, CalibrationMetric
 
 
@@ -35,6 +36,9 @@ class Calibration(Transform):
         if args not in BINNINGS:
             raise ValueError(f"calibration: unknown binning {args!r} (known: {', '.join(BINNINGS)})")
         return {"binning": args}
+
+    def transform_sample(self, sample: Sample) -> list[Sample]:
+        return [sample]  # the samples are unchanged: only the metric gains ECE
 
     def adapt_inferencer(self, inferencer: Inferencer) -> Inferencer:
         if not gives_option_scores(inferencer):
