@@ -21,6 +21,7 @@ from mmlens import api
 from mmlens.core.errors import ConfigError
 from mmlens.core.parts import LoadContext
 from mmlens.core.results import OptionScores, RunResults, SampleRecord
+from mmlens.core.sample import Sample
 from mmlens.core.task import TaskCatalog
 from mmlens.metrics.calibration import (
     CalibrationError,
@@ -167,7 +168,8 @@ def _predictions(path: Path, rows: dict[str, list[float]]) -> Path:
 def test_score_computes_ece_from_option_logprobs_made_elsewhere(tmp_path: Path) -> None:
     data = build_seed2_json(tmp_path / "seed2")
     task = TaskCatalog().load("seedbench2")
-    samples = list(task.scenario.load(LoadContext("seedbench2", task.task_dir, str(data))))
+    loaded = task.scenario.load(LoadContext("seedbench2", task.task_dir, str(data)))
+    samples = [s for s in loaded if isinstance(s, Sample)]
     targets = {s.id: "ABCD".index(str(s.target)) for s in samples}
     rows = {}
     for number, (sample_id, gold) in enumerate(targets.items()):
