@@ -1,15 +1,23 @@
-"""Replies are capped (the cut recorded) before they are stored; commits are batched within a few ms."""
+"""Replies are capped (the cut recorded) before they are stored, and stored once; commits are batched
+within a few ms."""
 
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
+import string
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
+
+from mmlens import api
+from mmlens.cli import main
 from mmlens.core.messages import Message
 from mmlens.core.requests import MAX_REPLY_CHARS, GenerationSettings, Request, Response
-from mmlens.models.base import ModelSpec, build_model
+from mmlens.models.base import Emit, Model, ModelArgs, ModelSpec, build_model, models
 from mmlens.runner.execute import execute
 from mmlens.store.sqlite import Store
 from tests.fixtures.fault_server import FaultServer
@@ -77,3 +85,91 @@ def test_commit_interval_zero_commits_each_response(tmp_path: Path) -> None:
         store.put_response(f"k{i}", "m", "generate", Response(text="a"))
     assert statements.count("COMMIT") == 5
     store.close()
+
+
+class LongReplyArgs(ModelArgs):
+    chars: int = 1_000_000
+
+
+@models.register("store_test_long_reply")
+class LongReplyModel(Model):
+    """Answers every request with the same long, incompressible reply (``chars`` characters); its
+    fingerprint does not hold the reply, so provenance stays small."""
+
+    backend = "store_test_long_reply"
+    Args = LongReplyArgs
+
+    def process(self, requests: Sequence[Request], emit: Emit) -> None:
+        args = self.args
+        assert isinstance(args, LongReplyArgs)
+        rng = random.Random(args.chars)
+        body = "".join(rng.choice(string.ascii_letters) for _ in range(args.chars))
+        for index in range(len(requests)):
+            emit(index, Response(text=REPLY_MARK + body[len(REPLY_MARK) :]))
+
+
+REPLY_MARK = "yes MARK-7f3a9 "
+
+
+def _store_bytes(path: Path) -> int:
+    """The store's size on disk, its WAL included (after close the WAL is folded in)."""
+    return sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+
+
+def _evaluate(tmp_path: Path, store: Path, chars: int) -> api.RunResult:
+    model = build_model(ModelSpec(backend="store_test_long_reply", name="long", args={"chars": chars}))
+    try:
+        return api.evaluate("shapes_small", model, limit=1, store=store, output_dir=tmp_path / "runs")
+    finally:
+        model.close()
+
+
+def test_a_1mb_reply_occupies_the_store_once_and_show_report_and_resume_still_have_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    small_store, store = tmp_path / "small.sqlite", tmp_path / "big.sqlite"
+    _evaluate(tmp_path / "a", small_store, chars=20)
+    result = _evaluate(tmp_path / "b", store, chars=1_000_000)
+    record = result.records[0]
+    assert record.response is not None and len(record.response) == MAX_REPLY_CHARS  # capped
+    assert record.response.startswith(REPLY_MARK)
+    # In its response row and its sample record, the capped reply takes the room of one copy:
+    # twice (two copies) before the store kept long texts once.
+    grown = _store_bytes(store) - _store_bytes(small_store)
+    assert 0.9 * MAX_REPLY_CHARS < grown < 1.3 * MAX_REPLY_CHARS, grown
+    with sqlite3.connect(store) as db:
+        (inline,) = db.execute("SELECT COUNT(*) FROM records WHERE record LIKE '%MARK-7f3a9%'").fetchone()
+        (responses,) = db.execute(
+            "SELECT COUNT(*) FROM responses WHERE response LIKE '%MARK-7f3a9%'"
+        ).fetchone()
+        (texts,) = db.execute("SELECT COUNT(*) FROM texts WHERE text LIKE 'yes MARK-7f3a9%'").fetchone()
+    db.close()
+    assert (inline, responses, texts) == (0, 0, 1)
+    # samples.jsonl, a file to share on its own, holds the reply once, in full
+    samples = (result.run_dir / "samples.jsonl").read_text()  # type: ignore[operator]
+    assert samples.count("MARK-7f3a9") == 1 and record.response in samples
+    # readers get the records as written
+    with Store(store, read_only=True) as opened:
+        assert [r["response"] for r in opened.iter_records(result.run_id)] == [record.response]
+    assert main(["--store", str(store), "show", result.run_id]) == 0
+    assert "shapes_small" in capsys.readouterr().out
+    report = tmp_path / "report.html"
+    assert main(["--store", str(store), "report", "-o", str(report)]) == 0
+    assert record.response in report.read_text()
+    # a rerun resumes from the store: nothing asked again, the same reply
+    again = _evaluate(tmp_path / "c", store, chars=1_000_000)
+    assert again.results["provenance"]["requests"]["cached"] == 1
+    assert again.records[0].response == record.response
+
+
+def test_a_reply_that_looks_like_a_reference_is_kept_as_it_is(tmp_path: Path) -> None:
+    lookalike = '{"$text_sha256": "' + "0" * 64 + '"}' + " " * 2000
+    with Store(tmp_path / "s.sqlite", commit_interval=0) as store:
+        store.put_response("k", "m", "generate", Response(text=lookalike))
+        store.put_response("short", "m", "generate", Response(text='{"$text_sha256": "' + "0" * 64 + '"}'))
+        store.finish_run("r", {}, [{"id": "s", "response": lookalike, "details": {"$text_sha256": "x"}}])
+        assert store.get_responses(["k"])["k"].text == lookalike
+        assert store.get_responses(["short"])["short"].text == '{"$text_sha256": "' + "0" * 64 + '"}'
+        assert list(store.iter_records("r")) == [
+            {"id": "s", "response": lookalike, "details": {"$text_sha256": "x"}}
+        ]

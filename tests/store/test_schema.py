@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -119,3 +120,35 @@ def test_an_insert_the_table_refuses_is_an_error_not_a_silent_no_op(tmp_path: Pa
     with pytest.raises(Exception, match="cannot write to the store"):
         store.put_response("k", "m", "generate", Response(text="yes"))
     store.close()
+
+
+def test_a_version_1_store_with_replies_inline_is_read_then_migrated(tmp_path: Path) -> None:
+    """Version 1 kept each long reply inline in its response row and its record: still read as
+    they are (read-only: the file untouched), then migrated to keep new long texts once."""
+    path = tmp_path / "v1.sqlite"
+    reply = "r" * 5000
+    response = json.dumps({"text": reply})
+    record = json.dumps({"id": "s1", "response": reply, "exchanges": [{"response": reply}]})
+    _make(
+        path,
+        UNVERSIONED
+        + "CREATE TABLE thumbnails (digest TEXT PRIMARY KEY, jpeg BLOB NOT NULL);"
+        + f"INSERT INTO responses VALUES ('k', 'm', 'generate', '{response}', 0);"
+        + f"INSERT INTO records VALUES ('run', 0, 's1', '{record}');"
+        + "PRAGMA user_version = 1;",
+    )
+    with Store(path, read_only=True) as store:
+        assert store.get_responses(["k"]) == {"k": Response(text=reply)}
+        assert list(store.iter_records("run")) == [json.loads(record)]
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    db.close()
+    with Store(path, commit_interval=0) as store:
+        assert store.get_responses(["k"]) == {"k": Response(text=reply)}
+        assert list(store.iter_records("run")) == [json.loads(record)]
+        store.put_response("k2", "m", "generate", Response(text="n" * 5000))
+        assert store.get_responses(["k2"]) == {"k2": Response(text="n" * 5000)}
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert db.execute("SELECT COUNT(*) FROM texts").fetchone()[0] == 1
+    db.close()

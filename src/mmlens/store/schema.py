@@ -1,12 +1,21 @@
 """The store's layout, its version (SQLite's ``user_version``), and the check made on every open.
 
-Version 1 is the layout below. A store written before versions were recorded (``user_version`` 0)
-is checked table by table and stamped 1 when its tables are the ones below (a table it lacks, such
-as ``thumbnails`` in the oldest stores, is created); a store of a newer version, or whose tables
-mmlens cannot write to (a column missing, an extra NOT NULL column without a default, another
-primary key), is refused in one line before anything is sent to a model. Opened read-only, the
-store is checked the same way and never changed (a missing table is made in the connection's
-temporary schema, empty).
+Versions
+- 1: responses, runs, thumbnails, records; a reply was kept whole in its ``responses`` row and again
+  in each sample record (``records``) that showed it.
+- 2 (this one): a ``texts`` table keeps each long text (a reply or prompt text of at least
+  ``INLINE_TEXT_CHARS`` characters) once, keyed by its SHA-256; ``responses`` and ``records`` rows
+  hold ``{"$text_sha256": DIGEST}`` in its place, and the store joins the text back when it reads
+  them (store/sqlite.py). Shorter texts stay where they were.
+
+A version 1 store is migrated on open (the ``texts`` table is added; its rows, with their texts
+inline, read as before). A store written before versions were recorded (``user_version`` 0) is
+checked table by table and stamped the current version when its tables are the ones below (a
+table it lacks, such as ``thumbnails`` in the oldest stores, is created); a store of a newer
+version, or whose tables mmlens cannot write to (a column missing, an extra NOT NULL column without
+a default, another primary key), is refused in one line before anything is sent to a model. Opened
+read-only, the store is checked the same way and never changed (a missing table is made in the
+connection's temporary schema, empty).
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ from dataclasses import dataclass
 
 from mmlens.core.errors import MmlensError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,10 @@ TABLES: dict[str, tuple[Column, ...]] = {
         Column("position", "INTEGER"),
         Column("sample_id", "TEXT", primary_key=2),
         Column("record", "TEXT"),
+    ),
+    "texts": (  # version 2: each long reply (or prompt text) once, keyed by its SHA-256
+        Column("digest", "TEXT", not_null=False, primary_key=1),
+        Column("text", "TEXT"),
     ),
 }
 
@@ -111,7 +124,7 @@ def check_schema(db: sqlite3.Connection, path: object, read_only: bool) -> None:
             continue
         problem = table_problem(db, table)
         if problem is not None:
-            kind = "version 1" if version == SCHEMA_VERSION else "an unversioned"
+            kind = f"version {version}" if version else "an unversioned"
             raise StoreLayoutError(
                 f"the store {path} ({kind} layout) cannot be used: {problem}; it was not written by "
                 "this mmlens or was changed by hand; pass another --store (nothing was sent)"

@@ -7,6 +7,9 @@ Tables
 - runs: one row per run (id, task, model, status, provenance, results).
 - records: per-sample records of a run (one JSON document each).
 - thumbnails: a small JPEG per image content hash, for the HTML report (never full-size images).
+- texts: each long text (a reply or prompt text of 1,024 characters or more) once, by its SHA-256;
+  responses and records rows refer to it and are joined back with it when read (store/texts.py),
+  so a reply is stored once, not in its response row and again in each record showing it.
 
 The layout carries a version (store/schema.py), checked on every open before anything is sent:
 an older layout is migrated, one this mmlens cannot use is refused in one line.
@@ -24,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import threading
@@ -41,6 +45,7 @@ from mmlens.core.requests import Response, cap_reply
 from mmlens.core.results import Provenance, RunResults
 from mmlens.store.schema import SCHEMA as SCHEMA  # re-exported
 from mmlens.store.schema import StoreLayoutError, check_schema
+from mmlens.store.texts import INLINE_TEXT_CHARS, TEXT_REF, join_back, set_apart, storable, text_digest
 
 try:
     import resource
@@ -81,6 +86,11 @@ so a fast endpoint is not bounded by one commit per response; a run killed with 
 the answers of the last interval, which the rerun asks again."""
 
 
+_REFERENCE = re.compile(r'\{"' + re.escape(TEXT_REF) + r'": "([0-9a-f]{64})"\}')
+"""A reference as json.dumps writes it; inside a JSON string its quotes would be escaped, so a
+reply that merely contains such text is never taken for one."""
+
+
 class StoreError(MmlensError):
     """The store cannot be written or read (disk full, file-size limit, read-only, I/O error)."""
 
@@ -111,6 +121,7 @@ class Store:
         self.commit_interval = commit_interval
         self._lock = threading.RLock()
         self._pending: list[tuple[str, str, str, str, float]] = []
+        self._pending_texts: dict[str, str] = {}
         self._timer: threading.Timer | None = None
         self._failure: StoreError | None = None
         self._db = self._open()
@@ -171,20 +182,41 @@ class Store:
 
     # -- response cache -------------------------------------------------------------------
     def get_responses(self, keys: Iterable[str]) -> dict[str, Response]:
+        """The cached responses of ``keys`` (a long reply joined back from ``texts``); one whose
+        text the store lacks is left out, so it is asked again."""
         with self._reading():
             rows = list(self._select_where_in("SELECT key, response FROM responses WHERE key IN ({})", keys))
-        return {key: cap_reply(Response.from_dict(json.loads(payload))) for key, payload in rows}
+            texts = self._texts_of(payload for _, payload in rows)
+        found = {}
+        for key, payload in rows:
+            data = json.loads(payload)
+            reference = data.get("text")
+            if isinstance(reference, dict):
+                text = texts.get(str(reference.get(TEXT_REF)))
+                if text is None:
+                    continue
+                data["text"] = text
+            found[key] = cap_reply(Response.from_dict(data))
+        return found
 
     def put_response(self, key: str, model: str, kind: str, response: Response) -> None:
         """Queue ``response`` for the next commit (within ``commit_interval`` seconds); a commit
         that failed since the last call raises its StoreError here."""
         if not response.ok:
             return
-        row = (key, model, kind, json.dumps(response.to_dict()), time.time())
+        data = response.to_dict()
+        text = response.text
+        apart: tuple[str, str] | None = None
+        if text is not None and storable(text):  # kept once in texts; the row refers to it
+            apart = (text_digest(text), text)
+            data["text"] = {TEXT_REF: apart[0]}
+        row = (key, model, kind, json.dumps(data), time.time())
         with self._lock:
             if self._failure is not None:
                 raise self._failure
             self._pending.append(row)
+            if apart is not None:
+                self._pending_texts[apart[0]] = apart[1]
             if self.commit_interval <= 0:
                 self.flush()
             elif self._timer is None:
@@ -210,11 +242,15 @@ class Store:
             if self._failure is not None:
                 failure, self._failure = self._failure, None
                 self._pending.clear()
+                self._pending_texts.clear()
                 raise failure
             if not self._pending:
                 return
             rows, self._pending = self._pending, []
+            texts, self._pending_texts = self._pending_texts, {}
             with self._transaction():
+                if texts:  # in the same transaction as the rows that refer to them
+                    self._insert_texts(texts)
                 # ON CONFLICT, not OR IGNORE: another constraint failing must be an error, not a
                 # silently dropped row (caching and resume quietly off).
                 self._db.executemany(
@@ -248,11 +284,26 @@ class Store:
             )
 
     def finish_run(self, run_id: str, results: dict[str, Any], records: list[dict[str, Any]]) -> None:
+        """Save the run's records and results and mark it done. A record's long texts (its reply,
+        the replies of its exchanges) go to ``texts``, where the response rows have put them
+        already: stored once."""
+        rows = []
+        texts: dict[str, str] = {}
+        for position, record in enumerate(records):
+            payload = json.dumps(record, ensure_ascii=False)
+            if len(payload) >= INLINE_TEXT_CHARS:  # else no string in it is long enough
+                found: dict[str, str] = {}
+                apart = set_apart(record, found)
+                if found:
+                    texts.update(found)
+                    payload = json.dumps(apart, ensure_ascii=False)
+            rows.append((run_id, position, record["id"], payload))
         with self._transaction():
             self._db.execute("DELETE FROM records WHERE run_id=?", (run_id,))
+            if texts:
+                self._insert_texts(texts)
             self._db.executemany(
-                "INSERT INTO records (run_id, position, sample_id, record) VALUES (?,?,?,?)",
-                [(run_id, i, r["id"], json.dumps(r, ensure_ascii=False)) for i, r in enumerate(records)],
+                "INSERT INTO records (run_id, position, sample_id, record) VALUES (?,?,?,?)", rows
             )
             self._db.execute(
                 "UPDATE runs SET status=?, results=?, updated=? WHERE run_id=?",
@@ -278,12 +329,42 @@ class Store:
         return [_run_row(row) for row in rows]
 
     def iter_records(self, run_id: str) -> Iterator[dict[str, Any]]:
+        """The run's records in order, as they were written (long texts joined back)."""
         with self._reading():
             rows = self._db.execute(
                 "SELECT record FROM records WHERE run_id=? ORDER BY position", (run_id,)
             ).fetchall()
+            texts = self._texts_of(payload for (payload,) in rows)
+
+        def lookup(digest: str) -> str:
+            try:
+                return texts[digest]
+            except KeyError:
+                raise DataError(
+                    f"run {run_id}: a record refers to a text the store {self.path} lacks "
+                    f"({digest[:12]}); rerun the run's command to write it again"
+                ) from None
+
         for (payload,) in rows:
-            yield json.loads(payload)
+            data = json.loads(payload)
+            yield join_back(data, lookup) if TEXT_REF in payload else data
+
+    # -- long texts ---------------------------------------------------------------------------
+    def _insert_texts(self, texts: dict[str, str]) -> None:
+        self._db.executemany(
+            "INSERT INTO texts (digest, text) VALUES (?,?) ON CONFLICT(digest) DO NOTHING",
+            list(texts.items()),
+        )
+
+    def _texts_of(self, payloads: Iterable[str]) -> dict[str, str]:
+        """The texts the JSON ``payloads`` refer to (digest -> text); called while reading."""
+        digests: set[str] = set()
+        for payload in payloads:
+            if TEXT_REF in payload:
+                digests.update(_REFERENCE.findall(payload))
+        if not digests:
+            return {}
+        return dict(self._select_where_in("SELECT digest, text FROM texts WHERE digest IN ({})", digests))
 
     # -- thumbnails ---------------------------------------------------------------------------
     def missing_thumbnails(self, digests: Iterable[str]) -> set[str]:
