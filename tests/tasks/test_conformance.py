@@ -15,6 +15,7 @@ from mmlens.core.parts import LoadContext
 from mmlens.core.sample import Sample
 from mmlens.core.task import BUILTIN_TASKS_DIR, TaskCatalog, TaskEntry
 from mmlens.inferencers.ranking import RankingInferencer
+from mmlens.runner.plan import load_samples
 from tests.fixtures.task_data import BENCHMARK_DATA, data_builder
 
 CATALOG = TaskCatalog()
@@ -87,7 +88,7 @@ def test_task_scores_a_tiny_predictions_file(tmp_path: Path, task: str, profile:
     data = builder(tmp_path / "data")
     loaded = CATALOG.load(task, profile)
     context = LoadContext(task, loaded.task_dir, str(data) if data is not None else None)
-    samples = [item for item in loaded.scenario.load(context) if isinstance(item, Sample)]
+    samples, _ = load_samples(loaded, context)  # as the task's transforms leave them (likelihood: choices)
     assert samples, f"task {task}: the tiny data from BENCHMARK_DATA[{benchmark!r}] holds no samples"
     ranking = isinstance(loaded.inferencer, RankingInferencer)
     predictions = tmp_path / "predictions.jsonl"
