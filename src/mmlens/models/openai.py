@@ -63,6 +63,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from pydantic import Field, field_validator
 
 from mmlens.core.errors import ConfigError, MmlensError, ModelUnavailable
+from mmlens.core.messages import Message
 from mmlens.core.requests import Request, RequestKind, Response
 from mmlens.core.secrets import is_env_var_name, mask, mask_then_cut, mask_url, url_secrets
 from mmlens.models.base import Emit, Model, ModelArgs, models
@@ -113,6 +114,9 @@ DEFERRED_RETRIES_PER_SLOT = 4
 # An endpoint that cannot be connected to or refuses the key on this many attempts in a row, before it
 # has answered once, ends the run (ModelUnavailable) instead of failing every request in turn.
 FAIL_FAST_ATTEMPTS = 3
+# A body whose images are encoded already is built on the event loop when their data URLs come to at
+# most this many characters (writing the JSON of a larger one would hold the loop up).
+INLINE_BODY_IMAGE_CHARS = 256 * 1024
 
 
 END_OF_TURN_UNSUPPORTED = (
@@ -377,6 +381,7 @@ class _Run:
         self.deferred = 0
         self.answered = False  # whether any attempt has succeeded
         self.unavailable_in_a_row = 0
+        self._encoding: dict[str, asyncio.Future[str]] = {}  # images being encoded, by digest
 
     def check_available(self, failure: Failure) -> None:
         """Stop the run (ModelUnavailable) once attempts in a row, with no success between them, found
@@ -496,23 +501,60 @@ class _Run:
         return Response(text=apply_stop_sequences(text, request.settings.stop), usage=usage)
 
     async def payload_of(self, request: Request) -> bytes:
-        """The request body, serialised once for all its attempts (off the loop when it carries images)."""
-        has_images = any(message.images for message in request.messages)
-        if not has_images or self.args.drop_images:
-            return self.body_bytes(request)
-        return await asyncio.to_thread(self.body_bytes, request)
+        """The request body, serialised once for all its attempts. An image that must be encoded
+        (read, resized, base64) is encoded off the loop, once however many requests in flight show
+        it; the body itself is then built on the loop (cheaper than a thread hop: text-only
+        bodies, the questions about one image, a ranking's options), in a thread only when its
+        images' URLs are long (writing that JSON would hold the loop up)."""
+        urls = await self.image_urls(request.messages)
+        encoder = self.encoder.pinned(urls) if urls else self.encoder
+        if sum(len(url) for url in urls.values()) <= INLINE_BODY_IMAGE_CHARS:
+            return self.body_bytes(request, encoder)
+        return await asyncio.to_thread(self.body_bytes, request, encoder)
 
-    def body_bytes(self, request: Request) -> bytes:
+    async def image_urls(self, messages: tuple[Message, ...]) -> dict[str, str]:
+        """Digest -> URL of each image in ``messages``: cached ones at once, the others encoded in a
+        thread (a request showing an image already being encoded waits for that encoding)."""
+        if self.encoder.settings.drop_images:
+            return {}
+        urls: dict[str, str] = {}
+        waiting: dict[str, asyncio.Future[str]] = {}
+        for message in messages:
+            for image in message.images:
+                digest = image.digest
+                if digest in urls or digest in waiting:
+                    continue
+                url = self.encoder.cached_url(image)
+                if url is not None:
+                    urls[digest] = url
+                    continue
+                future = self._encoding.get(digest)
+                if future is None:
+                    future = asyncio.ensure_future(asyncio.to_thread(self.encoder.data_url, image))
+                    self._encoding[digest] = future
+                    future.add_done_callback(functools.partial(self._encoded, digest))
+                waiting[digest] = future
+        for digest, future in waiting.items():
+            urls[digest] = await asyncio.shield(future)  # one request cancelled: the others still wait
+        return urls
+
+    def _encoded(self, digest: str, future: asyncio.Future[str]) -> None:
+        self._encoding.pop(digest, None)
+        if not future.cancelled():
+            future.exception()  # retrieved: each waiting request raises it itself
+
+    def body_bytes(self, request: Request, encoder: ImageEncoder | None = None) -> bytes:
         args = self.args
+        encoder = encoder or self.encoder
         if request.kind == "embed":
-            body = embedding_body(self.model_name, request.messages, self.encoder, args.extra_body)
+            body = embedding_body(self.model_name, request.messages, encoder, args.extra_body)
         elif request.kind == "loglikelihood":
-            messages = chat_messages(request.messages, self.encoder)
+            messages = chat_messages(request.messages, encoder)
             body = loglikelihood_body(
                 self.model_name, messages, request.continuation or "", args.token_limit_field, args.extra_body
             )
         else:
-            messages = chat_messages(request.messages, self.encoder)
+            messages = chat_messages(request.messages, encoder)
             body = generation_body(
                 self.model_name, messages, request.settings, args.token_limit_field, args.extra_body
             )

@@ -10,6 +10,7 @@ Embed requests become ``/embeddings`` bodies (``embedding_body``) and their repl
 from __future__ import annotations
 
 import base64
+import copy
 import io
 import json
 import math
@@ -131,23 +132,41 @@ class ImageEncoder:
         self._cache: OrderedDict[str, str] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        self._pinned: dict[str, str] = {}
 
     def data_url(self, image: ImageRef) -> str:
-        remote = getattr(image, "url", None)
-        if isinstance(remote, str) and remote.startswith(("http://", "https://")):
-            return remote  # an image known by URL is passed through; the server fetches it as it is
+        url = self.cached_url(image)  # an image known by URL is passed through: the server fetches it
+        if url is not None:
+            return url
         key = image.digest
-        with self._lock:
-            url = self._cache.get(key)
-            if url is not None:
-                self._cache.move_to_end(key)
-                return url
         mime, data = encode_image(image, self.settings.image_format, self.settings.max_pixels)
         url = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
         with self._lock:
             self._cache[key] = url
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
+        return url
+
+    def pinned(self, urls: dict[str, str]) -> ImageEncoder:
+        """This encoder, answering the images in ``urls`` (digest -> data URL, encoded already)
+        from there: a body built with it encodes nothing (it shares the cache and settings)."""
+        view = copy.copy(self)
+        view._pinned = urls
+        return view
+
+    def cached_url(self, image: ImageRef) -> str | None:
+        """The image's URL when it needs no encoding (sent by URL, or encoded already), else None."""
+        remote = getattr(image, "url", None)
+        if isinstance(remote, str) and remote.startswith(("http://", "https://")):
+            return remote
+        key = image.digest
+        url = self._pinned.get(key)
+        if url is not None:
+            return url
+        with self._lock:
+            url = self._cache.get(key)
+            if url is not None:
+                self._cache.move_to_end(key)
         return url
 
     def content_part(self, image: ImageRef) -> dict[str, Any]:
