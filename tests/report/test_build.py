@@ -15,7 +15,7 @@ from mmlens.core.results import RunResults, SampleRecord
 from mmlens.report.build import build_report, comparison_pairs, render_report
 from mmlens.report.compare import compare_runs
 from mmlens.report.payload import script_json
-from mmlens.report.runs import ReportRun, load_runs, outcome_of, select_runs
+from mmlens.report.runs import ReportRun, load_runs, outcome_of, resolve_run, select_runs
 from mmlens.report.stats import mcnemar_exact
 from mmlens.store.sqlite import RunRow, Store
 from tests.report.conftest import Runs
@@ -42,8 +42,10 @@ def test_run_prefixes_resolve_and_bad_references_are_clear(runs: Runs) -> None:
     yes_run = runs.run("survey", "yes").run_id
     with Store(runs.store) as store:
         assert [row.run_id for row in select_runs(store, [yes_run[:-3]])] == [yes_run]
+        survey = {r.run_id for (task, _), r in runs.results.items() if task == "survey"}
+        assert {row.run_id for row in select_runs(store, ["survey"])} == survey  # a prefix: all 3
         with pytest.raises(MmlensError, match="matches 3 runs"):
-            select_runs(store, ["survey"])
+            resolve_run(store, "survey")  # where one run is meant, a prefix must be unique
         with pytest.raises(MmlensError, match="no run 'nothing'"):
             select_runs(store, ["nothing"])
 
@@ -122,8 +124,12 @@ def test_report_command_writes_one_self_contained_file(
 def test_report_command_errors_are_one_line(
     runs: Runs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(["--store", str(runs.store), "report", "survey", "-o", str(tmp_path / "r.html")])
-    assert code == 2 and "matches 3 runs" in capsys.readouterr().err
+    code = main(["--store", str(runs.store), "report", "nothing", "-o", str(tmp_path / "r.html")])
+    assert code == 2 and "no run 'nothing'" in capsys.readouterr().err
+    code = main(
+        ["--store", str(runs.store), "report", "--compare", "survey", "quiz", "-o", str(tmp_path / "r.html")]
+    )
+    assert code == 2 and "matches 3 runs" in capsys.readouterr().err  # --compare needs one run each
     code = main(["--store", str(tmp_path / "missing.sqlite"), "report", "-o", str(tmp_path / "r.html")])
     err = capsys.readouterr().err
     assert code == 2 and "no store at" in err and not (tmp_path / "missing.sqlite").exists()

@@ -26,7 +26,8 @@ from mmlens.report.payload import (
     script_json,
     task_sections,
 )
-from mmlens.report.runs import ReportRun, load_runs, resolve_run, select_runs
+from mmlens.report.runs import ReportRun, load_runs, resolve_run, select_runs, unfinished_runs
+from mmlens.selection import RunQuery
 from mmlens.store.sqlite import Store
 
 VENDOR_SCRIPTS = ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js")
@@ -136,9 +137,18 @@ def render_report(
     compare: Sequence[tuple[str, str]] = (),
     title: str | None = None,
 ) -> tuple[str, dict[str, int]]:
-    """The report's HTML, and counts of what went into it."""
+    query: RunQuery | None = None,
+    chosen: Sequence[str] = (),
+    """The report's HTML, and counts of what went into it. ``query`` narrows the runs (task, model,
+    tag, exclusions); ``chosen`` names the run a leaderboard cell shows where it has several."""
     env = _environment()
-    rows = select_runs(store, runs)
+    rows = select_runs(store, runs, query)
+    chosen_ids = []
+    for reference in chosen:
+        run = resolve_run(store, reference)
+        chosen_ids.append(run.run_id)
+        if all(row.run_id != run.run_id for row in rows):
+            rows.append(run)
     explicit: list[tuple[str, str]] = []
     for first, second in compare:
         run_a, run_b = resolve_run(store, first), resolve_run(store, second)
@@ -178,7 +188,8 @@ def render_report(
             "runs": len(report_runs),
             "samples": sum(len(run.records) for run in report_runs),
         },
-        leaderboard=leaderboard(report_runs),
+        leaderboard=leaderboard(report_runs, chosen_ids),
+        unfinished=unfinished_runs(store, runs, query),
         tasks=sections,
         comparisons=comparison_views,
         provenance=[provenance_view(run) for run in report_runs],
@@ -211,6 +222,8 @@ def build_report(
     title: str | None = None,
 ) -> ReportSummary:
     """Write the report for ``runs`` (ids or unique prefixes; none: every finished run) to ``output``."""
+    query: RunQuery | None = None,
+    chosen: Sequence[str] = (),
     if isinstance(store, Store):
         own_store, store_obj = False, store
     else:
@@ -221,7 +234,7 @@ def build_report(
             )
         own_store, store_obj = True, Store(store_path)
     try:
-        html, counts = render_report(store_obj, runs, compare, title)
+        html, counts = render_report(store_obj, runs, compare, title, query, chosen)
     finally:
         if own_store:
             store_obj.close()

@@ -8,7 +8,8 @@ import base64
 import datetime as dt
 import json
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mmlens.core.options import LETTERS
@@ -16,8 +17,9 @@ from mmlens.core.results import Exchange, MetricSummary, OptionScores, Provenanc
 from mmlens.metrics.aggregation import category_node
 from mmlens.report.compare import Comparison
 from mmlens.report.runs import OUTCOMES, ReportRun, sample_value
+from mmlens.report.table import TableRun, build_table
 from mmlens.store.sqlite import Store
-from mmlens.summary import describe_role, run_roles
+from mmlens.summary import describe_role, incomplete_reason, run_roles
 
 
 def format_value(value: Any) -> str:
@@ -50,41 +52,56 @@ class Cell:
     ci: list[float] | None
     n: int | None
     run_id: str
-    other_runs: int  # older runs of the same model and task, not shown in the cell
+    other_runs: int  # other runs of the same model, variant and task, listed with the cell
     incomplete: str | None = None  # why the run is incomplete (its score is not final), else None
+    partial: int | None = None  # the --limit of a partial run
+    status: str = "done"
+    name: str | None = None
+    updated: str = ""
+    choices: list[Cell] = field(default_factory=list)  # every run of the cell, the shown one first
 
 
-def leaderboard(runs: list[ReportRun]) -> dict[str, Any]:
-    """Models x tasks with each task's primary metric; the newest run wins where there are several."""
-    tasks: dict[str, str | None] = {}
-    cells: dict[str, dict[str, Cell]] = {}
-    for run in sorted(runs, key=lambda r: r.row.updated, reverse=True):
-        tasks.setdefault(run.task, run.primary)
-        row = cells.setdefault(run.label, {})
-        if run.task in row:
-            row[run.task].other_runs += 1
-            continue
-        entry = run.results.primary
-        row[run.task] = Cell(
-            value=_finite(entry.value) if entry is not None else None,
-            ci=entry.ci95 if entry is not None else None,
-            n=entry.n if entry is not None else None,
-            run_id=run.run_id,
-            other_runs=0,
-            incomplete=run.incomplete_reason,
-        )
-    task_names = sorted(tasks)
-    first = task_names[0] if task_names else None
+def _cell(run: TableRun) -> Cell:
+    entry = run.results.primary
+    return Cell(
+        value=_finite(entry.value) if entry is not None else None,
+        ci=entry.ci95 if entry is not None else None,
+        n=entry.n if entry is not None else None,
+        run_id=run.run_id,
+        other_runs=0,
+        incomplete=incomplete_reason(run.results),
+        partial=run.partial,
+        status="done" if run.complete else "incomplete",
+        name=run.name,
+        updated=_timestamp(run.row.updated),
+    )
 
-    def sort_key(label: str) -> tuple[float, str]:
-        cell = cells[label].get(first) if first else None
-        value = cell.value if cell is not None and cell.value is not None else -math.inf
-        return (-value, label)
 
+def leaderboard(runs: list[ReportRun], chosen: Sequence[str] = ()) -> dict[str, Any]:
+    """Rows = model x variant (report.table), columns = tasks with their primary metric. A cell shows
+    the run asked for, else the newest complete one, else the newest; the others are its choices."""
+    table = build_table(
+        (
+            TableRun(run.row, run.results, run.label, run.variant, run.name, run.tags)
+            for run in runs
+        ),
+        chosen,
+    )
+    rows = []
+    for row in table.rows:
+        cells: dict[str, Cell] = {}
+        for task, table_cell in row.cells.items():
+            choices = [_cell(run) for run in table_cell.runs]
+            shown = replace(
+                choices[0], other_runs=len(choices) - 1, choices=choices if len(choices) > 1 else []
+            )
+            cells[task] = shown
+        rows.append({"label": row.label, "variant": row.variant, "cells": cells})
     return {
-        "tasks": [{"name": name, "primary": tasks[name]} for name in task_names],
-        "rows": [{"label": label, "cells": cells[label]} for label in sorted(cells, key=sort_key)],
-        "any_incomplete": any(cell.incomplete for row in cells.values() for cell in row.values()),
+        "tasks": [{"name": name, "primary": primary} for name, primary in table.tasks],
+        "rows": rows,
+        "any_incomplete": any(c.incomplete for row in rows for c in row["cells"].values()),
+        "any_partial": any(row["variant"] for row in rows),
     }
 
 
@@ -103,7 +120,7 @@ def task_sections(runs: list[ReportRun]) -> list[dict[str, Any]]:
                 section["metric_names"].append(name)
         section["runs"].append(
             {
-                "label": run.label,
+                "label": run.display,
                 "run_id": run.run_id,
                 "metrics": metrics,
                 "counts": run.results.counts,
@@ -153,7 +170,7 @@ def chart_data(task: str, runs: list[ReportRun], run_index: dict[str, int]) -> d
 
 def comparison_view(comparison: Comparison) -> dict[str, Any]:
     def side(run: ReportRun) -> dict[str, Any]:
-        return {"label": run.label, "run_id": run.run_id, "incomplete": run.incomplete_reason}
+        return {"label": run.display, "run_id": run.run_id, "incomplete": run.incomplete_reason}
 
     return {
         "task": comparison.a.task,
@@ -204,6 +221,7 @@ def provenance_view(run: ReportRun) -> dict[str, Any]:
         ("model", run.label),
         ("status", run.row.status),
         ("complete", "yes" if reason is None else f"no: {reason}"),
+        ("variant", ", ".join(run.variant) or "none: the task's full recipe"),
         ("started", _timestamp(started) if started else "—"),
         ("finished", _timestamp(finished) if finished else "—"),
     ]
@@ -211,6 +229,10 @@ def provenance_view(run: ReportRun) -> dict[str, Any]:
         run_rows.append(("duration", f"{finished - started:.1f} s"))
     if run.row.output_dir:
         run_rows.append(("run folder", run.row.output_dir))
+    if run.name:
+        run_rows.append(("name", run.name))
+    if run.tags:
+        run_rows.append(("tags", ", ".join(run.tags)))
     groups: list[tuple[str, list[tuple[str, str]]]] = [("run", [(k, _shown(v)) for k, v in run_rows])]
     groups.append(("counts", [(k, _shown(v)) for k, v in counts.items()]))
     for name in PROVENANCE_GROUPS:
@@ -230,11 +252,14 @@ def provenance_view(run: ReportRun) -> dict[str, Any]:
     fingerprint = provenance.model.fingerprint
     return {
         "run_id": run.run_id,
-        "label": run.label,
+        "label": run.display,
         "task": run.task,
         "git_commit": provenance.git_commit,
         "fingerprint": json.dumps(fingerprint, sort_keys=True) if fingerprint else None,
         "incomplete": reason,
+        "variant": run.variant,
+        "name": run.name,
+        "tags": run.tags,
         "roles": [(name, describe_role(role)) for name, role in roles.items()],
         "groups": groups,
     }
@@ -355,7 +380,7 @@ def sample_data(
         run_data.append(
             {
                 "id": run.run_id,
-                "label": run.label,
+                "label": run.display,
                 "task": run.task,
                 "primary": run.primary,
                 "score": run.value_name,
@@ -374,7 +399,7 @@ def sample_data(
         "methods": methods.items,
         "categories": categories.items,
         "prompts": prompts.items,
-        "models": sorted({run.label for run in runs}),
+        "models": sorted({run.display for run in runs}),
         "runs": run_data,
         "tasks": [chart_data(task, runs, run_index) for task in tasks],
         "comparisons": [

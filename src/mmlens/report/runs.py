@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mmlens.core.errors import DataError, MmlensError
 from mmlens.core.results import RunResults, SampleRecord
+from mmlens.report.table import merged_provenance, run_variant, with_variant
+from mmlens.selection import RunQuery, find, find_one, is_finished, referenced
 from mmlens.store.sqlite import RunRow, Store
 from mmlens.summary import incomplete_reason
 
@@ -27,9 +29,27 @@ OUTCOMES = ("right", "wrong", "failed", "error", "scored")
 class ReportRun:
     row: RunRow
     results: RunResults
-    label: str  # the model's name in the report; unique among the report's models
+    label: str  # the model's name (told apart by fingerprint where names collide)
     records: list[SampleRecord]
     outcomes: list[str] = field(default_factory=list)
+    variant: list[str] = field(default_factory=list)  # what changes its number (report.table.run_variant)
+    name: str | None = None
+    tags: list[str] = field(default_factory=list)
+    shown_label: str = ""  # what the page calls it: row_label, with the run id's digest where needed
+
+    @property
+    def row_label(self) -> str:
+        """The leaderboard row: the model and its variant (several runs of one cell share it)."""
+        return with_variant(self.label, self.variant)
+
+    @property
+    def display(self) -> str:
+        """The run's name on the page: unique among the runs of its task."""
+        return self.shown_label or self.row_label
+
+    @property
+    def limit(self) -> int | None:
+        return self.results.provenance.dataset.limit
 
     @property
     def run_id(self) -> str:
@@ -79,35 +99,67 @@ def sample_value(record: SampleRecord) -> float | None:
 
 
 def resolve_run(store: Store, reference: str) -> RunRow:
-    """A run id or a unique prefix of one; the run must have finished."""
-    matches = store.find_runs(reference)
-    exact = [run for run in matches if run.run_id == reference]
-    if exact:
-        matches = exact
-    if not matches:
-        raise MmlensError(f"no run {reference!r} in {store.path} (mmlens show lists the runs)")
-    if len(matches) > 1:
-        shown = ", ".join(run.run_id for run in matches[:5])
-        raise MmlensError(f"{reference!r} matches {len(matches)} runs ({shown}); give more of the run id")
-    run = matches[0]
-    if run.status != "done" or run.results is None:
+    """A run id, a run's name or a unique prefix of one; the run must have finished."""
+    run = find_one(store, reference)
+    if not is_finished(run):
         raise MmlensError(f"run {run.run_id} is {run.status}, not finished; rerun its command to finish it")
     return run
 
 
-def select_runs(store: Store, references: Iterable[str]) -> list[RunRow]:
-    """The runs named (ids or unique prefixes), in the order given; none named: every finished run."""
+def select_runs(store: Store, references: Iterable[str], query: RunQuery | None = None) -> list[RunRow]:
+    """The finished runs named (ids, names or prefixes: a prefix selects every run it matches),
+    narrowed by ``query`` (task, model, tag, exclusions); none named: every finished run. Ordered by
+    the reference that named them, then task and age. A reference that matches only unfinished
+    runs is refused, saying why."""
     references = list(references)
-    if not references:
-        runs = [run for run in store.find_runs() if run.status == "done" and run.results is not None]
-        if not runs:
-            raise MmlensError(f"no finished runs in {store.path}; evaluate a model first (mmlens run TASK)")
-        return sorted(runs, key=lambda run: (run.task, run.created))
-    selected: dict[str, RunRow] = {}
+    query = replace(query or RunQuery(), references=references)
+    found = find(store, query)
+    runs = [run for run in found if is_finished(run)]
+    names = store.run_names_and_tags()
     for reference in references:
-        run = resolve_run(store, reference)
-        selected.setdefault(run.run_id, run)
-    return list(selected.values())
+        matches = referenced(found, reference, names)
+        if matches and not any(is_finished(run) for run in matches):
+            run = matches[0]
+            raise MmlensError(
+                f"run {run.run_id} is {run.status}, not finished; rerun its command to finish it"
+            )
+    if not runs:
+        what = (
+            "finished runs" if not (references or query.narrows or query.exclude) else "finished run matches"
+        )
+        raise MmlensError(f"no {what} in {store.path}; evaluate a model first (mmlens run TASK)")
+    position: dict[str, int] = {}
+    for index, reference in enumerate(references):
+        for run in referenced(runs, reference, names):
+            position.setdefault(run.run_id, index)
+    return sorted(runs, key=lambda run: (position.get(run.run_id, 0), run.task, run.created))
+
+
+def unfinished_runs(
+    store: Store, references: Iterable[str], query: RunQuery | None = None
+) -> list[dict[str, Any]]:
+    """The runs the selection names that have no final results (failed, interrupted, killed, still
+    running), newest first, for the report's list of runs left out: what they are and how to resume."""
+    from mmlens.selection import row_provenance, status_of
+
+    query = replace(query or RunQuery(), references=[])
+    references = list(references)
+    names = store.run_names_and_tags()
+    found = find(store, query)
+    if references:
+        found = [run for run in found if any(run in referenced(found, ref, names) for ref in references)]
+    return [
+        {
+            "run_id": run.run_id,
+            "task": run.task,
+            "model": run.model,
+            "status": status_of(run),
+            "variant": ", ".join(run_variant(row_provenance(run))),
+            "resume": row_provenance(run).resume or "",
+        }
+        for run in found
+        if not is_finished(run)
+    ]
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -188,12 +240,23 @@ def load_records(store: Store, run_id: str, correct_key: str | None) -> list[Sam
 
 
 def load_runs(store: Store, rows: list[RunRow]) -> list[ReportRun]:
+    """The runs with their records; a run's label is its model with its variant, and the run id's
+    digest where several runs of one task would share it."""
     labels = model_labels(rows)
+    names = store.run_names_and_tags()
     runs = []
     for row in rows:
         results = typed_run(row)
         records = load_records(store, row.run_id, legacy_correct_key(results))
-        run = ReportRun(row, results, labels[row.run_id], records)
+        variant = run_variant(merged_provenance(row, results))
+        name, tags = names.get(row.run_id, (None, []))
+        run = ReportRun(row, results, labels[row.run_id], records, [], variant, name, tags)
         run.outcomes = [outcome_of(record) for record in records]
         runs.append(run)
+    shared: dict[tuple[str, str], int] = {}
+    for run in runs:
+        shared[(run.task, run.row_label)] = shared.get((run.task, run.row_label), 0) + 1
+    for run in runs:
+        if shared[(run.task, run.row_label)] > 1:
+            run.shown_label = f"{run.row_label} #{run.run_id.rsplit('__', 1)[-1][:6]}"
     return runs

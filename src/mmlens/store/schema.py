@@ -69,6 +69,16 @@ TABLES: dict[str, tuple[Column, ...]] = {
         Column("digest", "TEXT", not_null=False, primary_key=1),
         Column("text", "TEXT"),
     ),
+    # Names and tags given to runs (mmlens run --name/--tag, mmlens tag). Additive: a store without
+    # them gets them on open, empty (no version change; an older mmlens ignores them).
+    "run_names": (
+        Column("run_id", "TEXT", not_null=False, primary_key=1),
+        Column("name", "TEXT"),
+    ),
+    "run_tags": (
+        Column("run_id", "TEXT", primary_key=1),
+        Column("tag", "TEXT", primary_key=2),
+    ),
 }
 
 

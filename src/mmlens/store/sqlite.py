@@ -349,6 +349,43 @@ class Store:
             data = json.loads(payload)
             yield join_back(data, lookup) if TEXT_REF in payload else data
 
+    # -- names, tags, removal ------------------------------------------------------------------
+    def run_names_and_tags(self) -> dict[str, tuple[str | None, list[str]]]:
+        """run id -> (its name or None, its tags sorted), for every run that has either."""
+        with self._reading():
+            names = dict(self._db.execute("SELECT run_id, name FROM run_names").fetchall())
+            tags: dict[str, list[str]] = {}
+            for run_id, tag in self._db.execute("SELECT run_id, tag FROM run_tags ORDER BY tag"):
+                tags.setdefault(run_id, []).append(tag)
+        return {run_id: (names.get(run_id), tags.get(run_id, [])) for run_id in {*names, *tags}}
+
+    def set_run_name(self, run_id: str, name: str | None) -> None:
+        with self._transaction():
+            self._db.execute("DELETE FROM run_names WHERE run_id=?", (run_id,))
+            if name:
+                self._db.execute("INSERT INTO run_names (run_id, name) VALUES (?,?)", (run_id, name))
+
+    def tag_runs(self, run_ids: Iterable[str], add: Iterable[str] = (), remove: Iterable[str] = ()) -> None:
+        ids = list(run_ids)
+        pairs_add = [(run_id, tag) for run_id in ids for tag in add]
+        pairs_remove = [(run_id, tag) for run_id in ids for tag in remove]
+        with self._transaction():
+            self._db.executemany("DELETE FROM run_tags WHERE run_id=? AND tag=?", pairs_remove)
+            self._db.executemany(
+                "INSERT INTO run_tags (run_id, tag) VALUES (?,?) ON CONFLICT DO NOTHING", pairs_add
+            )
+
+    def delete_runs(self, run_ids: Iterable[str]) -> int:
+        """Remove runs: their rows, records, name and tags (the response cache is kept, so a rerun
+        costs nothing). Returns how many run rows were removed."""
+        ids = [(run_id,) for run_id in run_ids]
+        with self._transaction():
+            for table in ("records", "run_names", "run_tags"):
+                self._db.executemany(f"DELETE FROM {table} WHERE run_id=?", ids)
+            before = self._db.total_changes
+            self._db.executemany("DELETE FROM runs WHERE run_id=?", ids)
+            return self._db.total_changes - before
+
     # -- long texts ---------------------------------------------------------------------------
     def _insert_texts(self, texts: dict[str, str]) -> None:
         self._db.executemany(

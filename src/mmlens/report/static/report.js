@@ -85,6 +85,22 @@
         rows.forEach(function (row) { body.appendChild(row); });
       });
     });
+    // A cell with several runs (reruns of one model, variant and task): the chosen run's value is
+    // shown, and sorting uses it.
+    Array.prototype.forEach.call(table.querySelectorAll("select.cell-runs"), function (select) {
+      select.addEventListener("click", function (event) { event.stopPropagation(); });
+      select.addEventListener("change", function () {
+        var cell = select.closest("td");
+        Array.prototype.forEach.call(cell.querySelectorAll(".cell-choice"), function (choice) {
+          var shown = choice.getAttribute("data-run") === select.value;
+          choice.hidden = !shown;
+          if (shown) {
+            cell.setAttribute("data-run", select.value);
+            cell.setAttribute("data-value", choice.getAttribute("data-value"));
+          }
+        });
+      });
+    });
   })();
 
   /* ---------------------------------------------------------------- charts */
