@@ -437,7 +437,9 @@ class ExamplesRankingStrategy(ExamplesStrategy):
 
 @register_transform("strategy")
 class Strategy(Transform):
-    """A prompting strategy: ``--transform strategy:chain_of_thought``, ``strategy:few_shot:5``,
+    """A prompting strategy (chain of thought, few-shot, tree of thought, ...), rounds as it needs.
+
+    ``--transform strategy:chain_of_thought``, ``strategy:few_shot:5``,
     ``strategy:self_consistency:k=10``; in YAML ``{type: strategy, strategy: tree_of_thought}``."""
 
     strategy: StrategyName
