@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "mmlens.cli.plan",
     "mmlens.cli.score",
     "mmlens.cli.gain",
+    "mmlens.cli.analyze",
     "mmlens.cli.listing",
     "mmlens.cli.show",
     "mmlens.report.commands",
