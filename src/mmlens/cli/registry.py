@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "mmlens.cli.score",
     "mmlens.cli.gain",
     "mmlens.cli.analyze",
+    "mmlens.cli.dimensions",
     "mmlens.cli.listing",
     "mmlens.cli.show",
     "mmlens.report.commands",

@@ -16,6 +16,7 @@ import mmlens
 from mmlens.core.errors import MmlensError
 from mmlens.core.paths import default_store_path
 from mmlens.report.compare import Comparison, compare_runs
+from mmlens.report.desiderata import desiderata_view
 from mmlens.report.payload import (
     comparison_view,
     format_interval,
@@ -191,6 +192,7 @@ def render_report(
         leaderboard=leaderboard(report_runs, chosen_ids),
         unfinished=unfinished_runs(store, runs, query),
         tasks=sections,
+        desiderata=desiderata_view(report_runs),
         comparisons=comparison_views,
         provenance=[provenance_view(run) for run in report_runs],
         data_json=script_json(data),
