@@ -53,7 +53,7 @@ def test_the_plan_example(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_the_list_tasks_example(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "80")
-    text = section("mmlens list [tasks|models]")
+    text = section("mmlens list [tasks|models|transforms]")
     command = next(
         line for line in blocks(text, "bash")[0].splitlines() if line.startswith("mmlens list tasks ")
     )
