@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mmlens.core.errors import ConfigError
+from mmlens.core.sample import Sample
 from mmlens.core.secrets import mask
 from mmlens.core.task import Task, TaskCatalog
 from mmlens.models.base import Model, ModelSpec, build_model, parse_model_spec, validate_model_spec
@@ -18,6 +19,7 @@ from mmlens.runner.dry_run import PlanResult, plan_first_round
 from mmlens.runner.evaluate import RunResult, run_task
 from mmlens.runner.replay import has_role_defaults, score_outputs
 from mmlens.runner.roles import RoleInput, choose_roles
+from mmlens.runner.saved_scores import save_scored_run
 from mmlens.store.sqlite import Store
 
 __all__ = ["PlanResult", "RunResult", "evaluate", "load_task", "plan", "score"]
@@ -116,18 +118,41 @@ def score(
     role_args: dict[str, str] | None = None,
     store: str | Path | Store | None = None,
     transforms: list[str | dict[str, Any]] | None = None,
+    save: bool = False,
+    model_name: str | None = None,
+    output_dir: str | Path | None = DEFAULT_OUTPUT_DIR,
 ) -> RunResult:
     """Score outputs produced elsewhere with the task's official extraction and metric.
 
     Each line holds what the task's requests would have returned (see mmlens.runner.replay); a
     judged task replays the judge replies in the lines, or sends the judge requests the lines lack
-    to the live ``roles`` (through the store, cached)."""
+    to the live ``roles`` (through the store, cached). ``save``: record the result as a run in the
+    store (and a run folder under ``output_dir``), its model called ``model_name`` (default
+    ``predictions:<file name>``), so the report shows it beside mmlens's own runs."""
     task_obj = load_task(task, include, profile, transforms)
     chosen = choose_roles(task_obj, roles, role_args) if roles or has_role_defaults(task_obj) else {}
+    samples: list[Sample] | None = [] if save else None
     results, records = score_outputs(
-        task_obj, predictions, str(data) if data is not None else None, limit, chosen, store
+        task_obj, predictions, str(data) if data is not None else None, limit, chosen, store, samples
     )
-    return RunResult("score", results.to_dict(), records, None)
+    if not save:
+        return RunResult("score", results.to_dict(), records, None)
+    store_obj = store if isinstance(store, Store) else Store(store)
+    try:
+        run_id, saved, run_dir = save_scored_run(
+            task_obj,
+            predictions,
+            results,
+            records,
+            samples or [],
+            store_obj,
+            Path(output_dir) if output_dir is not None else None,
+            model_name,
+        )
+    finally:
+        if not isinstance(store, Store):
+            store_obj.close()
+    return RunResult(run_id, saved.to_dict(), records, run_dir)
 
 
 def plan(

@@ -26,6 +26,9 @@ COMMAND_MODULES = [
     "mmlens.cli.dimensions",
     "mmlens.cli.listing",
     "mmlens.cli.show",
+    "mmlens.cli.manage",
+    "mmlens.cli.export",
+    "mmlens.cli.push",
     "mmlens.report.commands",
 ]
 

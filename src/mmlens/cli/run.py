@@ -17,6 +17,8 @@ from mmlens.cli.parser import (
     role_options,
     task_options,
 )
+from mmlens.cli.manage import add_run_label_options, label_runs
+from mmlens.cli.push import add_wandb_option, wandb_log_runs
 from mmlens.cli.registry import command
 from mmlens.core.errors import MmlensError
 from mmlens.core.requests import MODEL_ROLE
@@ -51,6 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print results.json instead of the summary")
+    add_run_label_options(parser)
+    add_wandb_option(parser)
 
 
 @command("run", "evaluate a model on a task (resumes an interrupted run)", add_arguments)
@@ -85,6 +89,10 @@ def _run_one_task(task: str, model: Model, roles: RoleOptions, args: argparse.Na
         # Recorded in the store and results.json: credentials (a key in --base-url) are masked.
         resume_hint=f"rerun `mmlens {mask_command(args.argv)}`",
     )
+    label_runs(args.store, [result.run_id], args.name, args.tag)
+    if args.wandb:
+        for folder in wandb_log_runs(args.store, [result.run_id], args.wandb):
+            print(f"wandb: logged to {folder}", file=sys.stderr)
     if args.json:
         return result.results
     print(format_summary(result.results))

@@ -1,4 +1,5 @@
-"""``mmlens show [RUN]``: the runs in the store, or one run's summary or results.json."""
+"""``mmlens show [RUN]``: the runs in the store, one run's summary or results.json, or ``--table``
+(models x tasks, as the report's leaderboard: a partial or variant run never in the full run's cell)."""
 
 from __future__ import annotations
 
@@ -7,33 +8,28 @@ import json
 from pathlib import Path
 
 from mmlens.cli.registry import command
-from mmlens.core.errors import DataError, MmlensError
-from mmlens.core.results import Provenance, RunResults
-from mmlens.runner.provenance import process_is_gone
+from mmlens.cli.run_filters import add_filter_options, query_from
+from mmlens.core.errors import MmlensError
+from mmlens.core.results import RunResults
+from mmlens.report.table import run_variant, variant_text
+from mmlens.selection import find, find_one, row_provenance, run_status
 from mmlens.store.sqlite import RunRow, Store
 from mmlens.summary import format_summary, format_table, headline, load_results_file
 
+__all__ = ["row_provenance", "run_status", "show_command"]
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", nargs="?", help="run id or prefix; omitted: list the runs")
+    parser.add_argument(
+        "run", nargs="?", help="run id, name, unique id prefix or run folder; omitted: list the runs"
+    )
     parser.add_argument("--json", action="store_true", help="print results.json")
-
-
-def row_provenance(run: RunRow) -> Provenance:
-    """The row's provenance; one that cannot be read counts as empty here (a listing and a status
-    line should not fail on it: ``mmlens show RUN`` reports an unreadable result itself)."""
-    try:
-        return run.typed_provenance()
-    except DataError:
-        return Provenance()
-
-
-def run_status(run: RunRow) -> str:
-    """A run marked running whose process is gone was killed (kill -9, a crash, a lost machine),
-    also when its pid now belongs to another process (the start time recorded tells them apart)."""
-    if run.status != "running":
-        return run.status
-    return "killed" if process_is_gone(row_provenance(run).process) else run.status
+    parser.add_argument(
+        "--table",
+        action="store_true",
+        help="models x tasks: each task's primary metric and 95%% CI, one row per model and variant",
+    )
+    add_filter_options(parser, status=True)
 
 
 def run_headline(run: RunRow) -> str:
@@ -45,30 +41,43 @@ def run_headline(run: RunRow) -> str:
     return headline(results) if results is not None else ""
 
 
-@command("show", "show a run from the store (id, unique id prefix, or run folder)", add_arguments)
+def _list_runs(store: Store, args: argparse.Namespace) -> int:
+    query = query_from(args, [args.run] if args.run else [])
+    runs = find(store, query)
+    if args.table:
+        from mmlens.report.export import to_text
+        from mmlens.report.table import build_table, table_runs
+
+        table = build_table(table_runs(runs, store.run_names_and_tags()))
+        print(to_text(table) if table.rows else f"no finished runs in {store.path}")
+        return 0
+    names = store.run_names_and_tags()
+    rows = [["run", "status", "task", "model", "variant", "name/tags", "headline"]]
+    for run in runs:
+        name, tags = names.get(run.run_id, (None, []))
+        labels = ", ".join(([name] if name else []) + [f"#{tag}" for tag in tags])
+        variant = variant_text(run_variant(row_provenance(run)))
+        rows.append([run.run_id, run_status(run), run.task, run.model, variant, labels, run_headline(run)])
+    if not runs:
+        narrowed = " match" if query.narrows or query.exclude else "s"
+        print(f"no run{narrowed} in {store.path}")
+    else:
+        print(format_table(rows))
+    return 0
+
+
+@command(
+    "show", "show the runs in the store, one run (id, name, prefix or run folder), or --table", add_arguments
+)
 def show_command(args: argparse.Namespace) -> int:
     results: RunResults | None
     if args.run and Path(args.run, "results.json").is_file():
         results = load_results_file(args.run)
     else:
         with Store(args.store, read_only=True) as store:  # writes nothing: read-only media work
-            runs = store.find_runs(args.run or "")
-            if not args.run:
-                rows = [["run", "status", "task", "model", "headline"]] + [
-                    [r.run_id, run_status(r), r.task, r.model, run_headline(r)] for r in runs
-                ]
-                print(format_table(rows) if runs else f"no runs in {store.path}")
-                return 0
-            exact = [r for r in runs if r.run_id == args.run]
-            if exact:
-                runs = exact
-            if not runs:
-                raise MmlensError(f"no run {args.run!r} in {store.path} (mmlens show lists the runs)")
-            if len(runs) > 1:
-                raise MmlensError(
-                    f"{args.run!r} matches {len(runs)} runs: " + ", ".join(r.run_id for r in runs[:5])
-                )
-            run = runs[0]
+            if not args.run or args.table:
+                return _list_runs(store, args)
+            run = find_one(store, args.run)
             status = run_status(run)
             results = run.typed_results()
             if status != "done" or results is None:

@@ -137,9 +137,9 @@ def render_report(
     runs: Sequence[str] = (),
     compare: Sequence[tuple[str, str]] = (),
     title: str | None = None,
-) -> tuple[str, dict[str, int]]:
     query: RunQuery | None = None,
     chosen: Sequence[str] = (),
+) -> tuple[str, dict[str, int]]:
     """The report's HTML, and counts of what went into it. ``query`` narrows the runs (task, model,
     tag, exclusions); ``chosen`` names the run a leaderboard cell shows where it has several."""
     env = _environment()
@@ -222,10 +222,10 @@ def build_report(
     output: str | Path = "report.html",
     compare: Sequence[tuple[str, str]] = (),
     title: str | None = None,
-) -> ReportSummary:
-    """Write the report for ``runs`` (ids or unique prefixes; none: every finished run) to ``output``."""
     query: RunQuery | None = None,
     chosen: Sequence[str] = (),
+) -> ReportSummary:
+    """Write the report for ``runs`` (ids or unique prefixes; none: every finished run) to ``output``."""
     if isinstance(store, Store):
         own_store, store_obj = False, store
     else:

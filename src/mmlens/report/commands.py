@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mmlens.cli.registry import command
+from mmlens.cli.run_filters import add_filter_options, query_from
 
 
 def _add_report_options(parser: argparse.ArgumentParser) -> None:
@@ -15,7 +16,8 @@ def _add_report_options(parser: argparse.ArgumentParser) -> None:
         "runs",
         nargs="*",
         metavar="RUN",
-        help="run ids or unique prefixes (default: every finished run in the store)",
+        help="run ids, names or id prefixes (a prefix selects every run it matches; default: every "
+        "finished run in the store)",
     )
     parser.add_argument(
         "--compare",
@@ -27,6 +29,16 @@ def _add_report_options(parser: argparse.ArgumentParser) -> None:
         "two runs in the report are compared without asking",
     )
     parser.add_argument("--title", help="the report's title")
+    add_filter_options(parser)
+    parser.add_argument(
+        "--run",
+        action="append",
+        default=[],
+        metavar="RUN",
+        dest="show_run",
+        help="where a leaderboard cell has several runs, show this one (id, name or unique prefix); "
+        "repeatable",
+    )
 
 
 def _add_report_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,7 +88,13 @@ def report_command(args: argparse.Namespace) -> int:
 
     with _store(args) as store:
         summary = build_report(
-            store, args.runs, args.output, [tuple(pair) for pair in args.compare], args.title
+            store,
+            args.runs,
+            args.output,
+            [tuple(pair) for pair in args.compare],
+            args.title,
+            query_from(args),
+            args.show_run,
         )
     print(f"wrote {summary.path}: {_describe(summary)}")
     return 0
@@ -91,7 +109,13 @@ def view_command(args: argparse.Namespace) -> int:
         output = Path(folder) / "report.html"
         with _store(args) as store:
             summary = build_report(
-                store, args.runs, output, [tuple(pair) for pair in args.compare], args.title
+                store,
+                args.runs,
+                output,
+                [tuple(pair) for pair in args.compare],
+                args.title,
+                query_from(args),
+                args.show_run,
             )
         print(f"built the report: {_describe(summary)}", flush=True)
         serve_report(output, args.port)

@@ -59,6 +59,7 @@ class Cell:
     name: str | None = None
     updated: str = ""
     choices: list[Cell] = field(default_factory=list)  # every run of the cell, the shown one first
+    metric: str = ""  # the run's primary metric (circular_acc where the column's is acc)
 
 
 def _cell(run: TableRun) -> Cell:
@@ -74,6 +75,7 @@ def _cell(run: TableRun) -> Cell:
         status="done" if run.complete else "incomplete",
         name=run.name,
         updated=_timestamp(run.row.updated),
+        metric=run.results.primary_metric,
     )
 
 
@@ -87,7 +89,7 @@ def leaderboard(runs: list[ReportRun], chosen: Sequence[str] = ()) -> dict[str, 
         ),
         chosen,
     )
-    rows = []
+    rows: list[dict[str, Any]] = []
     for row in table.rows:
         cells: dict[str, Cell] = {}
         for task, table_cell in row.cells.items():

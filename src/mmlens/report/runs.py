@@ -123,11 +123,10 @@ def select_runs(store: Store, references: Iterable[str], query: RunQuery | None 
             raise MmlensError(
                 f"run {run.run_id} is {run.status}, not finished; rerun its command to finish it"
             )
+    if not runs and (references or query.narrows or query.exclude):
+        raise MmlensError(f"no finished run in {store.path} matches the runs and filters given")
     if not runs:
-        what = (
-            "finished runs" if not (references or query.narrows or query.exclude) else "finished run matches"
-        )
-        raise MmlensError(f"no {what} in {store.path}; evaluate a model first (mmlens run TASK)")
+        raise MmlensError(f"no finished runs in {store.path}; evaluate a model first (mmlens run TASK)")
     position: dict[str, int] = {}
     for index, reference in enumerate(references):
         for run in referenced(runs, reference, names):

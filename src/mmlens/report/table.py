@@ -182,6 +182,7 @@ def build_table(runs: Iterable[TableRun], chosen: Iterable[str] = ()) -> Table:
     tasks: dict[str, str] = {}
     grouped: dict[str, dict[str, list[TableRun]]] = {}
     rows_meta: dict[str, tuple[str, list[str]]] = {}
+    runs = sorted(runs, key=lambda run: len(run.variant))  # a column's metric: the full runs' one
     for run in runs:
         tasks.setdefault(run.task, run.results.primary_metric)
         grouped.setdefault(run.row_label, {}).setdefault(run.task, []).append(run)

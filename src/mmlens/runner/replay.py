@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from mmlens.core.errors import DataError, SampleError
 from mmlens.core.jsonlines import json_lines
+from mmlens.core.messages import Message, canonical_messages
 from mmlens.core.parts import (
     Extraction,
     LoadContext,
@@ -289,8 +290,11 @@ def score_outputs(
     limit: int | None,
     chosen: dict[str, RoleChoice],
     store: str | Path | Store | None,
+    samples_out: list[Sample] | None = None,
 ) -> tuple[RunResults, list[SampleRecord]]:
-    """Score a predictions file with the task's own flow (``mmlens score``)."""
+    """Score a predictions file with the task's own flow (``mmlens score``). With ``samples_out``
+    (a list the scored samples are added to, for ``--save``), each record keeps the prompt the task
+    would have sent (images by digest), so the report can show it."""
     lines = read_predictions(predictions)
     # Every sample is loaded so that an id past --limit is told apart from an id that does not exist.
     context = LoadContext(task.name, task.task_dir, data, None)
@@ -308,10 +312,17 @@ def score_outputs(
     bad_samples = [bad for bad in bad_samples if bad.id in in_scope or limit is None]
     predicted = [sample for sample in samples if sample.id in lines]
     live = LazyRoleModels(chosen, store)
+    prompts: dict[str, list[dict[str, Any]]] = {}
+
+    def flow(sample: Sample, messages: list[Message]) -> Rounds[Outcome]:
+        if samples_out is not None:
+            prompts[sample.id] = canonical_messages(messages)
+        return replay_rounds(task, sample, lines[sample.id])
+
+    if samples_out is not None:
+        samples_out.extend(predicted)
     try:
-        flows, bad_from_plan = start_flows(
-            task, predicted, lambda sample, _messages: replay_rounds(task, sample, lines[sample.id])
-        )
+        flows, bad_from_plan = start_flows(task, predicted, flow)
         replayed = ReplayedRoles(lines, live if chosen else None)
         drive_replay(flows, replayed)
         replayed.check_all_used()
@@ -322,8 +333,11 @@ def score_outputs(
             item = by_id.get(sample.id)
             if item is not None and item.outcome is not None:
                 outcome = item.outcome
+                prompt = prompts.get(sample.id, [])
                 records.append(
-                    score_outcome(task, sample, outcome.prediction, outcome.extraction, [], item.exchanges)
+                    score_outcome(
+                        task, sample, outcome.prediction, outcome.extraction, prompt, item.exchanges
+                    )
                 )
             elif sample.id not in lines:
                 missing = Prediction(text=None, error=NO_PREDICTION)
