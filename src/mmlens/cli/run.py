@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from mmlens.api import DEFAULT_OUTPUT_DIR, evaluate, load_task, resolve_model
+from mmlens.cli.manage import add_run_label_options, label_runs
 from mmlens.cli.parser import (
     RoleOptions,
     add_model_options,
@@ -17,7 +18,6 @@ from mmlens.cli.parser import (
     role_options,
     task_options,
 )
-from mmlens.cli.manage import add_run_label_options, label_runs
 from mmlens.cli.push import add_wandb_option, wandb_log_runs
 from mmlens.cli.registry import command
 from mmlens.core.errors import MmlensError
