@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from mmlens.core.errors import ConfigError
+from mmlens.core.generation import GenerationOverrides
+from mmlens.core.results import RunConfigProvenance
 from mmlens.core.sample import Sample
 from mmlens.core.secrets import mask
 from mmlens.core.task import Task, TaskCatalog
@@ -32,13 +34,17 @@ def load_task(
     include: list[str | Path] | None = None,
     profile: str | None = None,
     transforms: list[str | dict[str, Any]] | None = None,
+    generation: GenerationOverrides | None = None,
 ) -> Task:
-    """A task by name (``transforms`` are applied after the task file's own), or a Task as given."""
+    """A task by name (``transforms`` are applied after the task file's own; ``generation`` changes
+    its inferencer and instruction: see mmlens.core.generation), or a Task as given."""
     if isinstance(task, Task):
-        if transforms:
-            raise ConfigError("transforms are given with the task name; a loaded Task has its own")
+        if transforms or generation:
+            raise ConfigError(
+                "transforms and generation overrides are given with the task name; a loaded Task has its own"
+            )
         return task
-    return TaskCatalog(include).load(task, profile, transforms)
+    return TaskCatalog(include).load(task, profile, transforms, generation)
 
 
 def resolve_model_spec(model: str | ModelSpec | Model, model_args: str | None = None) -> ModelSpec | Model:
@@ -73,8 +79,13 @@ def evaluate(
     resume_hint: str = "rerun the same command",
     roles: dict[str, RoleInput] | None = None,
     role_args: dict[str, str] | None = None,
+    generation: GenerationOverrides | None = None,
+    config: RunConfigProvenance | None = None,
 ) -> RunResult:
     """Run ``task`` on ``model``: plan, reuse cached responses, drive the rounds, score, save.
+
+    ``generation``: overrides of the task's generation settings and system prompt (part of the run
+    id and of every request's key); ``config``: the run config file, recorded in provenance.
 
     ``roles`` names the models of roles the task's metric uses (``{"judge": "openai:gpt-4o"}``);
     ``role_args`` their backend options. A Model object passed in (as the model or a role) stays
@@ -82,7 +93,7 @@ def evaluate(
     ``resume_hint`` (what to run to resume) is recorded and printed with its credentials masked,
     as the command line's own is. ``store``: a SQLite file (a server URL is refused in one line)."""
     resume_hint = mask(resume_hint)  # recorded in the store and results.json, printed on interrupts
-    task_obj = load_task(task, include, profile, transforms)
+    task_obj = load_task(task, include, profile, transforms, generation)
     model_spec = resolve_model_spec(model, model_args)
     chosen = choose_roles(task_obj, roles, role_args)
     own_store = not isinstance(store, Store)
@@ -100,6 +111,7 @@ def evaluate(
             progress=progress,
             thumbnails=thumbnails,
             resume_hint=resume_hint,
+            config=config,
         )
     finally:
         if own_store:

@@ -126,6 +126,9 @@ def format_summary(
     counts = typed.counts
     label = typed.provenance.model.label
     header = f"task {typed.task}" + (f" · model {label}" if label else "")
+    overrides = typed.provenance.generation_overrides
+    if overrides:  # --max-new-tokens, --system-prompt, ...: a number made with other settings says so
+        header += " · " + ", ".join(f"{key}={json.dumps(value)}" for key, value in overrides.items())
     count_line = (
         f"{counts.samples} samples: {counts.scored} scored, {counts.errors} errors, "
         f"{counts.failed_extraction} failed extraction, {counts.bad_samples} bad samples"

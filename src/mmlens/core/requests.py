@@ -31,15 +31,20 @@ class GenerationSettings:
     top_p: float = 1.0
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    # Keyword arguments of the model's chat template (``enable_thinking=False``), sorted by key.
+    chat_template_kwargs: tuple[tuple[str, Any], ...] = ()
 
     def canonical(self) -> dict[str, Any]:
-        return {
+        data = {
             "max_new_tokens": self.max_new_tokens,
             "temperature": self.temperature,
             "top_p": self.top_p,
             "stop": list(self.stop),
             "seed": self.seed,
         }
+        if self.chat_template_kwargs:  # only when set: the keys of requests without any stay the same
+            data["chat_template_kwargs"] = dict(self.chat_template_kwargs)
+        return data
 
 
 @dataclass(frozen=True, eq=False)

@@ -345,6 +345,14 @@ class ProcessProvenance(_Model):
     boot_id: str | None = None
 
 
+class RunConfigProvenance(_Model):
+    """The run config file a run was started from (``mmlens run --config FILE``): its path as given
+    and its content as read (before command-line options overrode any of it)."""
+
+    path: str | None = None
+    content: dict[str, Any] = Field(default_factory=dict)
+
+
 class Provenance(_Model):
     """results.json ``provenance`` (and a run row's ``provenance`` column).
 
@@ -361,6 +369,8 @@ class Provenance(_Model):
     model: ModelProvenance = Field(default_factory=ModelProvenance)
     roles: dict[str, RoleProvenance] = Field(default_factory=dict)
     generation: dict[str, Any] = Field(default_factory=dict)
+    # --max-new-tokens, --temperature, --top-p, --system-prompt, --gen-args as given (absent: none)
+    generation_overrides: dict[str, Any] | None = None
     dataset: DatasetProvenance = Field(default_factory=DatasetProvenance)
     seed: int | None = None
     store: str | None = None
@@ -369,6 +379,7 @@ class Provenance(_Model):
     process: ProcessProvenance = Field(default_factory=ProcessProvenance)
     finished: float | None = None
     requests: RequestCounts = Field(default_factory=RequestCounts)
+    config: RunConfigProvenance | None = None  # absent: the run was not started from a config file
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: the keys this provenance was given (or set), and no defaults."""

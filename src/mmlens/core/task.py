@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mmlens.core import parts
 from mmlens.core.errors import ConfigError, MmlensError, UnknownNameError
+from mmlens.core.generation import GenerationOverrides
 from mmlens.core.plugins import import_python_file
 from mmlens.core.registry import Registry
 from mmlens.core.requests import canonical_json
@@ -99,6 +100,7 @@ class Task:
     metric: parts.Metric
     profile: str | None = None
     transforms: tuple[parts.Transform, ...] = ()
+    generation: GenerationOverrides | None = None  # --max-new-tokens, --system-prompt, ... as given
 
     @property
     def transform_labels(self) -> list[str]:
@@ -261,7 +263,11 @@ class TaskCatalog:
         return sorted(self.entries)
 
     def load(
-        self, name: str, profile: str | None = None, transforms: list[str | dict[str, Any]] | None = None
+        self,
+        name: str,
+        profile: str | None = None,
+        transforms: list[str | dict[str, Any]] | None = None,
+        generation: GenerationOverrides | None = None,
     ) -> Task:
         entry = self.entries.get(name)
         if entry is None:
@@ -269,7 +275,7 @@ class TaskCatalog:
             for known, value in self.entries.items():
                 registry.add(known, value)
             raise UnknownNameError(registry.unknown_message(name) + " (add folders with --include PATH)")
-        return load_task_file(entry.path, entry.overrides, name, profile, transforms)
+        return load_task_file(entry.path, entry.overrides, name, profile, transforms, generation)
 
 
 def _import_hooks(task_path: Path, hooks: str) -> str:
@@ -407,9 +413,11 @@ def load_task_file(
     name: str | None = None,
     profile: str | None = None,
     transforms: list[str | dict[str, Any]] | None = None,
+    generation: GenerationOverrides | None = None,
 ) -> Task:
     """Load a task; ``overrides`` are a variant's, ``profile`` names an entry of ``profiles:``,
-    ``transforms`` are applied after the task file's own (``--transform``)."""
+    ``transforms`` are applied after the task file's own (``--transform``), ``generation`` changes the
+    declared inferencer and instruction before the transforms adapt them (``--max-new-tokens``, ...)."""
     raw = _read_yaml(path)
     # The folder's code and the hooks register their parts before variants and profiles are
     # merged: the merge asks the registries which options a part type takes.
@@ -447,6 +455,9 @@ def load_task_file(
     instruction = build_part(parts.instructions, config.instruction, f"{where}: instruction")
     inferencer = build_part(parts.inferencers, config.inferencer, f"{where}: inferencer")
     metric = build_part(parts.metrics, config.metric, f"{where}: metric")
+    if generation:  # validated copies: the version hash below covers them
+        kinds = (str(config.inferencer.get("type")), str(config.instruction.get("type")))
+        inferencer, instruction = generation.apply(config.name, inferencer, instruction, kinds)
     built_transforms = tuple(
         build_transform(
             spec, f"{where}: transforms[{index}]" if index < len(raw_transforms) else "--transform"
@@ -481,4 +492,5 @@ def load_task_file(
         metric=metric,
         profile=profile,
         transforms=built_transforms,
+        generation=generation or None,
     )

@@ -235,7 +235,10 @@ class HFModel(Model):
             raise DataError("loglikelihood request without a continuation")
         chat = to_chat(request.messages, self._media_settings(loaded))
         prompt = loaded.processor.apply_chat_template(
-            chat.messages, add_generation_prompt=True, tokenize=False
+            chat.messages,
+            add_generation_prompt=True,
+            tokenize=False,
+            **dict(request.settings.chat_template_kwargs),  # --gen-args enable_thinking=false
         )
         bos = loaded.tokenizer.bos_token
         # Like transformers' own apply_chat_template(tokenize=True): a template that writes the BOS

@@ -229,6 +229,8 @@ def generation_body(
         body["stop"] = list(settings.stop[:MAX_SERVER_STOP_SEQUENCES])
     if settings.seed is not None:
         body["seed"] = settings.seed
+    if settings.chat_template_kwargs:  # read by vLLM and SGLang servers (--gen-args enable_thinking=false)
+        body["chat_template_kwargs"] = dict(settings.chat_template_kwargs)
     return merge_extra_body(body, extra_body)
 
 

@@ -22,6 +22,7 @@ from mmlens.core.results import (
     Provenance,
     RequestCounts,
     RoleRequestCounts,
+    RunConfigProvenance,
     RunResults,
 )
 from mmlens.core.sample import BadSample
@@ -187,6 +188,7 @@ def run_task(
     progress: bool,
     thumbnails: bool,
     resume_hint: str,
+    config: RunConfigProvenance | None = None,
 ) -> RunResult:
     started = time.time()
     model: Model | None = None
@@ -215,7 +217,12 @@ def run_task(
             raise DataError(f"task {task.name}: no readable samples ({reason})")
         run_id = run_identity(task, model, data_fp, limit, seed, role_models)
         run_dir = output_dir / run_id if output_dir is not None else None
+        # Only when there are any, so that the provenance of other runs keeps its keys.
+        optional: dict[str, Any] = {"config": config} if config is not None else {}
+        if task.generation:
+            optional["generation_overrides"] = task.generation.given()
         provenance = Provenance(
+            **optional,
             **environment(),
             run_id=run_id,
             task=task_provenance(task),
