@@ -281,7 +281,7 @@ def test_several_tasks_share_one_model(
     code, _, err = run_main(
         capsys, "run", "numbers", "shapes_small", "--include", str(numbers), "--data", str(tmp_path)
     )
-    assert code == 2 and "--data names the data of one task" in err
+    assert code == 2 and "with several tasks, name the task (--data numbers=PATH)" in err
 
 
 def test_score_counts_missing_predictions_once_and_respects_limit(numbers: Path, tmp_path: Path) -> None:

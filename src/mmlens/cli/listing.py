@@ -1,5 +1,5 @@
-"""``mmlens list [tasks|models|transforms]``: the tasks (read from their YAML, no benchmark code
-imported), the model backends and the transforms."""
+"""``mmlens list [tasks|suites|models|transforms]``: the tasks (read from their YAML, no benchmark
+code imported), the task suites, the model backends and the transforms."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from mmlens.cli.registry import command
 from mmlens.core import parts
 from mmlens.core.errors import MmlensError
 from mmlens.core.plugins import load_plugins
+from mmlens.core.suites import load_suites
 from mmlens.core.task import TaskCatalog, TaskEntry
 from mmlens.summary import format_table
 
@@ -21,9 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "what",
         nargs="?",
-        choices=["tasks", "models", "transforms", "all"],
+        choices=["tasks", "suites", "models", "transforms", "all"],
         default="all",
-        help="tasks (with their id schemes), models, transforms, or all (default: tasks and models)",
+        help="tasks (with their id schemes), suites, models, transforms, or all (default: tasks, suites "
+        "and models)",
     )
     parser.add_argument("--include", action="append", default=[], metavar="PATH")
 
@@ -75,11 +77,22 @@ def format_transforms() -> str:
     return format_table(rows)
 
 
-@command("list", "list tasks, model backends and transforms", add_arguments)
+def format_suites(include: list[str]) -> str:
+    """Each suite (``mmlens run suite:NAME``): its tasks and description."""
+    rows = [["suite", "tasks", "description"]]
+    for name, suite in sorted(load_suites(include).items()):
+        rows.append([f"suite:{name}", ",".join(suite.tasks), suite.description])
+    return format_table(rows)
+
+
+@command("list", "list tasks, suites, model backends and transforms", add_arguments)
 def list_command(args: argparse.Namespace) -> int:
     load_plugins()
     if args.what == "transforms":
         print(format_transforms())
+        return 0
+    if args.what == "suites":
+        print(format_suites(args.include))
         return 0
     if args.what == "tasks":
         print(format_tasks(TaskCatalog(args.include), min(WIDEST, shutil.get_terminal_size().columns)))
@@ -88,6 +101,8 @@ def list_command(args: argparse.Namespace) -> int:
         catalog = TaskCatalog(args.include)
         rows = [["task", "description"]] + [[n, catalog.entries[n].description] for n in catalog.names()]
         print(format_table(rows))
+        print()
+        print(format_suites(args.include))
         print()
     print(format_backends())
     return 0

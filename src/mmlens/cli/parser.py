@@ -68,8 +68,18 @@ def add_store_option(parser: argparse.ArgumentParser, default: Any) -> None:
 # Options of the commands that load a task ------------------------------------------------------
 
 
-def add_task_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", help="local copy of the benchmark data in its published format")
+def add_task_options(parser: argparse.ArgumentParser, several_tasks: bool = False) -> None:
+    if several_tasks:  # mmlens run: one --data per task
+        parser.add_argument(
+            "--data",
+            action="append",
+            default=[],
+            metavar="[TASK=]PATH",
+            help="local copy of a task's data in its published format; TASK=PATH for one of several "
+            "tasks (TASK: a task or benchmark name); repeatable",
+        )
+    else:
+        parser.add_argument("--data", help="local copy of the benchmark data in its published format")
     parser.add_argument(
         "--include",
         action="append",

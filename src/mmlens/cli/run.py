@@ -20,35 +20,42 @@ from mmlens.cli.parser import (
 )
 from mmlens.cli.push import add_wandb_option, wandb_log_runs
 from mmlens.cli.registry import command
-from mmlens.core.errors import MmlensError
+from mmlens.cli.run_config import (
+    DEFAULT_TASK,
+    RunPlan,
+    add_generation_options,
+    add_many_task_options,
+    format_combined_summary,
+    resolve_run,
+)
 from mmlens.core.requests import MODEL_ROLE
 from mmlens.core.secrets import mask_command
 from mmlens.models.base import Model
 from mmlens.summary import format_error_summary, format_summary, load_results
-
-DEFAULT_TASK = "shapes"
-DEFAULT_MODEL = "reference"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "task",
         nargs="*",
-        default=[DEFAULT_TASK],
-        help=f"task name(s) (default {DEFAULT_TASK}); several share one loaded model",
+        default=[],
+        help=f"task names, comma lists (mme,pope) or suites (suite:core) (default {DEFAULT_TASK}, or the "
+        "config's tasks); several share one loaded model",
     )
-    add_model_options(parser, DEFAULT_MODEL)
+    add_model_options(parser, None)
     add_role_options(parser)
-    add_task_options(parser)
+    add_task_options(parser, several_tasks=True)
+    add_many_task_options(parser)
+    add_generation_options(parser)
     parser.add_argument(
         "--output-dir",
-        default=str(DEFAULT_OUTPUT_DIR),
-        help="where run folders (results.json, samples.jsonl) go (default %(default)s)",
+        default=None,
+        help=f"where run folders (results.json, samples.jsonl) go (default {DEFAULT_OUTPUT_DIR})",
     )
     parser.add_argument(
         "--seed",
         type=int,
-        default=0,
+        default=None,
         help="seed for sampled generation without its own seed (default 0); bootstrap CIs use a fixed seed",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -59,29 +66,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 @command("run", "evaluate a model on a task (resumes an interrupted run)", add_arguments)
 def run_command(args: argparse.Namespace) -> int:
-    tasks: list[str] = list(dict.fromkeys(args.task))
-    if len(tasks) > 1 and args.data:
-        raise MmlensError("--data names the data of one task; run the tasks one at a time")
+    plan = resolve_run(args, model_args_text(args))  # the config file under the options; nothing loaded
     roles = role_options(args)
-    for task in tasks:  # every name is checked before any model is loaded
-        load_task(task, args.include, args.profile, args.transform or None)
-    model = resolve_model(args.model, model_args_text(args))
-    try:
-        results = [_run_one_task(task, model, roles, args) for task in tasks]
-    finally:
-        model.close()
+    if plan.roles:  # the config's roles, replaced by name by --judge / --role
+        given = roles.get("roles", {})
+        roles = RoleOptions(roles={**plan.roles, **given}, role_args=roles.get("role_args", {}))
+    data: dict[str, str | None] = {}
+    for task in plan.tasks:  # every task is checked before any model is loaded
+        loaded = load_task(task, args.include, args.profile, args.transform or None, plan.generation or None)
+        data[task] = plan.data_for(loaded)
+    results: list[dict[str, Any]] = []
+    labelled: list[tuple[str, dict[str, Any]]] = []
+    for spec in plan.models:
+        model = resolve_model(spec)
+        try:
+            for task in plan.tasks:
+                result = _run_one_task(task, model, roles, args, plan, data[task])
+                results.append(result)
+                labelled.append((model.label, result))
+        finally:
+            model.close()
     if args.json:
         print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
+    elif len(results) > 1:
+        print(format_combined_summary(labelled))
     # exit 1 when a run finished incomplete (results are saved; the same command retries what failed)
     return 1 if any(not load_results(result).complete for result in results) else 0
 
 
-def _run_one_task(task: str, model: Model, roles: RoleOptions, args: argparse.Namespace) -> dict[str, Any]:
+def _run_one_task(
+    task: str, model: Model, roles: RoleOptions, args: argparse.Namespace, plan: RunPlan, data: str | None
+) -> dict[str, Any]:
     result = evaluate(
         task,
         model,
-        **task_options(args),
+        **{**task_options(args), "data": data},
         **roles,
+        generation=plan.generation or None,
+        config=plan.config,
         store=args.store,
         output_dir=args.output_dir,
         seed=args.seed,
