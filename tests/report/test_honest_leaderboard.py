@@ -129,7 +129,9 @@ def test_the_page_keeps_cells_apart_marks_partial_runs_and_lets_a_cell_switch_ru
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.goto(report.as_uri())
         page.wait_for_function("window.mmlens && window.mmlens.ready", timeout=15000)
-        models = page.eval_on_selector_all("#leaderboard-table tbody tr", "rows => rows.map(r => r.dataset.model)")
+        models = page.eval_on_selector_all(
+            "#leaderboard-table tbody tr", "rows => rows.map(r => r.dataset.model)"
+        )
         assert set(models[:2]) == {FULL, "constant (text=no)"}  # full runs first, then the variants
         assert set(models[2:]) == {f"{FULL} [limit=2]", f"{FULL} [blind]"}
         full = page.locator(f'#leaderboard-table tr[data-model="{FULL}"] td[data-task="quiz"]')
@@ -156,7 +158,9 @@ def test_the_page_keeps_cells_apart_marks_partial_runs_and_lets_a_cell_switch_ru
         context.close()
 
 
-def test_report_filters_and_run_choice(bench: Bench, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_filters_and_run_choice(
+    bench: Bench, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     output = tmp_path / "r.html"
     assert bench.cli("report", "--tag", "paper", "--tag", "smoke", "-o", str(output)) == 0
     assert "2 run(s)" in capsys.readouterr().out

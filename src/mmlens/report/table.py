@@ -64,7 +64,9 @@ def generation_changes(provenance: Provenance) -> dict[str, Any]:
             continue
         if _shown(value) != _shown(default):
             changed[key] = value
-    overrides = provenance.model_extra.get("generation_overrides") if provenance.model_extra else None
+    overrides = getattr(provenance, "generation_overrides", None) or (provenance.model_extra or {}).get(
+        "generation_overrides"
+    )
     if isinstance(overrides, dict):  # recorded as given on the command line, where a run records them
         changed.update({str(k): v for k, v in overrides.items() if str(k) not in changed})
     temperature = generation.get("temperature")

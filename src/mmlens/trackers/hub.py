@@ -47,8 +47,7 @@ def push_runs(repo_id: str, runs: list[HubRun], private: bool = False, revision:
         )
     except HfHubHTTPError as error:
         raise MmlensError(f"--hub {repo_id}: {str(error).splitlines()[0]}") from None
-    except (OSError, ValueError) as error:  # no token, no connection
-        raise MmlensError(
-            f"--hub {repo_id}: {str(error).splitlines()[0] if str(error) else error!r}"
-        ) from None
+    except Exception as error:  # no token, no connection (the client's HTTP library has its own errors)
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise MmlensError(f"--hub {repo_id}: {first}") from None
     return str(commit.commit_url)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -91,16 +90,14 @@ def log_run(
                 record.error,
             )
         run.log({"samples": table})
-        with tempfile.TemporaryDirectory(prefix="mmlens-wandb-") as folder:
-            base = Path(folder)
-            (base / "results.json").write_text(json.dumps(results.to_dict(), indent=2), encoding="utf-8")
-            (base / "samples.jsonl").write_text(
-                "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in records), encoding="utf-8"
-            )
-            for file_name in ("results.json", "samples.jsonl"):
-                run.save(str(base / file_name), base_path=str(base), policy="now")
-            local = str(run.dir)
-            run.finish()
+        # Files written into the run's own folder are synced with it (online) or kept there (offline).
+        base = Path(run.dir)
+        (base / "results.json").write_text(json.dumps(results.to_dict(), indent=2), encoding="utf-8")
+        (base / "samples.jsonl").write_text(
+            "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in records), encoding="utf-8"
+        )
+        local = str(run.dir)
+        run.finish()
     except BaseException:
         run.finish(exit_code=1)
         raise
