@@ -13,7 +13,10 @@ from mmlens.cli import COMMANDS, command, main
 from mmlens.cli.parser import build_parser
 from mmlens.core.errors import ConfigError
 
-EXPECTED = ["run", "plan", "score", "gain", "analyze", "dimensions", "list", "show", "report", "view"]
+EXPECTED = [
+    "run", "plan", "score", "gain", "analyze", "dimensions", "list", "show", "rm", "prune", "tag", "export", "push",
+    "report", "view",
+]  # fmt: skip
 
 
 def test_every_command_is_registered_by_its_module_in_help_order(capsys: pytest.CaptureFixture[str]) -> None:

@@ -59,8 +59,8 @@ def _list_runs(store: Store, args: argparse.Namespace) -> int:
         variant = variant_text(run_variant(row_provenance(run)))
         rows.append([run.run_id, run_status(run), run.task, run.model, variant, labels, run_headline(run)])
     if not runs:
-        narrowed = " match" if query.narrows or query.exclude else "s"
-        print(f"no run{narrowed} in {store.path}")
+        narrowed = " match" if query.narrows or query.exclude else ""
+        print(f"no runs{narrowed} in {store.path}")
     else:
         print(format_table(rows))
     return 0
