@@ -15,6 +15,8 @@ instruction_following    origin and ChEF's six verbalizer maps                 A
 robustness               origin, ``corrupt_image:chef``, ``corrupt_text:chef``  RRM and RR per setting
                          and both
 hallucination            origin (its yes/no questions)                         POPE acc/P/R/F1/yes-ratio
+language_performance     ``strategy:chain_of_thought`` + ``language_performance``  the judge's mean score
+                         (needs the judge role)                                (0-10)
 =======================  ===================================================  ======================
 """
 
@@ -35,6 +37,7 @@ from mmlens.core.results import SampleRecord
 from mmlens.core.task import build_transform
 from mmlens.metrics.calibration import CalibrationError, calibration_of_records
 from mmlens.models.base import Model, ModelSpec
+from mmlens.runner.roles import RoleInput
 from mmlens.transforms.calibration import gives_option_scores
 from mmlens.transforms.verbalizer import CHEF_RUN_SET
 
@@ -81,6 +84,7 @@ class Runs:
 class Dimension(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
+    roles: ClassVar[tuple[str, ...]] = ()  # the run's roles it needs (a judge)
 
     @abstractmethod
     def runs(self) -> dict[str, list[TransformSpec]]:
@@ -221,6 +225,24 @@ class Hallucination(Dimension):
                 for name, value in values.items()]  # fmt: skip
 
 
+@register_dimension
+class LanguagePerformance(Dimension):
+    name = "language_performance"
+    summary = "a judge rates the chain of thought 0-10 (ChEF: SYS_VQA, six replies, 250 questions)"
+    roles = ("judge",)
+
+    def runs(self) -> dict[str, list[TransformSpec]]:
+        return {"language": ["strategy:chain_of_thought", "language_performance"]}
+
+    def score(self, runs: Runs) -> list[DimensionScore]:
+        records = runs.records("language")
+        judged = [r.scores["language_score"] for r in records if "language_score" in r.scores]
+        if not judged:
+            raise desiderata.DesiderataError("no question got a score from the judge")
+        note = f"{len(judged)} of {len(records)} questions scored by the judge"
+        return [DimensionScore(self.name, "language_score", sum(judged) / len(judged), ("language",), note)]
+
+
 @dataclass
 class DimensionsReport:
     task: str
@@ -236,9 +258,13 @@ class DimensionsReport:
 
 
 def scored(dimension: Dimension, runs: Runs, failed: dict[str, str]) -> list[DimensionScore]:
-    """The dimension's scores, or one line saying why there are none (a run failed, a score's
-    denominator is zero as the official code would divide by it)."""
+    """The dimension's scores, or one line saying why there are none (a run failed or was not made,
+    a score's denominator is zero as the official code would divide by it)."""
     keys = tuple(dimension.runs())
+    absent = [key for key in keys if key not in runs.records_by_key and key not in failed]
+    if absent:
+        needs = f" (needs the {', '.join(dimension.roles)} role: --judge SPEC)" if dimension.roles else ""
+        return [DimensionScore(dimension.name, "-", float("nan"), keys, f"run {absent[0]} not made{needs}")]
     missing = [key for key in keys if key in failed]
     if missing:
         reason = f"run {missing[0]} failed: {failed[missing[0]]}"
@@ -299,6 +325,8 @@ def run_dimensions(
     store: str | Path | None = None,
     output_dir: str | Path | None = api.DEFAULT_OUTPUT_DIR,
     progress: bool = False,
+    roles: dict[str, RoleInput] | None = None,
+    role_args: dict[str, str] | None = None,
     on_run: Callable[[str, api.RunResult], None] | None = None,
 ) -> DimensionsReport:
     """Make every run the chosen dimensions need (each once, cached and resumable) and score them."""
@@ -312,6 +340,8 @@ def run_dimensions(
     chosen = [cls() for cls in chosen_dimensions(only)]
     planned: dict[str, list[TransformSpec]] = {}
     for dimension in chosen:
+        if any(role not in (roles or {}) for role in dimension.roles):
+            continue  # said in its row: the role it needs was not given
         for key, extra in dimension.runs().items():
             planned.setdefault(key, extra)
     built = model if isinstance(model, Model) else api.resolve_model(model, model_args)
@@ -322,7 +352,7 @@ def run_dimensions(
             try:
                 result = api.evaluate(task, built, data=data, limit=limit, include=include, profile=profile,
                                       transforms=[*base, *extra], store=store, output_dir=output_dir,
-                                      progress=progress)  # fmt: skip
+                                      progress=progress, roles=roles, role_args=role_args)  # fmt: skip
             except (ModelUnavailable, DataError) as error:  # this run only: the others still tell something
                 failed[key] = str(error)
                 continue

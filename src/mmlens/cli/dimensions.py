@@ -9,7 +9,14 @@ import sys
 
 from mmlens.analyses.dimensions import dimensions, run_dimensions
 from mmlens.api import DEFAULT_OUTPUT_DIR
-from mmlens.cli.parser import add_model_options, add_task_options, model_args_text, task_options
+from mmlens.cli.parser import (
+    add_model_options,
+    add_role_options,
+    add_task_options,
+    model_args_text,
+    role_options,
+    task_options,
+)
 from mmlens.cli.registry import command
 from mmlens.summary import format_table
 
@@ -17,6 +24,7 @@ from mmlens.summary import format_table
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("task", help="any multiple-choice or yes/no task (mmlens list tasks)")
     add_model_options(parser, "reference")
+    add_role_options(parser)
     add_task_options(parser)
     parser.add_argument(
         "--only",
@@ -41,6 +49,7 @@ def dimensions_command(args: argparse.Namespace) -> int:
         model_args=model_args_text(args),
         only=only,
         **task_options(args),
+        **role_options(args),
         store=args.store,
         output_dir=args.output_dir,
         progress=not args.no_progress and sys.stderr.isatty(),

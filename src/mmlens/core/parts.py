@@ -311,6 +311,7 @@ GENERIC_TRANSFORMS = {
     "strategy": "mmlens.transforms.strategy",
     "verbalizer": "mmlens.transforms.verbalizer",
     "likelihood": "mmlens.transforms.likelihood",
+    "language_performance": "mmlens.transforms.language_performance",
     "calibration": "mmlens.transforms.calibration",
 }
 

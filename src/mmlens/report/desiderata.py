@@ -20,6 +20,7 @@ RADAR_AXES: dict[str, tuple[str, str]] = {
     "instruction_following": ("instruction following (MR)", "mr_pct_mean"),
     "robustness": ("robustness (mean RRM)", "rrm_"),
     "hallucination": ("hallucination (F1)", "f1"),
+    "language_performance": ("language (judge score × 10)", "language_score"),
 }
 SIZE, RADIUS = 320, 110
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7")
@@ -36,6 +37,8 @@ def axis_value(dimension: str, scores: list[DimensionScore]) -> float | None:
         return (1 - values[0]) * 100
     if dimension == "hallucination":
         return values[0] * 100
+    if dimension == "language_performance":
+        return values[0] * 10
     return sum(values) / len(values)
 
 
