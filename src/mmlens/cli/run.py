@@ -83,13 +83,13 @@ def run_command(args: argparse.Namespace) -> int:
             for task in plan.tasks:
                 result = _run_one_task(task, model, roles, args, plan, data[task])
                 results.append(result)
-                labelled.append((model.label, result))
+                labelled.append((plan.model_label(spec), result))
         finally:
             model.close()
     if args.json:
         print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
     elif len(results) > 1:
-        print(format_combined_summary(labelled))
+        print(format_combined_summary(labelled, several_models=len(plan.models) > 1))
     # exit 1 when a run finished incomplete (results are saved; the same command retries what failed)
     return 1 if any(not load_results(result).complete for result in results) else 0
 

@@ -225,6 +225,13 @@ class RunPlan:
     data_root: str | None = None
     from_root: set[str] = field(default_factory=set)  # the tasks whose data is the root's folder
 
+    def model_label(self, spec: ModelSpec) -> str:
+        """The model's label, with its options where another model of the run has the same label."""
+        if sum(other.label == spec.label for other in self.models) < 2:
+            return spec.label
+        options = ",".join(f"{key}={value}" for key, value in spec.args.items())
+        return f"{spec.label} ({options})" if options else spec.label
+
     def data_for(self, task: Task) -> str | None:
         """The task's --data; a data root's folder only where the task reads data, and a task that
         does must have one there."""
@@ -380,11 +387,11 @@ def _under_root(root: str, names: list[str]) -> str | None:
 # -- the summary of a run of several tasks ----------------------------------------------------------
 
 
-def format_combined_summary(runs: list[tuple[str, dict[str, Any]]]) -> str:
-    """One line per (model, task) run: task, primary metric, value with its 95% CI, n, complete."""
+def format_combined_summary(runs: list[tuple[str, dict[str, Any]]], several_models: bool = False) -> str:
+    """One line per (model, task) run: task, primary metric, value with its 95% CI, n, complete (and
+    the model first where there are several)."""
     from mmlens.summary import _interval, _number, format_table, load_results
 
-    several_models = len({model for model, _ in runs}) > 1
     rows = [(["model"] if several_models else []) + ["task", "metric", "value", "95% CI", "n", "complete"]]
     for model, results in runs:
         typed = load_results(results)
