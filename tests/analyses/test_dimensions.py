@@ -112,3 +112,35 @@ def test_every_dimension_but_icl_with_a_tiny_vlm(
         assert values and "-" not in values, (dimension, values)
     assert set(by_name(report, "robustness")) >= {"rrm_image", "rr_text", "acc_pct_image_text"}
     assert 0 <= by_name(report, "instruction_following")["mr_pct_mean"] <= 100
+
+
+def test_the_corruption_sweep_gives_accuracy_by_kind_and_severity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("imagecorruptions")
+    from mmlens.analyses.dimensions import chosen_dimensions
+    from mmlens.transforms import image_corruptions
+
+    assert "corruption_sweep" not in [d.name for d in chosen_dimensions(None)]  # opt-in: 116 runs
+    monkeypatch.setattr(image_corruptions, "KINDS", ("gaussian_noise", "rotate"))
+    made: dict[str, api.RunResult] = {}
+    options: dict[str, Any] = {"limit": 8, "store": tmp_path / "s.sqlite", "output_dir": None}
+    report = run_dimensions(
+        "shapes_small", "reference", only=["corruption_sweep"], on_run=made.__setitem__, **options
+    )
+    assert sorted(made) == sorted(
+        ["origin", *(f"{k}@{s}" for k in ("gaussian_noise", "rotate") for s in range(1, 6))]
+    )
+    assert made["rotate@3"].results["provenance"]["task"]["transforms"] == [
+        "likelihood",
+        "corrupt_image:rotate@3",
+    ]
+    values = by_name(report, "corruption_sweep")
+    accuracy = {key: desiderata.accuracy(run.records) for key, run in made.items()}
+    assert values["acc_pct_rotate@3"] == accuracy["rotate@3"]
+    assert values["acc_pct_gaussian_noise_mean"] == pytest.approx(
+        sum(accuracy[f"gaussian_noise@{s}"] for s in range(1, 6)) / 5
+    )
+    assert values["acc_pct_severity2_mean"] == pytest.approx(
+        (accuracy["gaussian_noise@2"] + accuracy["rotate@2"]) / 2
+    )

@@ -85,6 +85,7 @@ class Dimension(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
     roles: ClassVar[tuple[str, ...]] = ()  # the run's roles it needs (a judge)
+    by_default: ClassVar[bool] = True  # False: only when named in --only (many runs)
 
     @abstractmethod
     def runs(self) -> dict[str, list[TransformSpec]]:
@@ -197,6 +198,46 @@ class Robustness(Dimension):
         return scores
 
 
+SWEEP_SEVERITIES = (1, 2, 3, 4, 5)
+
+
+@register_dimension
+class CorruptionSweep(Dimension):
+    name = "corruption_sweep"
+    summary = "accuracy under each single image corruption kind at severities 1-5 (only with --only)"
+    by_default = False
+
+    def runs(self) -> dict[str, list[TransformSpec]]:
+        from mmlens.transforms.image_corruptions import KINDS
+
+        runs: dict[str, list[TransformSpec]] = {"origin": []}
+        for kind in KINDS:
+            for severity in SWEEP_SEVERITIES:
+                runs[f"{kind}@{severity}"] = [f"corrupt_image:{kind}@{severity}"]
+        return runs
+
+    def score(self, runs: Runs) -> list[DimensionScore]:
+        origin = runs.accuracy("origin")
+        scores = [DimensionScore(self.name, "acc_pct_origin", origin, ("origin",))]
+        by_kind: dict[str, list[float]] = {}
+        for key in self.runs():
+            if key == "origin":
+                continue
+            accuracy = runs.accuracy(key)
+            by_kind.setdefault(key.split("@")[0], []).append(accuracy)
+            scores.append(DimensionScore(self.name, f"acc_pct_{key}", accuracy, ("origin", key)))
+        for kind, values in by_kind.items():
+            keys = tuple(f"{kind}@{s}" for s in SWEEP_SEVERITIES)
+            scores.append(DimensionScore(self.name, f"acc_pct_{kind}_mean", sum(values) / len(values), keys))
+        for severity in SWEEP_SEVERITIES:
+            values = [runs.accuracy(f"{kind}@{severity}") for kind in by_kind]
+            keys = tuple(f"{kind}@{severity}" for kind in by_kind)
+            scores.append(
+                DimensionScore(self.name, f"acc_pct_severity{severity}_mean", sum(values) / len(values), keys)
+            )
+        return scores
+
+
 @register_dimension
 class Hallucination(Dimension):
     name = "hallucination"
@@ -304,7 +345,7 @@ def scores_from_labelled_runs(runs: Mapping[tuple[str, ...], list[SampleRecord]]
 
 
 def chosen_dimensions(only: list[str] | None) -> list[type[Dimension]]:
-    names = only or dimensions.names()
+    names = only or [name for name in dimensions.names() if dimensions.get(name).by_default]
     unknown = [name for name in names if name not in dimensions]
     if unknown:
         raise ConfigError(f"--only: {dimensions.unknown_message(unknown[0])}")
