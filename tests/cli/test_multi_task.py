@@ -308,3 +308,34 @@ def test_config_roles_are_used_and_the_command_line_replaces_them(
 
 def _all(output_dir: Path) -> list[dict]:
     return [json.loads(path.read_text()) for path in sorted(output_dir.glob("*/results.json"))]
+
+
+def test_the_readme_quickstart_runs_three_tasks_from_a_config_file(tmp_path: Path) -> None:
+    """The quickstart's block, as written, in a folder with the checkout's scripts and virtualenv."""
+    import re
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[2]
+    readme = (repo / "README.md").read_text(encoding="utf-8")
+    quickstart = readme[readme.index("## Quickstart") : readme.index("## Tasks")]
+    (block,) = [b for b in re.findall(r"```bash\n(.*?)```", quickstart, flags=re.DOTALL) if "--config" in b]
+    for name in (".venv", "scripts"):
+        (tmp_path / name).symlink_to(repo / name)
+    done = subprocess.run(
+        [
+            "bash",
+            "-e",
+            "-c",
+            block.replace("mmlens run --config eval.yaml", "mmlens run --config eval.yaml --no-progress"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert list(summary_rows(done.stdout)) == list(TASKS)
+    runs = results_of(tmp_path / "mmlens-runs")
+    assert sorted(runs) == sorted(TASKS)
+    assert all(r["provenance"]["config"]["path"] == "eval.yaml" for r in runs.values())
+    assert (tmp_path / "demo-data" / "store.sqlite").is_file()
