@@ -33,9 +33,10 @@ def draw(colour: str, shape: str) -> Image.Image:
 
 def scenes() -> list[tuple[str, str, str]]:
     """(image name, colour, shape) for each drawn image."""
-    return [(f"{index:06d}.png", colour, shape) for index, (colour, shape) in enumerate(
-        (c, s) for c in COLOURS for s in SHAPES
-    )]
+    return [
+        (f"{index:06d}.png", colour, shape)
+        for index, (colour, shape) in enumerate((c, s) for c in COLOURS for s in SHAPES)
+    ]
 
 
 def write_mme(folder: Path) -> None:
