@@ -14,8 +14,8 @@ from mmlens.cli.parser import build_parser
 from mmlens.core.errors import ConfigError
 
 EXPECTED = [
-    "run", "plan", "score", "gain", "analyze", "dimensions", "list", "show", "rm", "prune", "tag", "export", "push",
-    "report", "view",
+    "run", "plan", "score", "gain", "analyze", "dimensions", "list", "show",
+    "rm", "prune", "tag", "export", "push", "report", "view",
 ]  # fmt: skip
 
 
