@@ -94,8 +94,8 @@ def add_task_options(parser: argparse.ArgumentParser, several_tasks: bool = Fals
         action="append",
         default=[],
         metavar="NAME[:ARGS]",
-        help="apply a transform to the task's samples (e.g. circular, blind, corrupt_image:gaussian_noise@3); "
-        "repeatable, applied in order after the task's own",
+        help="apply a transform to the task's samples (e.g. circular, blind, "
+        "corrupt_image:gaussian_noise@3); repeatable, applied in order after the task's own",
     )
 
 
