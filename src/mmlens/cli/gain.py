@@ -15,7 +15,10 @@ from mmlens.summary import format_table
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "task", nargs="?", default="mmstar", help="any task (default mmstar); S_wv uses its <task>_blind variant or the blind transform"
+        "task",
+        nargs="?",
+        default="mmstar",
+        help="any task (default mmstar); S_wv uses its <task>_blind variant or the blind transform",
     )
     parser.add_argument("--model", required=True, help="the multimodal model (BACKEND[:NAME] or YAML file)")
     parser.add_argument("--model-args", help="its backend options")
