@@ -1,0 +1,5 @@
+"""The ocrbench benchmark: importing this package registers its scenario and metric."""
+
+from mmlens.tasks.ocrbench import metric, scenario
+
+__all__ = ["metric", "scenario"]
