@@ -1,0 +1,5 @@
+"""The mmmu benchmark: importing this package registers its scenario, instruction and metric."""
+
+from mmlens.tasks.mmmu import instruction, metric, scenario
+
+__all__ = ["instruction", "metric", "scenario"]
