@@ -89,7 +89,7 @@ def test_the_random_fallback_is_the_official_stream() -> None:
 
 # Official order: Accounting_1, Accounting_2, Art_1, Electronics_1 (open), Electronics_2, Math_1,
 # Math_2 (open). The folders are written Accounting, Math, Art, Electronics.
-UNPARSED = {
+UNPARSED: dict[str, str | None] = {
     "validation_Math_1": "no idea",
     "validation_Math_2": "so the answer is 24/7",
     "validation_Accounting_1": "nothing",
