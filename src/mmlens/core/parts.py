@@ -231,11 +231,17 @@ class Metric(Part):
 @dataclass
 class TransformContext:
     """What a Transform needs besides the samples: the task's name, where its data is, and a way
-    to load the samples of another split of the same scenario (in-context examples from ``train``)."""
+    to load the samples of another split of the same scenario (in-context examples from ``train``).
+
+    instruction: the task's instruction (to show in-context examples as the questions are shown).
+    embed: answers embed requests through a role of the run (``Transform.roles()``), through the
+    store, so a rerun sends nothing; None where no model is loaded (``mmlens plan``, ``score``)."""
 
     task_name: str
     load_context: LoadContext
     load_split: Callable[[dict[str, Any]], list[Sample]]
+    instruction: Instruction | None = None
+    embed: Callable[[list[Request]], list[Response]] | None = None
 
 
 class Transform(Part):
@@ -275,6 +281,11 @@ class Transform(Part):
 
     def transform_sample(self, sample: Sample) -> list[Sample]:
         raise NotImplementedError(f"transform {self.name} transforms the sample list as a whole")
+
+    def roles(self) -> tuple[str, ...]:
+        """The roles this transform sends requests to through ``TransformContext.embed`` (the run
+        must provide each, as it must a metric's)."""
+        return ()
 
     def adapt_inferencer(self, inferencer: Inferencer) -> Inferencer:
         return inferencer

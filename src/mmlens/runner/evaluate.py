@@ -35,6 +35,7 @@ from mmlens.runner.roles import RoleChoice, close_role_models, load_roles, role_
 from mmlens.runner.rounds import SampleFlow, drive, key_requests, start_flows
 from mmlens.runner.scoring import build_results, score_outcome
 from mmlens.runner.thumbnails import save_thumbnails
+from mmlens.runner.transform_roles import TransformRoles
 from mmlens.store.sqlite import Store
 
 P = TypeVar("P", Inferencer, Metric)
@@ -197,11 +198,13 @@ def run_task(
         if output_dir is not None:
             ensure_output_dir(output_dir)
         context = LoadContext(task.name, task.task_dir, data, limit)
-        samples, bad_from_data = load_samples(task, context)
+        transform_roles = TransformRoles(roles, store, role_models)  # loads roles if a transform asks one
+        samples, bad_from_data = load_samples(task, context, transform_roles.embed)
         samples, without_media = set_aside_samples_without_media(task, samples, context.data_path)
         bad_from_data += without_media
         model = model_spec if isinstance(model_spec, Model) else build_model(model_spec)
-        role_models = load_roles(roles)
+        if not role_models:  # not loaded yet by a transform
+            role_models.update(load_roles(roles))
         models = {MODEL_ROLE: model, **role_models}
         fingerprints = {name: m.fingerprint_key() for name, m in models.items()}
         data_fp = dataset_fingerprint(samples)
@@ -237,6 +240,7 @@ def run_task(
             process=this_process(),
         )
         responder = Responder(models, store, progress=progress, resume_hint=resume_hint, prefetched=cached)
+        transform_roles.add_stats_to(responder)
         store.begin_run(run_id, task.name, model.label, str(run_dir or ""), provenance.to_dict())
         try:
             return drive_and_save(

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pydantic import ValidationError
 
 from mmlens.core.errors import ConfigError, DataError
 from mmlens.core.media import AbsentImage
 from mmlens.core.parts import LoadContext, TransformContext
+from mmlens.core.requests import Request, Response
 from mmlens.core.sample import BadSample, Sample
 from mmlens.core.task import Task
 
+Embedder = Callable[[list[Request]], list[Response]]
 
-def load_samples(task: Task, context: LoadContext) -> tuple[list[Sample], list[BadSample]]:
+
+def load_samples(
+    task: Task, context: LoadContext, embed: Embedder | None = None
+) -> tuple[list[Sample], list[BadSample]]:
+    """The task's samples, transformed; ``embed`` answers the embed requests of transforms that
+    send any (the ICL retrievers ``topk_text``, ``topk_img``) through the run's roles."""
     if context.data_path is not None and not type(task.scenario).reads_data:
         raise DataError(
             f"--data {context.data_path}: task {task.name} generates its samples and reads no data"
@@ -34,17 +43,19 @@ def load_samples(task: Task, context: LoadContext) -> tuple[list[Sample], list[B
         detail = f" ({len(bad)} rows were unusable, e.g. {bad[0].id}: {bad[0].reason})" if bad else ""
         raise DataError(f"task {task.name}: no samples in {where}{detail}")
     if task.transforms:
-        samples, set_aside = apply_transforms(task, samples, context)
+        samples, set_aside = apply_transforms(task, samples, context, embed)
         bad += set_aside
     return samples, bad
 
 
 def apply_transforms(
-    task: Task, samples: list[Sample], context: LoadContext
+    task: Task, samples: list[Sample], context: LoadContext, embed: Embedder | None = None
 ) -> tuple[list[Sample], list[BadSample]]:
     """The task's transforms, in order; the ids they give must stay unique (a predictions file and
     the store refer to samples by id). Samples a transform cannot use are bad samples."""
-    transform_context = TransformContext(task.name, context, lambda fields: load_split(task, context, fields))
+    transform_context = TransformContext(
+        task.name, context, lambda fields: load_split(task, context, fields), task.instruction, embed
+    )
     bad: list[BadSample] = []
     for transform in task.transforms:
         kept: list[Sample] = []

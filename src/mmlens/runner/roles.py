@@ -1,9 +1,10 @@
 """Model roles: the model under test plus named roles (``judge``, an embedder, a scoring model).
 
-A task names the roles its metric needs (``Metric.roles()``) and may give each a default (its
-official judge) under ``roles:`` in its YAML; ``--role NAME=SPEC`` / ``--judge SPEC`` override it.
-Each role's fingerprint is part of the run identity and its provenance says where it came from,
-so a run with another judge is never mistaken for one with the official judge.
+A task names the roles its metric and transforms need (``Metric.roles()``, ``Transform.roles()``)
+and may give each a default (its official judge) under ``roles:`` in its YAML; ``--role NAME=SPEC``
+/ ``--judge SPEC`` override it. Each role's fingerprint is part of the run identity and its
+provenance says where it came from, so a run with another judge is never mistaken for one with the
+official judge.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ def choose_roles(
     if unknown_args:
         raise ConfigError(f"--role-args {unknown_args[0]}=...: no role {unknown_args[0]!r} is given or used")
     chosen: dict[str, RoleChoice] = {}
-    for name in task.metric.roles():
+    for name in task_roles(task):
         default = task.config.roles.get(name)
         default_label = default.label if default is not None else None
         where = f"task {task.name}: roles.{name}"
@@ -122,6 +123,12 @@ def choose_roles(
                 + (" (or --judge SPEC)" if name == "judge" else "")
             )
     return chosen
+
+
+def task_roles(task: Task) -> list[str]:
+    """The roles a task's run needs: its metric's, then its transforms' (an embedder for ICL)."""
+    names = [*task.metric.roles(), *(name for t in task.transforms for name in t.roles())]
+    return list(dict.fromkeys(names))
 
 
 def load_roles(chosen: dict[str, RoleChoice]) -> dict[str, Model]:
