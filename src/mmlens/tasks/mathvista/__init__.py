@@ -1,0 +1,5 @@
+"""The mathvista benchmark: importing this package registers its scenario and metric."""
+
+from mmlens.tasks.mathvista import metric, scenario
+
+__all__ = ["metric", "scenario"]
