@@ -286,16 +286,23 @@ class Icl(Transform):
                 )
             fixed = [by_id[i] for i in self.ids]
         positions = self._positions(samples, pool, own)
-        scores = self._similarities(samples, pool, context) if self.retriever.startswith("topk") else None
+        scores: np.ndarray | None = None
+        failed: dict[int, str] = {}
+        if self.retriever.startswith("topk"):
+            scores, failed = self._similarities(samples, pool, context)
         if self.mode == "chef":
-            return self._chef(samples, pool, positions, scores, fixed)
+            chef = self._chef(samples, pool, positions, scores, fixed)
+            return [
+                SampleError(s.id, failed[n]) if n in failed else c
+                for n, (s, c) in enumerate(zip(samples, chef, strict=True))
+            ]
         if self.retriever == "fixed" and fixed is None:
             fixed = sample_rng(self.the_seed, "icl", "fixed").sample(usable, need)
         result: list[list[int] | SampleError] = []
         for number, sample in enumerate(samples):
             allowed = _Allowed(self, sample, pool, own)
-            if scores is not None and not np.isfinite(scores[number]).any():
-                result.append(SampleError(sample.id, f"nothing to retrieve by ({self.retriever}: no image)"))
+            if number in failed:
+                result.append(SampleError(sample.id, failed[number]))
                 continue
             if self.retriever == "random":
                 order = self._random_order(sample, usable, allowed)
@@ -368,11 +375,6 @@ class Icl(Transform):
                 result.append(draws[position])
             else:
                 assert scores is not None
-                if not np.isfinite(scores[number]).any():
-                    result.append(
-                        SampleError(sample.id, f"nothing to retrieve by ({self.retriever}: no image)")
-                    )
-                    continue
                 nearest = [int(i) for i in np.argsort(-scores[number], kind="stable")[: self.k + 1]]
                 result.append(chef_minus_self(nearest, position, self.k))
         return result
@@ -381,43 +383,42 @@ class Icl(Transform):
 
     def _similarities(
         self, samples: list[Sample], pool: list[Sample], context: TransformContext
-    ) -> np.ndarray:
-        """Inner products of unit vectors, one row per question, one column per pool item
-        (-inf where an item cannot be embedded as the retriever needs)."""
+    ) -> tuple[np.ndarray, dict[int, str]]:
+        """Inner products of unit vectors, one row per question, one column per pool item (-inf
+        where an item has nothing to embed or the role could not embed it: it is left out of the
+        pool), and why each question that could not be embedded could not."""
         if context.embed is None:
             raise ConfigError(
                 f"transform {self.label()}: the {self.retriever} retriever embeds through the run's "
                 f"{self.role!r} role, which only `mmlens run` (api.evaluate) loads"
             )
         indexed = [self.mode == "chef" or self._usable(other) for other in pool]  # ChEF indexes all
-        pool_requests = [
-            self._embed_request(o) if use else None for o, use in zip(pool, indexed, strict=True)
-        ]
-        query_requests = [self._embed_request(sample) for sample in samples]
-        wanted = [r for r in pool_requests + query_requests if r is not None]
-        responses = iter(context.embed(wanted))
+        requests = [self._embed_request(o) if use else None for o, use in zip(pool, indexed, strict=True)]
+        requests += [self._embed_request(sample) for sample in samples]
+        responses = iter(context.embed([r for r in requests if r is not None]))
         vectors: list[list[float] | None] = []
-        owners = [*pool, *samples]
-        for request, owner in zip(pool_requests + query_requests, owners, strict=True):
-            if request is None:
-                vectors.append(None)
-                continue
-            response = next(responses)
-            vector = unit_vector(response.embedding) if response.embedding else None
-            if response.error or vector is None:
-                reason = response.error or "no usable vector"
-                raise DataError(
-                    f"task {context.task_name}: transform {self.label()}: the {self.role} role could not "
-                    f"embed sample {owner.id!r}: {reason}"
-                )
+        failed: dict[int, str] = {}
+        for number, request in enumerate(requests):
+            response = next(responses) if request is not None else None
+            vector = unit_vector(response.embedding) if response and response.embedding else None
             vectors.append(vector)
-        width = len(next((v for v in vectors if v is not None), [0.0]))
+            if vector is None and number >= len(pool):
+                reason = response.error if response and response.error else "no usable vector"
+                failed[number - len(pool)] = f"the {self.role} role could not embed it: {reason}"
+                if request is None:
+                    failed[number - len(pool)] = f"nothing to retrieve by ({self.retriever}: no image)"
+        known = [v for v in vectors[: len(pool)] if v is not None]
+        if not known:
+            raise DataError(
+                f"task {context.task_name}: transform {self.label()}: the {self.role} role embedded none "
+                "of the pool's questions"
+            )
+        width = len(known[0])
         if any(v is not None and len(v) != width for v in vectors):
             raise DataError(f"transform {self.label()}: the {self.role} role gave vectors of different sizes")
         matrix = np.array([v if v is not None else [np.nan] * width for v in vectors], dtype=np.float64)
-        pool_matrix, query_matrix = matrix[: len(pool)], matrix[len(pool) :]
-        scores = query_matrix @ pool_matrix.T
-        return np.where(np.isnan(scores), -np.inf, scores)
+        scores = matrix[len(pool) :] @ matrix[: len(pool)].T
+        return np.where(np.isnan(scores), -np.inf, scores), failed
 
     def _embed_request(self, sample: Sample) -> Request | None:
         if self.retriever == "topk_text":
