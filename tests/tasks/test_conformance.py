@@ -92,7 +92,13 @@ def test_task_scores_a_tiny_predictions_file(tmp_path: Path, task: str, profile:
     assert samples, f"task {task}: the tiny data from BENCHMARK_DATA[{benchmark!r}] holds no samples"
     ranking = isinstance(loaded.inferencer, RankingInferencer)
     predictions = tmp_path / "predictions.jsonl"
-    predictions.write_text("".join(json.dumps(prediction_line(s, ranking)) + "\n" for s in samples))
+    # A judged task gets one reply per role in each line (scoring here reaches no live judge).
+    roles = loaded.metric.roles()
+    lines = [
+        {**prediction_line(s, ranking), **({"roles": dict.fromkeys(roles, s.target or "A")} if roles else {})}
+        for s in samples
+    ]
+    predictions.write_text("".join(json.dumps(line) + "\n" for line in lines))
 
     scored = api.score(task, predictions, data=data, profile=profile)
     results = scored.results
