@@ -96,22 +96,27 @@ def test_the_report_path_scores_from_labelled_runs_alike(tmp_path: Path) -> None
     assert scores_from_labelled_runs({(): made["origin"].records[:0]}) == []  # no ranked run: nothing
 
 
-def test_every_dimension_but_icl_with_a_tiny_vlm(
+def test_every_dimension_with_a_tiny_vlm(
     tmp_path: Path,
     tiny_model_factory: TinyModelFactory,  # noqa: F811
 ) -> None:
     pytest.importorskip("transformers")
     pytest.importorskip("imagecorruptions")
     model = f"hf:{tiny_model_factory('llava')}"
-    only = ["calibration", "hallucination", "robustness", "instruction_following"]
+    only = ["calibration", "hallucination", "robustness", "instruction_following", "in_context_learning",
+            "language_performance"]  # fmt: skip
     report = run_dimensions("shapes_small", model, model_args="dtype=float32", only=only, limit=10,
-                            store=tmp_path / "s.sqlite", output_dir=None)  # fmt: skip
+                            store=tmp_path / "s.sqlite", output_dir=None, roles={"judge": "constant"},
+                            role_args={"judge": "text=[Overall Score] 5"})  # fmt: skip
     assert not report.incomplete
     for dimension in only:
         values = by_name(report, dimension)
         assert values and "-" not in values, (dimension, values)
     assert set(by_name(report, "robustness")) >= {"rrm_image", "rr_text", "acc_pct_image_text"}
     assert 0 <= by_name(report, "instruction_following")["mr_pct_mean"] <= 100
+    icl = by_name(report, "in_context_learning")
+    assert set(icl) == {"accuracy_pct_k0", "accuracy_pct_k1", "accuracy_pct_k2", "accuracy_pct_k3", "riam"}
+    assert by_name(report, "language_performance") == {"language_score": 5.0}
 
 
 def test_the_corruption_sweep_gives_accuracy_by_kind_and_severity(

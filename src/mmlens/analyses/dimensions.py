@@ -10,7 +10,7 @@ unless the task ranks options by likelihood already.
 dimension                runs                                                 scores
 =======================  ===================================================  ======================
 calibration              origin                                                ECE (0-1), accuracy
-in_context_learning      ``icl:k`` for k = 0..3 (random examples, seed 1)      RIAM, accuracy per k
+in_context_learning      ``icl:k:random:chef`` for k = 0..3 (ChEF v1, seed 1)  RIAM, accuracy per k
 instruction_following    origin and ChEF's six verbalizer maps                 Acc and MR per map, means
 robustness               origin, ``corrupt_image:chef``, ``corrupt_text:chef``  RRM and RR per setting
                          and both
@@ -129,7 +129,7 @@ class InContextLearning(Dimension):
     summary = "RIAM from accuracy with 0-3 random in-context examples (ChEF v1, seed 1)"
 
     def runs(self) -> dict[str, list[TransformSpec]]:
-        return {f"icl_{k}": [f"icl:{k}:random:seed=1"] for k in ICL_SHOTS}
+        return {f"icl_{k}": [f"icl:{k}:random:chef"] for k in ICL_SHOTS}
 
     def score(self, runs: Runs) -> list[DimensionScore]:
         keys = tuple(f"icl_{k}" for k in ICL_SHOTS)
