@@ -109,3 +109,29 @@ def test_likelihood_with_a_tiny_vlm_on_a_multiple_choice_and_a_yes_no_benchmark(
     assert requests.unique == 3 * 5  # the template's prefix alone and four options per question
     again = api.evaluate("mmstar", model, data=data, limit=3, transforms=chef, **options)
     assert again.stats is not None and again.stats.computed == 0
+
+
+@pytest.mark.parametrize(
+    "before", ["icl:1", "strategy:chain_of_thought", "strategy:one_shot", {"type": "icl", "k": 1}]
+)
+def test_likelihood_refuses_to_replace_an_inferencer_another_transform_adapted(before: object) -> None:
+    # Replacing the wrapper would drop the in-context examples / the strategy without a word.
+    with pytest.raises(ConfigError, match="likelihood"):
+        api.load_task("shapes_small", transforms=[before, "likelihood"])
+
+
+def test_likelihood_refuses_to_replace_a_blind_inferencer(tmp_path: Path) -> None:
+    # ``inferencer: blind`` sends no media; the ranking would put the images back.
+    (tmp_path / "b.jsonl").write_text('{"id": "1", "question": "Is it?", "answer": "yes"}\n')
+    scenario = f"{{type: jsonl, path: {tmp_path / 'b.jsonl'}}}"
+    (tmp_path / "b.yaml").write_text(
+        f"name: b\nscenario: {scenario}\ninferencer: {{type: blind}}\nmetric: {{type: accuracy}}\n"
+    )
+    with pytest.raises(ConfigError, match="likelihood"):
+        api.load_task("b", include=[tmp_path / "b.yaml"], transforms=["likelihood"])
+
+
+def test_likelihood_first_then_the_others_still_composes() -> None:
+    task = api.load_task("shapes_small", transforms=["likelihood", "strategy:chain_of_thought", "icl:1"])
+    assert task.transform_labels == ["likelihood", "strategy:chain_of_thought", "icl:1"]
+    assert api.load_task("shapes_small", transforms=["likelihood", "likelihood:content"]).inferencer

@@ -19,13 +19,14 @@ from typing import Literal
 
 from pydantic import field_validator
 
-from mmlens.core.errors import SampleError
+from mmlens.core.errors import ConfigError, SampleError
 from mmlens.core.messages import Message
 from mmlens.core.options import LETTERS
 from mmlens.core.parts import Inferencer, Prediction, ReplayOutput, Transform, inferencers, register_transform
 from mmlens.core.requests import Request, Response
 from mmlens.core.results import Normalization
 from mmlens.core.sample import Sample
+from mmlens.inferencers.basic import Generate, GenerateWithoutMedia
 from mmlens.inferencers.ranking import (
     TOKEN_COUNT_KEY,
     RankingInferencer,
@@ -132,6 +133,21 @@ class Likelihood(Transform):
         raise ValueError(f"expected likelihood, likelihood:letters or likelihood:content, got {args!r}")
 
     def adapt_inferencer(self, inferencer: Inferencer) -> Inferencer:
+        """The ranking replaces the task's own one-round inferencer (generation or another ranking);
+        one that another transform wrapped (in-context examples, a strategy, a verbalizer map), one
+        with rounds of its own, or one that drops the media is refused: replacing it would silently
+        drop what it does, so put ``likelihood`` first."""
+        wrapped = any(isinstance(value, Inferencer) for _, value in inferencer)
+        replaceable = isinstance(inferencer, Generate | RankingInferencer) and not isinstance(
+            inferencer, GenerateWithoutMedia
+        )
+        if wrapped or not replaceable or type(inferencer).rounds is not Inferencer.rounds:
+            raise ConfigError(
+                f"transform {self.label()} replaces the task's inferencer by a likelihood ranking, and "
+                f"{type(inferencer).__name__} does more than generate or rank (another transform adapted "
+                "it, it has rounds of its own, or it drops the media): put likelihood before the other "
+                "transforms (the blind transform, not the blind inferencer, for no media)"
+            )
         return ChefLikelihood(options=self.options, template=self.template)
 
     def transform_sample(self, sample: Sample) -> list[Sample]:
