@@ -303,3 +303,23 @@ def test_the_cli_form(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Non
     code = main([*args, "--transform", "corrupt_image:fog@7"])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and "corrupt_image:fog@7" in err
+
+
+def test_corruptions_leave_the_global_generators_as_they_were() -> None:
+    # The libraries draw from Python's and numpy's global generators, seeded per step; the state a
+    # corruption seeds must not leak into the rest of the process (a model, another transform).
+    import random
+
+    random.seed(123)
+    np.random.seed(123)
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    ic._DRAWN.items.clear()
+    pixels(corrupt("gaussian_noise@3", image_sample()))
+    corrupt_text("ocr@3", text_sample(MMSTAR_TEXT))
+    assert random.getstate() == python_state
+    after = np.random.get_state()
+    assert (
+        after[0] == numpy_state[0]
+        and np.array_equal(after[1], numpy_state[1])
+        and after[2:] == numpy_state[2:]
+    )

@@ -41,7 +41,7 @@ from mmlens.core.media import ImageRef
 from mmlens.core.messages import ImagePart, Message
 from mmlens.core.parts import Transform, register_transform
 from mmlens.core.sample import Sample
-from mmlens.transforms.options import sample_rng
+from mmlens.transforms.options import sample_rng, seeded_global_generators
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -136,9 +136,6 @@ def chain_steps(
     return [{"kind": name, "severity": level, "seed": rng.getrandbits(32)} for name, level in chosen]
 
 
-_LOCK = threading.Lock()  # the library draws from numpy's global generator: one corruption at a time
-
-
 def apply_step(image: PILImage.Image, step: dict[str, Any]) -> PILImage.Image:
     """One corruption step on an RGB image, deterministic for the step's seed."""
     import random
@@ -168,8 +165,7 @@ def apply_step(image: PILImage.Image, step: dict[str, Any]) -> PILImage.Image:
     # its function is called directly (as ``corrupt`` does after its checks) and a failure named.
     extra = {"seed": seed} if kind in ("glass_blur", "impulse_noise") else {}
     try:
-        with _LOCK:
-            np.random.seed(seed)
+        with seeded_global_generators(seed):
             result = corruption_dict[kind](image, severity, **extra)
     except Exception as error:  # noqa: BLE001 - the library's errors on odd sizes, named in one line
         raise DataError(

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import random
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 
 from mmlens.core.errors import DataError
@@ -25,6 +28,27 @@ def sample_rng(seed: int, *parts: object) -> random.Random:
     """A generator seeded by the transform's seed and the sample: the same choice on every run,
     independent of which other samples the run has (a --limit run draws the same)."""
     return random.Random(":".join(str(part) for part in (seed, *parts)))
+
+
+_GLOBAL_GENERATORS = threading.Lock()
+
+
+@contextmanager
+def seeded_global_generators(seed: int) -> Iterator[None]:
+    """Python's and numpy's global generators seeded by ``seed`` for a library that draws from them
+    (imagecorruptions, nlpaug), one caller at a time, and put back as they were afterwards: the
+    state a corruption seeds never leaks into the rest of the process."""
+    import numpy as np
+
+    with _GLOBAL_GENERATORS:
+        python_state, numpy_state = random.getstate(), np.random.get_state()
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        try:
+            yield
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
 
 
 def require_multiple_choice(samples: list[Sample], transform: Transform, context: TransformContext) -> None:

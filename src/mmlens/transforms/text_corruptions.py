@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import random
 import re
-import threading
 from dataclasses import replace
 from functools import cache
 from typing import Any
@@ -43,7 +42,7 @@ from mmlens.core.parts import Transform, register_transform
 from mmlens.core.sample import Sample
 from mmlens.transforms.choices import find_options, reorder
 from mmlens.transforms.image_corruptions import with_details
-from mmlens.transforms.options import sample_rng
+from mmlens.transforms.options import sample_rng, seeded_global_generators
 
 BASIC = ("lowercase", "contraction", "expansion")
 CHARACTER = ("ocr", "typos", "spelling", "keyboard")
@@ -166,7 +165,6 @@ def _join(tokens: list[str]) -> str:
 
 
 WHITESPACE: dict[str, Any] = {"tokenizer": _split, "reverse_tokenizer": _join}
-_LOCK = threading.Lock()  # nlpaug draws from the global generators
 
 
 def character_level(text: str, kind: str, severity: int, seed: int) -> tuple[str, dict[str, Any]]:
@@ -175,12 +173,8 @@ def character_level(text: str, kind: str, severity: int, seed: int) -> tuple[str
     # textflint's Typos(mode="random") picks replace/swap/insert/delete; one action per text here
     action = rng.choice(["substitute", "swap", "insert", "delete"]) if kind == "typos" else None
     augmenter = _augmenter(kind, RATES[severity - 1], action)
-    import numpy as np
-
     lines = []
-    with _LOCK:
-        random.seed(seed)
-        np.random.seed(seed % 2**32)
+    with seeded_global_generators(seed):
         for line in text.split("\n"):
             if line.strip():
                 lead = line[: len(line) - len(line.lstrip())]
