@@ -81,7 +81,7 @@ def format_suites(include: list[str]) -> str:
     """Each suite (``mmlens run suite:NAME``): its tasks and description."""
     rows = [["suite", "tasks", "description"]]
     for name, suite in sorted(load_suites(include).items()):
-        rows.append([f"suite:{name}", ",".join(suite.tasks), suite.description])
+        rows.append([f"suite:{name}", ",".join(suite.tasks), suite.description.split(". ")[0]])
     return format_table(rows)
 
 

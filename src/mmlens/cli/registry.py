@@ -25,6 +25,8 @@ COMMAND_MODULES = [
     "mmlens.cli.analyze",
     "mmlens.cli.dimensions",
     "mmlens.cli.listing",
+    "mmlens.cli.suite",
+    "mmlens.cli.compare_reported",
     "mmlens.cli.show",
     "mmlens.cli.manage",
     "mmlens.cli.export",

@@ -73,7 +73,10 @@ def run_command(args: argparse.Namespace) -> int:
         roles = RoleOptions(roles={**plan.roles, **given}, role_args=roles.get("role_args", {}))
     data: dict[str, str | None] = {}
     for task in plan.tasks:  # every task is checked before any model is loaded
-        loaded = load_task(task, args.include, args.profile, args.transform or None, plan.generation or None)
+        settings = plan.task_settings(task, args)
+        loaded = load_task(
+            task, args.include, settings["profile"], settings["transforms"], settings["generation"] or None
+        )
         data[task] = plan.data_for(loaded)
     results: list[dict[str, Any]] = []
     labelled: list[tuple[str, dict[str, Any]]] = []
@@ -90,19 +93,41 @@ def run_command(args: argparse.Namespace) -> int:
         print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
     elif len(results) > 1:
         print(format_combined_summary(labelled, several_models=len(plan.models) > 1))
+    if not args.json:
+        _print_reported(results, args.include)
     # exit 1 when a run finished incomplete (results are saved; the same command retries what failed)
     return 1 if any(not load_results(result).complete for result in results) else 0
+
+
+def _print_reported(results: list[dict[str, Any]], include: list[str]) -> None:
+    """Reported vs measured, where a paper reports a number for a run's model and task."""
+    from mmlens.analyses.reported import compare_run
+    from mmlens.cli.compare_reported import format_comparisons
+    from mmlens.core.reported import load_reported
+
+    typed = [load_results(result) for result in results]
+    entries = load_reported([result.provenance.task.source for result in typed], include)
+    comparisons = [item for r in typed for item in compare_run(r.provenance.run_id or "", r, entries)]
+    if comparisons:
+        print("\nreported vs measured (mmlens compare-reported):")
+        print(format_comparisons(comparisons, show_run=False))
 
 
 def _run_one_task(
     task: str, model: Model, roles: RoleOptions, args: argparse.Namespace, plan: RunPlan, data: str | None
 ) -> dict[str, Any]:
+    settings = plan.task_settings(task, args)
     result = evaluate(
         task,
         model,
-        **{**task_options(args), "data": data},
+        **{
+            **task_options(args),
+            "data": data,
+            "profile": settings["profile"],
+            "transforms": settings["transforms"],
+        },
         **roles,
-        generation=plan.generation or None,
+        generation=settings["generation"] or None,
         config=plan.config,
         store=args.store,
         output_dir=args.output_dir,

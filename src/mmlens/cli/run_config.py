@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from mmlens.core.errors import ConfigError
 from mmlens.core.generation import GenerationOverrides
 from mmlens.core.results import RunConfigProvenance
-from mmlens.core.suites import expand_tasks, load_suites
+from mmlens.core.suites import SUITE_PREFIX, SuiteTask, expand_task_settings, load_suites
 from mmlens.core.task import YAML_LOADER, Task, TaskCatalog, yaml_error_line
 from mmlens.models.base import (
     ModelSpec,
@@ -203,6 +203,14 @@ def add_many_task_options(parser: argparse.ArgumentParser) -> None:
         "command-line options override it",
     )
     parser.add_argument(
+        "--suite",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run every task of suite NAME (mmlens suite list) with the suite's settings, on one "
+        "loaded model, after the TASKs named; repeatable",
+    )
+    parser.add_argument(
         "--data-root",
         metavar="DIR",
         help="local copies of every task's data: DIR/<task> or DIR/<benchmark>, each as --data takes it",
@@ -224,6 +232,22 @@ class RunPlan:
     config: RunConfigProvenance | None = None
     data_root: str | None = None
     from_root: set[str] = field(default_factory=set)  # the tasks whose data is the root's folder
+    settings: dict[str, SuiteTask | None] = field(default_factory=dict)  # a suite's, by task
+
+    def task_settings(self, task: str, args: argparse.Namespace) -> dict[str, Any]:
+        """``task``'s profile, transforms and generation overrides: the suite's (if a suite named
+        it) under the command line's (--profile replaces, --transform comes after, generation
+        options override key by key)."""
+        suite = self.settings.get(task)
+        transforms = list(args.transform or [])
+        if suite is None:
+            return {"profile": args.profile, "transforms": transforms or None, "generation": self.generation}
+        generation = suite.generation.merged(self.generation) if suite.generation else self.generation
+        return {
+            "profile": args.profile or suite.profile,
+            "transforms": [*suite.transforms, *transforms] or None,
+            "generation": generation,
+        }
 
     def model_label(self, spec: ModelSpec) -> str:
         """The model's label, with its options where another model of the run has the same label."""
@@ -290,8 +314,11 @@ def resolve_run(args: argparse.Namespace, model_args_text: str | None) -> RunPla
     # tasks
     catalog = TaskCatalog(args.include)
     suites = load_suites(args.include)
-    named = list(args.task) or ([config.tasks] if isinstance(config.tasks, str) else list(config.tasks))
-    tasks = expand_tasks(named or [DEFAULT_TASK], catalog, suites)
+    # TASKs and --suite replace the config's tasks
+    named = list(args.task) + [SUITE_PREFIX + name for name in getattr(args, "suite", None) or []]
+    named = named or ([config.tasks] if isinstance(config.tasks, str) else list(config.tasks))
+    settings = expand_task_settings(named or [DEFAULT_TASK], catalog, suites)
+    tasks = list(settings)
     if not tasks:
         raise ConfigError("no task to run: name one (mmlens list tasks)")
     # models
@@ -319,7 +346,7 @@ def resolve_run(args: argparse.Namespace, model_args_text: str | None) -> RunPla
     provenance = None
     if args.config:
         provenance = RunConfigProvenance(path=str(args.config), content=content or {})
-    return RunPlan(tasks, models, data, generation, roles, provenance, root, from_root)
+    return RunPlan(tasks, models, data, generation, roles, provenance, root, from_root, settings)
 
 
 def _benchmark(catalog: TaskCatalog, task: str) -> str:
