@@ -216,3 +216,22 @@ def test_calibration_run_with_a_tiny_hf_model(
     expected = expected_calibration_error(confidences, hits)
     assert results.metrics["ece"].value == pytest.approx(expected.ece, abs=1e-12)
     assert results.reliability is not None and len(results.reliability.bins) == len(expected.bins)
+
+
+@pytest.mark.parametrize("after", ["circular", "leading_question"])
+def test_a_metric_wrapped_after_calibration_keeps_the_reliability_diagram(after: str) -> None:
+    # calibration's ECE stays a metric (vanilla_ece) when another transform wraps its metric; so
+    # must its reliability diagram (results.json's ``reliability``, the report's diagram).
+    task = api.load_task("shapes_small", transforms=["likelihood", "calibration", after])
+    records = []
+    for number, (logprobs, right) in enumerate(
+        [([-1.0, -2.0], True), ([-1.0, -1.5], False), ([-3.0, -1.0], True)]
+    ):
+        for leading in (False, True) if after == "leading_question" else (False,):
+            tag = {"transforms": {"leading_question": {"of": str(number), "leading": leading}}}
+            record = _record(f"{number}#leading" if leading else str(number), logprobs, right, details=tag)
+            records.append(record.model_copy(update={"scores": {"acc": float(right)}, "group": str(number)}))
+    aggregate = task.metric.aggregate(records)
+    assert "vanilla_ece" in aggregate.metrics
+    expected = calibration_of_records(records[:: 2 if after == "leading_question" else 1])
+    assert aggregate.reliability is not None and aggregate.reliability.ece == expected.ece

@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal, get_args
 
 import numpy as np
-from pydantic import SerializeAsAny, field_validator
+from pydantic import field_validator
 
-from mmlens.core.parts import Aggregate, Extraction, Metric, MetricValue, Prediction, SampleRecord
+from mmlens.core.parts import Aggregate, MetricValue, SampleRecord
 from mmlens.core.results import OptionScores, Reliability, ReliabilityBin
-from mmlens.core.sample import Sample
 from mmlens.metrics.originals import first_occurrences
+from mmlens.metrics.wrapped import WrappedMetric
 
 Binning = Literal["chef_equal_mass_count", "helm_equal_mass", "equal_width"]
 BINNINGS: tuple[str, ...] = get_args(Binning)
@@ -166,14 +166,12 @@ def calibration_of_records(
     )
 
 
-class CalibrationMetric(Metric):
+class CalibrationMetric(WrappedMetric):
     """The task's own metric, plus ``ece`` (0-1, lower is better; n = samples with option scores)
     and the reliability diagram (results' ``reliability``). Made by the ``calibration`` transform."""
 
     primary: ClassVar[str] = "ece"
-    correct_key: ClassVar[str | None] = "acc"
 
-    inner: SerializeAsAny[Metric]
     binning: Binning = DEFAULT_BINNING
     num_bins: int = 10
 
@@ -183,17 +181,6 @@ class CalibrationMetric(Metric):
         if value < 1:
             raise ValueError("num_bins must be at least 1")
         return value
-
-    def roles(self) -> tuple[str, ...]:
-        return self.inner.roles()
-
-    def extract(self, sample: Sample, prediction: Prediction) -> Extraction:
-        return self.inner.extract(sample, prediction)
-
-    def score(self, sample: Sample, extraction: Extraction) -> dict[str, float]:
-        scores = self.inner.score(sample, extraction)
-        key = type(self.inner).correct_key
-        return {**scores, "acc": scores[key]} if key is not None and key in scores else scores
 
     def aggregate(self, records: list[SampleRecord]) -> Aggregate:
         inner = self.inner.aggregate(records)

@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, ClassVar
 
-from pydantic import SerializeAsAny
-
 from mmlens.core.errors import ConfigError
 from mmlens.core.parts import (
     Aggregate,
@@ -28,6 +26,7 @@ from mmlens.core.parts import (
 )
 from mmlens.core.sample import BadSample, Sample
 from mmlens.metrics.aggregation import mean_aggregate
+from mmlens.metrics.wrapped import WrappedMetric, with_vanilla
 from mmlens.transforms.choices import find_options, reorder
 from mmlens.transforms.options import require_multiple_choice
 
@@ -38,17 +37,11 @@ def pass_id(sample_id: str, k: int) -> str:
     return sample_id if k == 0 else f"{sample_id}#circular{k}"
 
 
-class CircularMetric(Metric):
+class CircularMetric(WrappedMetric):
     """The task's own metric per pass; ``circular_acc`` = share of questions right in every pass,
     ``vanilla_<metric>`` = the task's metrics on pass 0 alone (the plain run's questions)."""
 
     primary: ClassVar[str] = "circular_acc"
-    correct_key: ClassVar[str | None] = "acc"
-
-    inner: SerializeAsAny[Metric]
-
-    def roles(self) -> tuple[str, ...]:
-        return self.inner.roles()
 
     def extract(self, sample: Sample, prediction: Prediction) -> Extraction:
         return self._tagged(sample, self.inner.extract(sample, prediction))
@@ -59,11 +52,6 @@ class CircularMetric(Metric):
         if tag is not None:
             extraction = replace(extraction, details={**extraction.details, PASS_KEY: tag})
         return extraction
-
-    def score(self, sample: Sample, extraction: Extraction) -> dict[str, float]:
-        scores = self.inner.score(sample, extraction)
-        key = type(self.inner).correct_key
-        return {**scores, "acc": scores[key]} if key is not None and key in scores else scores
 
     def aggregate(self, records: list[SampleRecord]) -> Aggregate:
         questions: dict[str, list[SampleRecord]] = {}
@@ -84,13 +72,7 @@ class CircularMetric(Metric):
         ]
         circular = mean_aggregate(per_question, ["circular_acc"])
         first = [r for r in records if (r.details.get(PASS_KEY) or {"pass": 0})["pass"] == 0]
-        vanilla = self.inner.aggregate(first)
-        metrics = {**circular.metrics, **{f"vanilla_{k}": v for k, v in vanilla.metrics.items()}}
-        breakdown = {
-            node: {**values, **{f"vanilla_{k}": v for k, v in vanilla.breakdown.get(node, {}).items()}}
-            for node, values in circular.breakdown.items()
-        }
-        return Aggregate(metrics, breakdown)
+        return with_vanilla(circular, self.inner.aggregate(first))
 
 
 class CircularJudgedMetric(CircularMetric):

@@ -33,7 +33,7 @@ from dataclasses import replace
 from functools import cache
 from typing import ClassVar
 
-from pydantic import Field, SerializeAsAny
+from pydantic import Field
 
 from mmlens.core.errors import ConfigError
 from mmlens.core.messages import Message
@@ -53,6 +53,7 @@ from mmlens.core.requests import GenerationSettings, Request
 from mmlens.core.sample import BadSample, Sample
 from mmlens.metrics.aggregation import mean_aggregate
 from mmlens.metrics.judge import JUDGE_ROLE, PROMPTS_DIR
+from mmlens.metrics.wrapped import WrappedMetric
 
 SCORE_PATTERN = re.compile(r"\[Overall Score\]\s*(\d+(?:\.\d+)?)")
 CHEF_SUBSET_SEED = 0
@@ -90,11 +91,9 @@ def final_choice(answer: str) -> str:
     return f"({answer})" if len(answer) == 1 and answer in LETTERS else answer + ")"
 
 
-class LanguagePerformanceMetric(Metric):
+class LanguagePerformanceMetric(WrappedMetric):
     primary: ClassVar[str] = "language_score"
-    correct_key: ClassVar[str | None] = "acc"
 
-    inner: SerializeAsAny[Metric]
     replies: int = Field(6, ge=1)
     max_new_tokens: int = 512
     temperature: float = 1.0
@@ -102,9 +101,6 @@ class LanguagePerformanceMetric(Metric):
 
     def roles(self) -> tuple[str, ...]:
         return (*self.inner.roles(), JUDGE_ROLE)
-
-    def extract(self, sample: Sample, prediction: Prediction) -> Extraction:
-        return self.inner.extract(sample, prediction)
 
     def query(self, sample: Sample, prediction: Prediction, answer: str) -> str:
         reasoning = prediction.details.get("reasoning")
@@ -142,10 +138,7 @@ class LanguagePerformanceMetric(Metric):
         return replace(extraction, details=details)
 
     def score(self, sample: Sample, extraction: Extraction) -> dict[str, float]:
-        scores = self.inner.score(sample, extraction)
-        key = type(self.inner).correct_key
-        if key is not None and key in scores:
-            scores = {**scores, "acc": scores[key]}
+        scores = super().score(sample, extraction)
         judged = (extraction.details.get("language_performance") or {}).get("scores")
         if judged:
             scores["language_score"] = sum(judged) / len(judged)
@@ -158,7 +151,7 @@ class LanguagePerformanceMetric(Metric):
         breakdown = {
             node: {**values, **judged.breakdown.get(node, {})} for node, values in inner.breakdown.items()
         }
-        return Aggregate(metrics, breakdown)
+        return Aggregate(metrics, breakdown, reliability=inner.reliability)
 
 
 @register_transform("language_performance")

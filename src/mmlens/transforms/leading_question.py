@@ -34,8 +34,6 @@ import re
 from dataclasses import replace
 from typing import Any, ClassVar
 
-from pydantic import SerializeAsAny
-
 from mmlens.core.errors import ConfigError, SampleError
 from mmlens.core.messages import Message, TextPart
 from mmlens.core.options import LETTERS
@@ -51,6 +49,7 @@ from mmlens.core.parts import (
 )
 from mmlens.core.sample import Sample
 from mmlens.metrics.aggregation import mean_aggregate
+from mmlens.metrics.wrapped import WrappedMetric, with_vanilla
 from mmlens.transforms.choices import find_options
 from mmlens.transforms.options import sample_rng
 
@@ -181,24 +180,10 @@ def pair_tag(record: SampleRecord) -> dict[str, Any]:
     return tag if isinstance(tag, dict) else {"of": record.id, "leading": False}
 
 
-class LeadingMetric(Metric):
+class LeadingMetric(WrappedMetric):
     """The task's own metric per question; robust, original, leading accuracy and misled rate over pairs."""
 
     primary: ClassVar[str] = "robust_acc"
-    correct_key: ClassVar[str | None] = "acc"
-
-    inner: SerializeAsAny[Metric]
-
-    def roles(self) -> tuple[str, ...]:
-        return self.inner.roles()
-
-    def extract(self, sample: Sample, prediction: Prediction) -> Extraction:
-        return self.inner.extract(sample, prediction)
-
-    def score(self, sample: Sample, extraction: Extraction) -> dict[str, float]:
-        scores = self.inner.score(sample, extraction)
-        key = type(self.inner).correct_key
-        return {**scores, "acc": scores[key]} if key is not None and key in scores else scores
 
     def aggregate(self, records: list[SampleRecord]) -> Aggregate:
         pairs: dict[str, dict[bool, SampleRecord]] = {}
@@ -231,12 +216,7 @@ class LeadingMetric(Metric):
         names = ["robust_acc", "original_acc", "leading_acc", "misled_rate"]
         paired = mean_aggregate(per_pair, names)
         vanilla = self.inner.aggregate([r for r in records if not pair_tag(r).get("leading")])
-        metrics = {**paired.metrics, **{f"vanilla_{k}": v for k, v in vanilla.metrics.items()}}
-        breakdown = {
-            node: {**values, **{f"vanilla_{k}": v for k, v in vanilla.breakdown.get(node, {}).items()}}
-            for node, values in paired.breakdown.items()
-        }
-        return Aggregate(metrics, breakdown)
+        return with_vanilla(paired, vanilla)
 
 
 class LeadingJudgedMetric(LeadingMetric):
