@@ -69,11 +69,25 @@ class ReportedComparison:
         }
 
 
-def model_matches(entry: ReportedResult, label: str) -> bool:
-    """Whether the run's model is the entry's: a ``models`` glob matches its label (case-insensitive),
-    or its label is the published name."""
-    lowered = label.lower()
-    return lowered == entry.model.lower() or any(fnmatch.fnmatch(lowered, p.lower()) for p in entry.models)
+def model_names(results: RunResults) -> list[str]:
+    """What a ``models`` glob is matched against: the run's model label, and the label with the
+    backend options of its fingerprint (``constant (text=yes,logprob=0.0)``)."""
+    model = results.provenance.model
+    label = model.label or ""
+    options = model.fingerprint.get("args") or {}
+    names = [label]
+    if isinstance(options, dict) and options:
+        names.append(f"{label} ({','.join(f'{key}={value}' for key, value in options.items())})")
+    return names
+
+
+def model_matches(entry: ReportedResult, names: Sequence[str]) -> bool:
+    """Whether the run's model is the entry's: a ``models`` glob matches one of its names
+    (case-insensitive), or its label is the published name."""
+    lowered = [name.lower() for name in names]
+    if entry.model.lower() in lowered:
+        return True
+    return any(fnmatch.fnmatch(name, pattern.lower()) for name in lowered for pattern in entry.models)
 
 
 def compare_run(
@@ -86,12 +100,13 @@ def compare_run(
     """The run against each reported result of its task for its model (``model_name``: the
     published model of that name instead; ``every_model``: every published model)."""
     label = results.provenance.model.label or ""
+    names = model_names(results)
     chosen = []
     for entry in entries:
         if entry.task != results.task:
             continue
         if every_model or (
-            entry.model.lower() == model_name.lower() if model_name else model_matches(entry, label)
+            entry.model.lower() == model_name.lower() if model_name else model_matches(entry, names)
         ):
             chosen.append(entry)
     return [_compare(run_id, results, label, entry) for entry in chosen]

@@ -1,7 +1,8 @@
 """Published results as data: what a paper reports for a model on a task, to set beside a run.
 
 A reported result names the task, the model (its name as published and ``models:``, shell globs
-matched case-insensitively against a run's model label), the metric of the run it corresponds to
+matched case-insensitively against a run's model label and against the label with its backend
+options, ``hf:org/some-vlm-7b*`` or ``constant (text=yes*``), the metric of the run it corresponds to
 (default: the task's primary metric), the number as published, ``scale`` (the factor from the run's
 metric to the paper's units: 100 for an accuracy of 0-1 published as a percentage, 0.1 for
 OCRBench's Final Score published out of 100), the source (paper and table), and the settings the

@@ -27,6 +27,7 @@ from mmlens.report.payload import (
     script_json,
     task_sections,
 )
+from mmlens.report.reported import reported_view
 from mmlens.report.runs import ReportRun, load_runs, resolve_run, select_runs, unfinished_runs
 from mmlens.selection import RunQuery
 from mmlens.store.sqlite import Store
@@ -193,6 +194,7 @@ def render_report(
         unfinished=unfinished_runs(store, runs, query),
         tasks=sections,
         desiderata=desiderata_view(report_runs),
+        reported=reported_view(report_runs),
         comparisons=comparison_views,
         provenance=[provenance_view(run) for run in report_runs],
         data_json=script_json(data),
