@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mmlens.core.errors import DataError, SampleError
-from mmlens.core.media import BytesImage, FileImage
+from mmlens.core.media import FileImage, StoredImage
 from mmlens.scenarios.tables import cell_text, is_missing, read_table, row_images
 from tests.fixtures.benchmark_data import image_cell, png_bytes, write_parquet, write_tsv
 
@@ -30,7 +30,7 @@ def test_parquet_file_and_image_structs(tmp_path: Path) -> None:
     assert len(table) == 3 and table.columns == ["index", "question", "image"]
     loaded = list(table)
     assert [r["question"] for r in loaded] == ["q0", "q1", "q2"]
-    assert isinstance(loaded[1]["image"], BytesImage)
+    assert isinstance(loaded[1]["image"], StoredImage)  # a reference: its bytes are read again
     assert loaded[1]["image"].encoded() == png_bytes(1)
     assert loaded[1]["image"].pil().size == (16, 16)
 

@@ -7,6 +7,7 @@ import importlib
 import re
 from typing import Any, TypedDict
 
+import mmlens
 from mmlens.api import resolve_model_spec
 from mmlens.cli.registry import COMMAND_MODULES, COMMANDS
 from mmlens.core.errors import MmlensError
@@ -27,6 +28,7 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog="mmlens", description="Evaluate multimodal LLMs on published benchmarks.")
+    parser.add_argument("--version", action="version", version=f"mmlens {mmlens.__version__}")
     add_store_option(parser, None)
     subparsers = parser.add_subparsers(dest="command", parser_class=ArgumentParser)
     for module_name in COMMAND_MODULES:

@@ -81,8 +81,10 @@ def show_command(args: argparse.Namespace) -> int:
             status = run_status(run)
             results = run.typed_results()
             if status != "done" or results is None:
-                hint = row_provenance(run).resume or "rerun its command"
-                print(f"run {run.run_id}: {status}; {hint} to resume it")
+                provenance = row_provenance(run)
+                hint = provenance.resume or "rerun its command"
+                why = f" ({provenance.failure})" if status == "failed" and provenance.failure else ""
+                print(f"run {run.run_id}: {status}{why}; {hint} to resume it")
                 return 0
     print(json.dumps(results.to_dict(), indent=2) if args.json else format_summary(results))
     return 0

@@ -2,12 +2,17 @@
 
 Requests are hashed with media replaced by ``digest``; that is what makes the response cache
 independent of where an image came from and cheap to look up (no decoding on a cached rerun).
+A data set's images are held as references, never as bytes for the whole run: a file by its path,
+an image embedded in a table (parquet, arrow, TSV) by its row position (``StoredImage``), read
+again whenever a model, the unreadable-image check or a thumbnail needs it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import os
+import stat
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -111,8 +116,57 @@ class BytesImage(ImageRef):
         return self.label or super().describe()
 
 
+class StoredImage(ImageRef):
+    """An image embedded in a data file, known by its digest and where to read it again.
+
+    ``read`` returns the encoded image from its stable position in the data (for a parquet file:
+    the file, row group, row and column); the bytes are hashed once while the data is read and then
+    dropped, so a run's memory does not grow with the total size of its images. Each ``encoded()``
+    reads the image again and checks it against the digest: a data file changed since the data was
+    read is a DataError, never another image sent under the old image's key.
+    """
+
+    def __init__(self, digest: str, read: Callable[[], bytes], label: str) -> None:
+        self._digest = digest
+        self._read = read
+        self.label = label
+
+    @property
+    def digest(self) -> str:
+        return self._digest
+
+    def encoded(self) -> bytes:
+        data = self._read()
+        if "sha256:" + sha256_hex(data) != self._digest:
+            raise DataError(f"image {self.label} changed since the data was read (its content hash differs)")
+        return data
+
+    def describe(self) -> str:
+        return self.label
+
+
+def file_problem(path: Path, what: str = "image file") -> str | None:
+    """Why ``path`` cannot be read as a media file (missing, a folder, a device or pipe such as
+    /dev/zero, unreadable), checked without opening it; None when it can."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return f"{what} {path} does not exist"
+    except OSError as error:
+        return f"{what} {path}: cannot read it ({error.strerror or error})"
+    if stat.S_ISDIR(mode):
+        return f"{what} {path} is a folder, not a file"
+    if not stat.S_ISREG(mode):
+        return f"{what} {path} is not a regular file (a device, pipe or socket)"
+    if not os.access(path, os.R_OK):
+        return f"{what} {path} is not readable (permission denied)"
+    return None
+
+
 class _FileBacked:
     """A media file on disk, known by the sha256 of its bytes (computed on first use)."""
+
+    kind = "media file"
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -121,6 +175,9 @@ class _FileBacked:
     @property
     def digest(self) -> str:
         if self._digest is None:
+            problem = file_problem(self.path, self.kind)
+            if problem is not None:  # /dev/zero would be hashed forever, a fifo would block
+                raise DataError(problem)
             self._digest = "sha256:" + file_sha256(self.path)
         return self._digest
 
@@ -131,7 +188,12 @@ class _FileBacked:
 class FileImage(_FileBacked, ImageRef):
     """An image file on disk."""
 
+    kind = "image file"
+
     def encoded(self) -> bytes:
+        problem = file_problem(self.path)
+        if problem is not None:
+            raise DataError(problem)
         try:
             return self.path.read_bytes()
         except OSError as error:
@@ -217,3 +279,5 @@ class AbsentImage(ImageRef):
 
 class VideoRef(_FileBacked):
     """A video file; frames are sampled by the model backend (its frame settings are fingerprinted)."""
+
+    kind = "video file"

@@ -311,6 +311,9 @@ class RoleRequestCounts(_Model):
     computed: int = 0
     errors: int = 0
     seconds: float = 0.0
+    # tokens over every unique request the run used (cached or computed), as the backend reported
+    # them (prompt_tokens, completion_tokens, ...); absent where the backend reports none
+    usage: dict[str, int] | None = None
 
 
 class RequestCounts(_Model):
@@ -363,6 +366,8 @@ class Provenance(_Model):
     git_commit: str | None = None
     python: str | None = None
     platform: str | None = None
+    # installed versions of the libraries that compute answers (torch, transformers), where installed
+    libraries: dict[str, str] | None = None
     run_id: str | None = None
     task: TaskProvenance = Field(default_factory=TaskProvenance)
     predictions: str | None = None
@@ -380,6 +385,7 @@ class Provenance(_Model):
     finished: float | None = None
     requests: RequestCounts = Field(default_factory=RequestCounts)
     config: RunConfigProvenance | None = None  # absent: the run was not started from a config file
+    failure: str | None = None  # why a failed run stopped (the error, one line); absent otherwise
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: the keys this provenance was given (or set), and no defaults."""

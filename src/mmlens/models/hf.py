@@ -59,6 +59,7 @@ import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import NonNegativeInt, PositiveInt
@@ -66,7 +67,7 @@ from pydantic import NonNegativeInt, PositiveInt
 from mmlens.core.errors import ConfigError, DataError, MmlensError
 from mmlens.core.requests import GenerationSettings, Request, RequestKind, Response
 from mmlens.models.base import Emit, Model, ModelArgs, models
-from mmlens.models.hf_identity import weights_identity
+from mmlens.models.hf_identity import library_versions, weights_identity
 from mmlens.models.hf_media import ChatInput, MediaSettings, to_chat
 
 if TYPE_CHECKING:
@@ -104,6 +105,7 @@ class HFArgs(ModelArgs):
     attn_implementation: str | None = None
     kind: Kind = "auto"
     embedding: EmbeddingMode = "auto"
+    gguf_file: str | None = None  # a GGUF file in the model folder (or hub repo): transformers' gguf_file
 
 
 @dataclass
@@ -143,6 +145,20 @@ class HFModel(Model):
     def __init__(self, name: str, args: ModelArgs) -> None:
         if not name:
             raise ConfigError("the hf backend needs a model: --model hf:<hub id or local folder>")
+        missing = missing_hf_libraries()
+        if missing:
+            raise ConfigError(
+                f"the hf backend needs {' and '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} "
+                "not installed: pip install 'mmlens[hf]'"
+            )
+        assert isinstance(args, HFArgs)
+        path = Path(name).expanduser()
+        if path.suffix == ".gguf" and args.gguf_file is None:  # hf:path/to/model.gguf
+            if not path.is_file():
+                raise ConfigError(f"hf model {name}: no such GGUF file")
+            name, args = str(path.parent), args.model_copy(update={"gguf_file": path.name})
+        if args.gguf_file is not None and "gguf" in missing_hf_libraries(("gguf",)):
+            raise ConfigError("hf: loading a GGUF file needs the gguf package: pip install 'mmlens[hf]'")
         super().__init__(name, args)
         self._loaded: _Loaded | None = None
         self._weights_identity: dict[str, Any] | None = None
@@ -156,7 +172,8 @@ class HFModel(Model):
 
     def fingerprint(self) -> dict[str, Any]:
         if self._weights_identity is None:
-            self._weights_identity = weights_identity(self.name, self.hf_args.revision)
+            args = self.hf_args
+            self._weights_identity = weights_identity(self.name, args.revision, args.gguf_file)
         answer_args = {
             key: value
             for key, value in self.hf_args.model_dump(mode="json").items()
@@ -164,7 +181,15 @@ class HFModel(Model):
         }
         if answer_args.get("embedding") == "auto":
             del answer_args["embedding"]  # only when set: the keys of models that predate it stay the same
-        return {"backend": self.backend, "weights": self._weights_identity, "args": answer_args}
+        if answer_args.get("gguf_file") is None:
+            answer_args.pop("gguf_file", None)
+        return {
+            "backend": self.backend,
+            "weights": self._weights_identity,
+            "args": answer_args,
+            # the libraries that compute the answers: an upgrade is another model, never a stale answer
+            "versions": library_versions(),
+        }
 
     # -- loading ------------------------------------------------------------------------------
 
@@ -851,9 +876,11 @@ def _load(name: str, args: HFArgs) -> _Loaded:
     hub_kwargs: dict[str, Any] = {"trust_remote_code": args.trust_remote_code}
     if args.revision:
         hub_kwargs["revision"] = args.revision
+    if args.gguf_file:
+        hub_kwargs["gguf_file"] = args.gguf_file
     try:
         config = AutoConfig.from_pretrained(name, **hub_kwargs)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, ImportError) as error:
         raise ConfigError(f"hf model {name!r}: cannot load its config: {one_line(error)}") from None
     model_kwargs: dict[str, Any] = dict(hub_kwargs)
     model_kwargs["dtype"] = args.dtype if args.dtype == "auto" else getattr(torch, args.dtype)
@@ -870,16 +897,34 @@ def _load(name: str, args: HFArgs) -> _Loaded:
             "LM in this transformers version (set kind=image-text or kind=text to force one)"
         )
     model_class = AutoModelForImageTextToText if kind == "image-text" else AutoModelForCausalLM
-    model: Any = model_class.from_pretrained(name, **model_kwargs)
+    try:
+        model: Any = model_class.from_pretrained(name, **model_kwargs)
+    except (OSError, ValueError, ImportError, KeyError, RuntimeError) as error:
+        raise ConfigError(f"hf model {name!r}: cannot load its weights: {one_line(error)}") from None
     if not args.device_map:
         model.to(resolve_device(args.device))
     model.eval()
 
+    try:
+        if kind == "image-text":
+            processor = load_processor(name, **hub_kwargs)
+        else:
+            processor = AutoTokenizer.from_pretrained(name, **hub_kwargs)
+    except (OSError, ValueError, ImportError, TypeError, KeyError) as error:
+        if kind == "image-text":
+            raise ConfigError(
+                f"hf model {name!r}: cannot load its processor ({one_line(error)}); {PROCESSOR_HINT}"
+            ) from None
+        raise ConfigError(f"hf model {name!r}: cannot load its tokenizer: {one_line(error)}") from None
     if kind == "image-text":
-        processor = load_processor(name, **hub_kwargs)
-        tokenizer = processor.tokenizer
+        tokenizer = getattr(processor, "tokenizer", None)
+        if tokenizer is None or getattr(processor, "image_processor", None) is None:
+            raise ConfigError(
+                f"hf model {name!r} is an image-text model ({config.model_type}) but its processor is a "
+                f"bare {type(processor).__name__}, without an image processor; {PROCESSOR_HINT}"
+            )
     else:
-        processor = tokenizer = AutoTokenizer.from_pretrained(name, **hub_kwargs)
+        tokenizer = processor
     if getattr(processor, "chat_template", None) is None:
         raise ConfigError(f"hf model {name!r} has no chat template; mmlens sends chat messages")
     if tokenizer.pad_token_id is None:
@@ -899,6 +944,27 @@ def _load(name: str, args: HFArgs) -> _Loaded:
         stop_token_ids=frozenset(i for i in stop_ids if i is not None),
         supports_logits_to_keep="logits_to_keep" in forward_parameters,
     )
+
+
+PROCESSOR_HINT = (
+    "an image-text model needs its full processor in the folder: AutoProcessor.from_pretrained(<hub "
+    "id>).save_pretrained(<folder>) writes it (preprocessor_config.json, processor_config.json)"
+)
+
+
+def missing_hf_libraries(names: Sequence[str] = ("torch", "transformers")) -> list[str]:
+    """Which of ``names`` cannot be imported (looked up, not imported)."""
+    import importlib.util
+
+    missing = []
+    for module in names:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):  # a module set to None in sys.modules, a blocked import
+            found = False
+        if not found:
+            missing.append(module)
+    return missing
 
 
 def _as_list(value: int | list[int] | None) -> list[int]:

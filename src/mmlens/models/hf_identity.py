@@ -22,23 +22,28 @@ IDENTITY_SUFFIXES = frozenset(
 )
 
 
-def weights_identity(name: str, revision: str | None) -> dict[str, Any]:
-    """What the weights are: a content hash for a local folder, the resolved commit for a hub id."""
+def weights_identity(name: str, revision: str | None, gguf_file: str | None = None) -> dict[str, Any]:
+    """What the weights are: a content hash for a local folder, the resolved commit for a hub id.
+
+    With a GGUF file, a local folder's identity is that file's content hash and the folder's other
+    files but its other ``.gguf`` files (one folder often holds several quantisations)."""
     folder = Path(name).expanduser()
     if folder.is_dir():
-        return {"folder_sha256": folder_content_hash(folder)}
+        if gguf_file is not None and not (folder / gguf_file).is_file():
+            raise ConfigError(f"hf model folder {name} has no GGUF file {gguf_file}")
+        return {"folder_sha256": folder_content_hash(folder, gguf_file)}
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise ConfigError(f"hf model folder {name} does not exist")
-    return {"hub": name, "commit": resolve_hub_commit(name, revision)}
+    return {"hub": name, "commit": resolve_hub_commit(name, revision, gguf_file or "config.json")}
 
 
-def resolve_hub_commit(name: str, revision: str | None) -> str:
+def resolve_hub_commit(name: str, revision: str | None, file: str = "config.json") -> str:
     if revision and re.fullmatch(r"[0-9a-f]{40}", revision):
         return revision
     from transformers.utils import cached_file
 
     try:
-        config_path = cached_file(name, "config.json", revision=revision)
+        config_path = cached_file(name, file, revision=revision)
     except (OSError, ValueError) as error:
         raise ConfigError(
             f"hf model {name!r}: not a local folder, and its revision cannot be resolved on the Hugging "
@@ -52,7 +57,7 @@ def resolve_hub_commit(name: str, revision: str | None) -> str:
     return commit
 
 
-def folder_content_hash(folder: Path) -> str:
+def folder_content_hash(folder: Path, gguf_file: str | None = None) -> str:
     """sha256 over the relative paths and contents of the files that decide the model's answers.
 
     File hashes are cached by (path, size, mtime) in ``$MMLENS_HOME/hf-file-hashes.json``, so a
@@ -63,6 +68,8 @@ def folder_content_hash(folder: Path) -> str:
     changed = False
     digest = hashlib.sha256()
     for path in sorted(_identity_files(folder)):
+        if path.suffix == ".gguf" and gguf_file is not None and path != folder / gguf_file:
+            continue  # another quantisation in the same folder
         stat = path.stat()
         key = str(path.resolve())
         entry = cache.get(key)
@@ -107,3 +114,19 @@ def _write_hash_cache(path: Path, cache: dict[str, dict[str, Any]]) -> None:
         temporary.replace(path)
     except OSError:
         pass  # the cache only saves time
+
+
+ANSWER_LIBRARIES = ("torch", "transformers")
+
+
+def library_versions() -> dict[str, str]:
+    """The installed versions of torch and transformers (package metadata: nothing is imported)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: dict[str, str] = {}
+    for name in ANSWER_LIBRARIES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found

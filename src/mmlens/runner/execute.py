@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
 from mmlens.core.errors import MmlensError, ModelUnavailable
 from mmlens.core.requests import MODEL_ROLE, Request, Response, cap_reply
 from mmlens.models.base import Model
+from mmlens.runner.progress import SampleProgress
 from mmlens.store.sqlite import Store
 
 
@@ -31,6 +32,8 @@ class ExecutionStats:
     computed: int = 0
     errors: int = 0
     seconds: float = 0.0
+    # token counts summed over the responses used (cached or computed), as the backend reported them
+    usage: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: ExecutionStats) -> None:
         self.unique_requests += other.unique_requests
@@ -38,40 +41,32 @@ class ExecutionStats:
         self.computed += other.computed
         self.errors += other.errors
         self.seconds += other.seconds
+        for name, count in other.usage.items():
+            self.usage[name] = self.usage.get(name, 0) + count
 
-    def to_dict(self) -> dict[str, float | int]:
-        """The form provenance's ``requests.by_role`` records."""
-        return {
+    def to_dict(self) -> dict[str, Any]:
+        """The form provenance's ``requests.by_role`` records (``usage`` only when there is any)."""
+        counts: dict[str, Any] = {
             "unique": self.unique_requests,
             "cached": self.cached,
             "computed": self.computed,
             "errors": self.errors,
             "seconds": round(self.seconds, 3),
         }
+        if self.usage:
+            counts["usage"] = dict(self.usage)
+        return counts
 
 
-ProgressFactory = Callable[[int, str], "ProgressBar"]
-
-
-class ProgressBar:
-    """A tqdm bar on stderr with counts and ETA; silent when disabled."""
-
-    def __init__(self, total: int, description: str, enabled: bool) -> None:
-        self._bar = None
-        if enabled and total:
-            from tqdm import tqdm
-
-            self._bar = tqdm(total=total, desc=description, unit="req", file=sys.stderr, dynamic_ncols=True)
-
-    def update(self, errors: int) -> None:
-        if self._bar is not None:
-            self._bar.update(1)
-            if errors:
-                self._bar.set_postfix(errors=errors, refresh=False)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
+def usage_of(responses: Iterable[Response]) -> dict[str, int]:
+    """Token counts summed over the answered responses (only whole-number counts)."""
+    total: dict[str, int] = {}
+    for response in responses:
+        if response.ok and response.usage:
+            for name, count in response.usage.items():
+                if isinstance(count, int) and not isinstance(count, bool):
+                    total[name] = total.get(name, 0) + count
+    return total
 
 
 def execute(
@@ -80,11 +75,11 @@ def execute(
     store: Store,
     *,
     cached_responses: dict[str, Response],
-    progress: bool = False,
+    on_response: Callable[[str, bool], None] | None = None,
     resume_hint: str = "rerun the same command",
 ) -> tuple[dict[str, Response], ExecutionStats]:
     """Answer ``unique``: responses the store already has (``cached_responses``) are reused; the rest
-    go to the model and are stored as they arrive."""
+    go to the model and are stored as they arrive (``on_response(key, ok)`` is told of each)."""
     started = time.perf_counter()
     responses = {key: cached_responses[key] for key in unique if key in cached_responses}
     cached = len(responses)
@@ -94,7 +89,6 @@ def execute(
     errors = 0
     answered = False
     first_error: str | None = None
-    bar = ProgressBar(len(missing_keys), model.label, progress)
 
     def emit(index: int, response: Response) -> None:
         nonlocal errors, answered, first_error
@@ -109,7 +103,8 @@ def execute(
         else:
             errors += 1
             first_error = first_error or response.error
-        bar.update(errors)
+        if on_response is not None:
+            on_response(key, response.ok)
         if not answered and errors >= FAIL_FAST_RESPONSES:
             raise ModelUnavailable(f"the first {errors} requests all failed; the first: {first_error}")
 
@@ -118,7 +113,6 @@ def execute(
             model.process(missing_requests, emit)
     except KeyboardInterrupt:
         store.flush()
-        bar.close()
         done = sum(1 for key in missing_keys if key in responses)
         raise RunInterrupted(
             f"interrupted: {cached + done} of {len(unique)} responses are saved in {store.path}; "
@@ -134,12 +128,13 @@ def execute(
         ) from None
     finally:
         store.flush()
-        bar.close()
     for key in missing_keys:
         if key not in responses:
             responses[key] = Response(error=f"backend {model.label} returned no response")
             errors += 1
-    stats = ExecutionStats(len(unique), cached, len(missing_keys), errors, time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    usage = usage_of(responses.values())
+    stats = ExecutionStats(len(unique), cached, len(missing_keys), errors, elapsed, usage)
     return responses, stats
 
 
@@ -164,18 +159,28 @@ class Responder:
         self.prefetched = prefetched
         self.stats: dict[str, ExecutionStats] = {role: ExecutionStats() for role in models}
         self.cached_keys: set[str] = set()
+        # the run's sample progress bar (drive() starts each round); None: no bar
+        self.tracker: SampleProgress | None = None
 
     def __call__(self, unique: dict[str, Request]) -> dict[str, Response]:
         by_role: dict[str, dict[str, Request]] = {}
         for key, request in unique.items():
             by_role.setdefault(request.role, {})[key] = request
         answered: dict[str, Response] = {}
+        saved: dict[str, dict[str, Response]] = {}
+        for role, requests in by_role.items():  # first what the store has, so the bar starts there
+            if self.prefetched is not None:
+                saved[role] = {key: self.prefetched[key] for key in requests if key in self.prefetched}
+            else:
+                saved[role] = self.store.get_responses(requests)
+        tracker = self.tracker
+        if tracker is not None:
+            for cached_responses in saved.values():
+                tracker.saved(cached_responses)
+            tracker.begin()
         for role, requests in by_role.items():
             model = self.models[role]
-            if self.prefetched is not None:
-                cached = {key: self.prefetched[key] for key in requests if key in self.prefetched}
-            else:
-                cached = self.store.get_responses(requests)
+            cached = saved[role]
             refused = {key for key, request in requests.items() if request.kind not in model.supported_kinds}
             sendable = {key: request for key, request in requests.items() if key not in refused}
             self.cached_keys.update(cached)
@@ -185,7 +190,7 @@ class Responder:
                     model,
                     self.store,
                     cached_responses=cached,
-                    progress=self.progress,
+                    on_response=tracker.answered if tracker is not None else None,
                     resume_hint=self.resume_hint,
                 )
             except ModelUnavailable as error:
@@ -195,6 +200,8 @@ class Responder:
             for key in refused:
                 kind = requests[key].kind
                 responses[key] = Response(error=f"model {model.label} ({role}) cannot answer {kind} requests")
+                if tracker is not None:
+                    tracker.answered(key, False)
             stats.errors += len(refused)
             self.stats[role].add(stats)
             answered.update(responses)

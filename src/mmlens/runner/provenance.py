@@ -16,6 +16,7 @@ from mmlens.core.requests import canonical_json
 from mmlens.core.results import ProcessProvenance, TaskProvenance
 from mmlens.core.sample import Sample
 from mmlens.core.task import Task
+from mmlens.models.hf_identity import library_versions
 
 
 @lru_cache(maxsize=1)
@@ -62,13 +63,16 @@ def task_provenance(task: Task) -> TaskProvenance:
 
 
 def environment() -> dict[str, Any]:
-    """The mmlens version and commit, Python and platform: ``Provenance``'s first four fields."""
-    return {
+    """The mmlens version and commit, Python and platform: ``Provenance``'s first four fields, and
+    the versions of the installed libraries that compute answers (``libraries``, when any is)."""
+    found: dict[str, Any] = {
         "mmlens_version": mmlens.__version__,
         "git_commit": git_commit(),
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
+    libraries = library_versions()
+    return {**found, "libraries": libraries} if libraries else found
 
 
 def process_start_time(pid: int) -> int | None:

@@ -20,6 +20,7 @@ from mmlens.core.requests import MODEL_ROLE, Request, Response
 from mmlens.core.results import Exchange
 from mmlens.core.sample import BadSample, Sample
 from mmlens.core.task import Task
+from mmlens.runner.progress import SampleProgress
 
 T = TypeVar("T")
 
@@ -209,21 +210,27 @@ def drive(
     answer: Answer,
     first_unique: dict[str, Request] | None = None,
     cached_keys: set[str] | None = None,
+    progress: SampleProgress | None = None,
 ) -> tuple[int, int]:
     """Run every flow to its outcome; returns the number of rounds driven and of requests planned
     (before de-duplication).
 
     ``first_unique``: the first round, already keyed (the caller looked it up to set aside samples
-    with unreadable images). ``cached_keys`` collects the keys answered from the store."""
+    with unreadable images). ``cached_keys`` collects the keys answered from the store.
+    ``progress`` is told each round's samples and their keys (the answerer reports the answers)."""
     rounds = planned = 0
     cached = cached_keys if cached_keys is not None else set()
     unique = first_unique
     while True:
         active = [item for item in flows if not item.done]
         if not active:
+            if progress is not None:
+                progress.close()
             return rounds, planned
         if unique is None:
             unique = key_requests(active, fingerprints)
+        if progress is not None:
+            progress.start_round(rounds + 1, [item.keys for item in active])
         responses = answer(unique)
         rounds += 1
         planned += sum(len(item.pending) for item in active)

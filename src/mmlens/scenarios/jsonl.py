@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from mmlens.core.errors import DataError
 from mmlens.core.jsonlines import json_lines
-from mmlens.core.media import FileImage
+from mmlens.core.media import FileImage, file_problem
 from mmlens.core.messages import ImagePart, Message, TextPart
 from mmlens.core.options import option_letters
 from mmlens.core.parts import LoadContext, Scenario, scenarios
@@ -84,9 +84,9 @@ class JsonlScenario(Scenario):
                     "(set allow_outside_media: true on the jsonl scenario to allow it)",
                 )
         images = [FileImage(file.parent / path) for path in paths]
-        missing_files = [str(image.path) for image in images if not image.path.is_file()]
-        if missing_files:
-            return BadSample(sample_id, f"image file {missing_files[0]} does not exist")
+        problems = [problem for problem in (file_problem(image.path) for image in images) if problem]
+        if problems:  # missing, a folder, a device or pipe such as /dev/zero, unreadable
+            return BadSample(sample_id, problems[0])
         content: tuple[ImagePart | TextPart, ...] = (
             *(ImagePart(image) for image in images),
             TextPart(str(row["question"])),

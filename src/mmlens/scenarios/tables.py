@@ -15,27 +15,35 @@ Cells of ``image_columns`` are decoded into ImageRef: the parquet/arrow image st
 file. Lists of such cells become lists of ImageRef. A cell that is none of these is left as it is
 (MMBench TSV rows may hold another row's index instead of an image); ``row_images`` turns such a
 cell into a SampleError, so the scenario can report the row as a BadSample.
+
+An image embedded in the data (bytes, base64) is hashed while its row is read and then held as a
+``StoredImage``: its digest and its row's position (parquet: file, row group, row, column; arrow,
+TSV and hub data: the row and column), read again on demand and checked against the digest, so the
+samples of a run never hold the data set's image bytes. Parquet and TSV files are streamed.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import csv
 import json
 import os
 import re
 import socket
 import sys
+import threading
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from mmlens.core.errors import DataError, SampleError
 from mmlens.core.jsonlines import json_lines
-from mmlens.core.media import BytesImage, FileImage, ImageRef
+from mmlens.core.media import BytesImage, FileImage, ImageRef, StoredImage, file_problem
 
 Row = dict[str, Any]
 BATCH_ROWS = 64
@@ -55,6 +63,9 @@ class Table:
     base_dir: Path | None
     _batches: Callable[[], Iterator[list[Row]]]
     image_columns: tuple[str, ...] = ("image",)
+    # Reads one cell again by row number (parquet, arrow, TSV, a hub data set): embedded images
+    # then become StoredImage references instead of holding their bytes for the whole run.
+    reread: Callable[[int, str], Any] | None = None
 
     def __iter__(self) -> Iterator[Row]:
         index = 0
@@ -62,11 +73,23 @@ class Table:
             for row in batch:
                 for column in self.image_columns:
                     if column in row:
-                        row[column] = decode_image_cell(
-                            row[column], self.base_dir, f"{self.origin} row {index}"
-                        )
+                        label = f"{self.origin} row {index}"
+                        cell = decode_image_cell(row[column], self.base_dir, label)
+                        if self.reread is not None:
+                            cell = _as_stored(cell, partial(self._cell_image, index, column, label))
+                        row[column] = cell
                 index += 1
                 yield row
+
+    def _cell_image(self, row: int, column: str, label: str, item: int | None) -> bytes:
+        """The encoded image of cell (row, column), list item ``item``, read again from the data."""
+        assert self.reread is not None
+        cell = decode_image_cell(self.reread(row, column), self.base_dir, label)
+        if item is not None:
+            cell = cell[item] if isinstance(cell, list) and item < len(cell) else None
+        if not isinstance(cell, BytesImage):
+            raise DataError(f"{label}, column {column!r}: the image is no longer in the data")
+        return cell.encoded()
 
     def __len__(self) -> int:
         return self.num_rows
@@ -134,6 +157,21 @@ def decode_image_cell(cell: Any, base_dir: Path | None, label: str) -> Any:
     return cell
 
 
+def _as_stored(cell: Any, read: Callable[[int | None], bytes]) -> Any:
+    """An embedded image (or the embedded images of a list) as StoredImage: hashed now, its bytes
+    dropped, read again through ``read(item)`` when needed. Other cells are returned unchanged."""
+    if isinstance(cell, BytesImage):
+        return StoredImage(cell.digest, partial(read, None), cell.describe())
+    if isinstance(cell, list):
+        return [
+            StoredImage(item.digest, partial(read, number), item.describe())
+            if isinstance(item, BytesImage)
+            else item
+            for number, item in enumerate(cell)
+        ]
+    return cell
+
+
 def _is_file(path: Path) -> bool:
     try:
         return path.is_file()
@@ -157,8 +195,9 @@ def row_images(row: Row, column: str, table: Table | str, row_id: str | None = N
         if not isinstance(item, ImageRef):
             shown = repr(item)[:60]
             raise SampleError(sample_id, f"{origin}: column {column!r} holds {shown}, not an image")
-        if isinstance(item, FileImage) and not item.path.is_file():
-            raise SampleError(sample_id, f"{origin}: image file {item.path} does not exist")
+        problem = file_problem(item.path) if isinstance(item, FileImage) else None
+        if problem is not None:  # missing, a folder, a device or pipe such as /dev/zero, unreadable
+            raise SampleError(sample_id, f"{origin}: {problem}")
     return images
 
 
@@ -255,10 +294,95 @@ def _arrow_batches(tables: Callable[[], Iterator[Any]]) -> Callable[[], Iterator
     return batches
 
 
+class _ParquetCells:
+    """Single cells of parquet files read again by their stable position: the file, the row group,
+    the row within it and the column (a global row number is mapped to these).
+
+    Streaming: batches of ``REREAD_ROWS`` rows of the one column are read, the pages before a row
+    are skipped, never held (a row group of megapixel images is not loaded whole); the last few
+    batches are kept. The readers (the unreadable-image check, thumbnails, the backend encoding
+    requests) go through the rows in order, and each keeps a cursor, so each row group is read about
+    once per pass."""
+
+    REREAD_ROWS = 16
+    CURSORS = 4
+    KEPT_BATCHES = 6
+
+    def __init__(self, files: list[Path], row_groups: list[list[int]], task: str) -> None:
+        self._files = files
+        self._task = task
+        self._groups: list[tuple[int, int]] = []  # (file number, row group) in row order
+        self._firsts: list[int] = []  # the global row number of each group's first row
+        self._sizes: list[int] = []
+        start = 0
+        for number, sizes in enumerate(row_groups):
+            for group, size in enumerate(sizes):
+                self._groups.append((number, group))
+                self._firsts.append(start)
+                self._sizes.append(size)
+                start += size
+        self._handles: dict[int, Any] = {}
+        self._cursors: list[list[Any]] = []  # [group, column, next batch number, batch iterator]
+        self._kept: dict[tuple[int, str, int], list[Any]] = {}
+        self._lock = threading.Lock()
+
+    def cell(self, row: int, column: str) -> Any:
+        group = bisect.bisect_right(self._firsts, row) - 1
+        if group < 0 or row - self._firsts[group] >= self._sizes[group]:
+            raise DataError(f"task {self._task}: row {row} is not in {self._files[0]}")
+        number, within = divmod(row - self._firsts[group], self.REREAD_ROWS)
+        key = (group, column, number)
+        with self._lock:
+            values = self._kept.get(key)
+            if values is None:
+                values = self._read(group, column, number)
+                self._kept[key] = values
+                while len(self._kept) > self.KEPT_BATCHES:
+                    del self._kept[next(iter(self._kept))]
+            return values[within]
+
+    def _read(self, group: int, column: str, number: int) -> list[Any]:
+        import pyarrow
+
+        file_number, row_group = self._groups[group]
+        try:
+            usable = [c for c in self._cursors if c[0] == group and c[1] == column and c[2] <= number]
+            if usable:
+                cursor = max(usable, key=lambda c: c[2])
+            else:
+                handle = self._handles.get(file_number)
+                if handle is None:
+                    handle = pyarrow.parquet.ParquetFile(
+                        self._files[file_number], pre_buffer=False, buffer_size=1 << 20
+                    )
+                    self._handles[file_number] = handle
+                batches = handle.iter_batches(
+                    batch_size=self.REREAD_ROWS, row_groups=[row_group], columns=[column]
+                )
+                cursor = [group, column, 0, batches]
+                self._cursors.append(cursor)
+                if len(self._cursors) > self.CURSORS:
+                    self._cursors.pop(0)
+            while True:
+                batch = next(cursor[3])
+                cursor[2] += 1
+                if cursor[2] - 1 == number:
+                    if cursor[2] * self.REREAD_ROWS >= self._sizes[group]:  # the group's last batch
+                        self._cursors.remove(cursor)
+                    return list(batch.column(0).to_pylist())
+        except StopIteration:
+            raise DataError(f"task {self._task}: parquet file {self._files[file_number]} changed") from None
+        except (OSError, pyarrow.ArrowException) as error:
+            raise DataError(
+                f"task {self._task}: cannot read parquet file {self._files[file_number]} again: {error}"
+            ) from None
+
+
 def _read_parquet_files(files: list[Path], origin: str, base_dir: Path, task: str) -> Table:
     pa = _pyarrow(task)
     try:
-        handles = [pa.parquet.ParquetFile(file) for file in files]
+        # pre_buffer off: batch by batch, not every row group read ahead and held (images are large)
+        handles = [pa.parquet.ParquetFile(file, pre_buffer=False, buffer_size=1 << 20) for file in files]
     except (OSError, pa.ArrowException) as error:
         raise DataError(f"task {task}: cannot read parquet data {origin}: {error}") from None
     columns = list(handles[0].schema_arrow.names)
@@ -279,7 +403,12 @@ def _read_parquet_files(files: list[Path], origin: str, base_dir: Path, task: st
                 yield batch
 
     num_rows = sum(handle.metadata.num_rows for handle in handles)
-    return Table(origin, columns, num_rows, base_dir, _arrow_batches(tables))
+    row_groups = [
+        [handle.metadata.row_group(group).num_rows for group in range(handle.metadata.num_row_groups)]
+        for handle in handles
+    ]
+    cells = _ParquetCells(files, row_groups, task)
+    return Table(origin, columns, num_rows, base_dir, _arrow_batches(tables), reread=cells.cell)
 
 
 def _read_arrow_files(files: list[Path], origin: str, base_dir: Path, task: str) -> Table:
@@ -290,7 +419,12 @@ def _read_arrow_files(files: list[Path], origin: str, base_dir: Path, task: str)
         raise DataError(f"task {task}: cannot read arrow data {origin}: {error}") from None
     table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
     return Table(
-        origin, list(table.schema.names), table.num_rows, base_dir, _arrow_batches(lambda: iter([table]))
+        origin,
+        list(table.schema.names),
+        table.num_rows,
+        base_dir,
+        _arrow_batches(lambda: iter([table])),
+        reread=lambda row, column: table.column(column)[row].as_py(),  # memory-mapped: nothing copied
     )
 
 
@@ -301,14 +435,84 @@ def _rows_table(rows: list[Row], origin: str, base_dir: Path) -> Table:
     return Table(origin, list(columns), len(rows), base_dir, lambda: iter([rows]))
 
 
+class _Lines:
+    """The lines of a binary file as text, counting the bytes read: before ``csv.reader`` takes a
+    record, ``offset`` is where that record starts (the reader asks for lines only as it needs them)."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+        self.offset = handle.tell()
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = self.handle.readline()
+        if not line:
+            raise StopIteration
+        text = line.decode("utf-8-sig" if self.offset == 0 else "utf-8")
+        self.offset += len(line)
+        return text
+
+
+def _tsv_row(header: list[str], fields: list[str]) -> Row:
+    """As ``csv.DictReader`` makes it: missing fields None, extra ones in a list under None."""
+    row: Row = dict(zip(header, fields, strict=False))
+    if len(fields) < len(header):
+        row.update(dict.fromkeys(header[len(fields) :]))
+    elif len(fields) > len(header):
+        row[None] = fields[len(header) :]  # type: ignore[index]
+    return row
+
+
 def _read_tsv(path: Path, task: str) -> Table:
+    """Streamed: a first pass counts the rows and notes where each starts; the rows are then read
+    batch by batch, and an embedded image is read again from its row's offset when needed (the
+    MMBench TSVs hold every image as base64)."""
     csv.field_size_limit(sys.maxsize)  # base64 images make long cells
+    offsets: list[int] = []
     try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            rows = [dict(row) for row in csv.DictReader(handle, delimiter="\t")]
+        with path.open("rb") as handle:
+            lines = _Lines(handle)
+            reader = csv.reader(lines, delimiter="\t")
+            header = next(reader, [])
+            while True:
+                start = lines.offset
+                fields = next(reader, None)
+                if fields is None:
+                    break
+                if fields:  # DictReader skips blank lines
+                    offsets.append(start)
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise DataError(f"task {task}: cannot read TSV file {path}: {error}") from None
-    return _rows_table(rows, str(path), path.parent)
+
+    def batches() -> Iterator[list[Row]]:
+        try:
+            with path.open("rb") as handle:
+                for start in range(0, len(offsets), BATCH_ROWS):
+                    handle.seek(offsets[start])
+                    reader = csv.reader(_Lines(handle), delimiter="\t")
+                    count = min(BATCH_ROWS, len(offsets) - start)
+                    rows: list[Row] = []
+                    while len(rows) < count:
+                        fields = next(reader)
+                        if fields:
+                            rows.append(_tsv_row(header, fields))
+                    yield rows
+        except (OSError, UnicodeDecodeError, csv.Error, StopIteration) as error:
+            raise DataError(
+                f"task {task}: cannot read TSV file {path} (changed while read?): {error}"
+            ) from None
+
+    def reread(row: int, column: str) -> Any:
+        try:
+            with path.open("rb") as handle:
+                handle.seek(offsets[row])
+                return _tsv_row(header, next(csv.reader(_Lines(handle), delimiter="\t"))).get(column)
+        except (OSError, UnicodeDecodeError, csv.Error, StopIteration) as error:
+            raise DataError(f"task {task}: cannot read TSV file {path} again: {error}") from None
+
+    return Table(str(path), list(header), len(offsets), path.parent, batches, reread=reread)
 
 
 def _read_json(path: Path, task: str) -> Table:
@@ -462,4 +666,5 @@ def _read_hub(hub_id: str, config: str | None, split: str, task: str) -> Table:
         dataset.num_rows,
         None,
         _arrow_batches(lambda: arrow.iter(batch_size=BATCH_ROWS)),
+        reread=lambda row, column: arrow[row].column(column)[0].as_py(),  # the memory-mapped cache
     )

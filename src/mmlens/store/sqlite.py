@@ -277,11 +277,18 @@ class Store:
                 (run_id, task, model, "running", output_dir, json.dumps(provenance), now, now),
             )
 
-    def set_status(self, run_id: str, status: str) -> None:
+    def set_status(self, run_id: str, status: str, failure: str | None = None) -> None:
+        """Set a run's status; ``failure`` (why a failed run stopped) goes into its provenance."""
         with self._transaction():
             self._db.execute(
                 "UPDATE runs SET status=?, updated=? WHERE run_id=?", (status, time.time(), run_id)
             )
+            if failure is not None:
+                self._db.execute(
+                    "UPDATE runs SET provenance=json_set(COALESCE(provenance, '{}'), '$.failure', ?) "
+                    "WHERE run_id=?",
+                    (failure, run_id),
+                )
 
     def finish_run(self, run_id: str, results: dict[str, Any], records: list[dict[str, Any]]) -> None:
         """Save the run's records and results and mark it done. A record's long texts (its reply,
