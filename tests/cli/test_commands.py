@@ -14,7 +14,7 @@ from mmlens.cli.parser import build_parser
 from mmlens.core.errors import ConfigError
 
 EXPECTED = [
-    "run", "plan", "score", "gain", "analyze", "dimensions", "list", "show",
+    "run", "plan", "score", "gain", "analyze", "dimensions", "list", "suite", "compare-reported", "show",
     "rm", "prune", "tag", "export", "push", "report", "view",
 ]  # fmt: skip
 

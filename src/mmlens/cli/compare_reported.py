@@ -109,7 +109,7 @@ def _runs(args: argparse.Namespace) -> list[tuple[str, RunResults]]:
 
 @command(
     "compare-reported",
-    "each run next to the results papers report for its model and task: difference, 95% CI, within noise",
+    "each run next to what papers report for its model and task: the gap, its CI, within noise or not",
     add_arguments,
 )
 def compare_reported_command(args: argparse.Namespace) -> int:

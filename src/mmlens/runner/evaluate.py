@@ -30,12 +30,11 @@ from mmlens.core.task import Task
 from mmlens.models.base import Model, ModelSpec, build_model
 from mmlens.runner.execute import ExecutionStats, Responder, RunInterrupted
 from mmlens.runner.plan import load_samples, set_aside_samples_without_media
-from mmlens.runner.progress import SampleProgress
 from mmlens.runner.provenance import dataset_fingerprint, environment, task_provenance, this_process
 from mmlens.runner.roles import RoleChoice, close_role_models, load_roles, role_provenance
 from mmlens.runner.rounds import SampleFlow, drive, key_requests, start_flows
 from mmlens.runner.scoring import build_results, score_outcome
-from mmlens.runner.thumbnails import save_thumbnails
+from mmlens.runner.thumbnails import ThumbnailMaker
 from mmlens.runner.transform_roles import TransformRoles
 from mmlens.store.sqlite import Store
 
@@ -195,6 +194,7 @@ def run_task(
     started = time.time()
     model: Model | None = None
     role_models: dict[str, Model] = {}
+    maker: ThumbnailMaker | None = None
     try:
         if output_dir is not None:
             ensure_output_dir(output_dir)
@@ -225,6 +225,8 @@ def run_task(
         optional: dict[str, Any] = {"config": config} if config is not None else {}
         if task.generation:
             optional["generation_overrides"] = task.generation.given()
+        if thumbnails:  # made in a background thread while the requests are out
+            maker = ThumbnailMaker([item.sample for item in flows], store)
         provenance = Provenance(
             **optional,
             **environment(),
@@ -241,7 +243,6 @@ def run_task(
             process=this_process(),
         )
         responder = Responder(models, store, progress=progress, resume_hint=resume_hint, prefetched=cached)
-        responder.tracker = SampleProgress(task.name, enabled=progress)
         transform_roles.add_stats_to(responder)
         store.begin_run(run_id, task.name, model.label, str(run_dir or ""), provenance.to_dict())
         try:
@@ -256,7 +257,7 @@ def run_task(
                 store,
                 run_id,
                 run_dir,
-                thumbnails,
+                maker,
             )
         except RunInterrupted:
             record_status(store, run_id, "interrupted")
@@ -266,32 +267,25 @@ def run_task(
             raise RunInterrupted(
                 f"interrupted: the answered requests are saved in {store.path}; {resume_hint} to resume"
             ) from None
-        except BaseException as error:
-            record_status(store, run_id, "failed", failure_reason(error))
+        except BaseException:
+            record_status(store, run_id, "failed")
             raise
     except KeyboardInterrupt:  # before the run began: nothing was sent, nothing is recorded
         raise RunInterrupted(f"interrupted before the run began; {resume_hint} to resume") from None
     finally:
+        if maker is not None:
+            maker.cancel()  # a failed or interrupted run stops it (a no-op once finished)
         if model is not None and model is not model_spec:
             model.close()
         close_role_models(roles, role_models)
 
 
-def failure_reason(error: BaseException) -> str:
-    """Why a run failed, in one line: a user error's message, else the exception's type and text."""
-    text = " ".join(str(error).split())
-    if isinstance(error, MmlensError):
-        return text or type(error).__name__
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
-def record_status(store: Store, run_id: str, status: str, failure: str | None = None) -> None:
-    """Record how the run ended (and, for a failed run, why). A second Ctrl-C (or SIGTERM) while it
-    is written must not leave the run shown as ``running``: the write is tried again (one cut short
-    is rolled back)."""
+def record_status(store: Store, run_id: str, status: str) -> None:
+    """Record how the run ended. A second Ctrl-C (or SIGTERM) while it is written must not leave
+    the run shown as ``running``: the write is tried again (one cut short is rolled back)."""
     for _ in range(5):
         try:
-            store.set_status(run_id, status, failure)
+            store.set_status(run_id, status)
             return
         except KeyboardInterrupt:
             continue
@@ -308,12 +302,12 @@ def drive_and_save(
     store: Store,
     run_id: str,
     run_dir: Path | None,
-    thumbnails: bool,
+    thumbnails: ThumbnailMaker | None,
 ) -> RunResult:
     """Everything after the run is begun: any failure here marks the run failed (or interrupted)."""
-    rounds, planned = drive(
-        flows, fingerprints, responder, first_round, responder.cached_keys, responder.tracker
-    )
+    if thumbnails is not None:
+        thumbnails.start()
+    rounds, planned = drive(flows, fingerprints, responder, first_round, responder.cached_keys)
     records = []
     bad_samples = bad_samples + [item.bad for item in flows if item.bad is not None]
     for item in flows:
@@ -345,8 +339,8 @@ def drive_and_save(
         }
     )
     results = build_results(task, records, bad_samples, provenance).to_dict()
-    if thumbnails:
-        save_thumbnails([item.sample for item in flows], store)
+    if thumbnails is not None:
+        thumbnails.finish()  # what the background thread has left when the last response is in
     record_dicts = [r.to_dict() for r in records]
     if run_dir is not None:  # first: the store says done only once the folder is complete
         write_run_folder(run_dir, results, record_dicts)
