@@ -30,6 +30,7 @@ from mmlens.core.task import Task
 from mmlens.models.base import Model, ModelSpec, build_model
 from mmlens.runner.execute import ExecutionStats, Responder, RunInterrupted
 from mmlens.runner.plan import load_samples, set_aside_samples_without_media
+from mmlens.runner.progress import SampleProgress
 from mmlens.runner.provenance import dataset_fingerprint, environment, task_provenance, this_process
 from mmlens.runner.roles import RoleChoice, close_role_models, load_roles, role_provenance
 from mmlens.runner.rounds import SampleFlow, drive, key_requests, start_flows
@@ -60,6 +61,7 @@ def with_run_seed(task: Task, seed: int) -> Task:
     (greedy decoding needs none, and leaving it out keeps greedy requests shared across runs with
     different seeds). A copy: the caller's Task is never changed, so a second run with another seed
     seeds anew."""
+
     def seeded(part: P) -> P:
         if getattr(part, "temperature", 0.0) > 0 and getattr(part, "seed", 0) is None:
             return part.model_copy(update={"seed": seed})
@@ -243,6 +245,7 @@ def run_task(
             process=this_process(),
         )
         responder = Responder(models, store, progress=progress, resume_hint=resume_hint, prefetched=cached)
+        responder.tracker = SampleProgress(task.name, enabled=progress)
         transform_roles.add_stats_to(responder)
         store.begin_run(run_id, task.name, model.label, str(run_dir or ""), provenance.to_dict())
         try:
@@ -267,8 +270,8 @@ def run_task(
             raise RunInterrupted(
                 f"interrupted: the answered requests are saved in {store.path}; {resume_hint} to resume"
             ) from None
-        except BaseException:
-            record_status(store, run_id, "failed")
+        except BaseException as error:
+            record_status(store, run_id, "failed", failure_reason(error))
             raise
     except KeyboardInterrupt:  # before the run began: nothing was sent, nothing is recorded
         raise RunInterrupted(f"interrupted before the run began; {resume_hint} to resume") from None
@@ -280,12 +283,21 @@ def run_task(
         close_role_models(roles, role_models)
 
 
-def record_status(store: Store, run_id: str, status: str) -> None:
-    """Record how the run ended. A second Ctrl-C (or SIGTERM) while it is written must not leave
-    the run shown as ``running``: the write is tried again (one cut short is rolled back)."""
+def failure_reason(error: BaseException) -> str:
+    """Why a run failed, in one line: a user error's message, else the exception's type and text."""
+    text = " ".join(str(error).split())
+    if isinstance(error, MmlensError):
+        return text or type(error).__name__
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def record_status(store: Store, run_id: str, status: str, failure: str | None = None) -> None:
+    """Record how the run ended (and, for a failed run, why). A second Ctrl-C (or SIGTERM) while it
+    is written must not leave the run shown as ``running``: the write is tried again (one cut short
+    is rolled back)."""
     for _ in range(5):
         try:
-            store.set_status(run_id, status)
+            store.set_status(run_id, status, failure)
             return
         except KeyboardInterrupt:
             continue
@@ -307,7 +319,9 @@ def drive_and_save(
     """Everything after the run is begun: any failure here marks the run failed (or interrupted)."""
     if thumbnails is not None:
         thumbnails.start()
-    rounds, planned = drive(flows, fingerprints, responder, first_round, responder.cached_keys)
+    rounds, planned = drive(
+        flows, fingerprints, responder, first_round, responder.cached_keys, responder.tracker
+    )
     records = []
     bad_samples = bad_samples + [item.bad for item in flows if item.bad is not None]
     for item in flows:
