@@ -109,3 +109,13 @@ def test_end_to_end_with_a_tiny_vlm_and_a_judge(
     assert len(judge_calls) == 6 and "[Assistant's Chain of Thought]" in str(judge_calls[0].prompt)
     again = api.evaluate("mmstar", model, data=data, limit=3, transforms=transforms, **options)
     assert again.stats is not None and again.stats.computed == 0
+
+
+def test_rotations_and_a_judged_metric_are_refused() -> None:
+    from mmlens.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="rotation or rewrite made by an earlier transform"):
+        api.evaluate("shapes_small", "reference", limit=4, transforms=["circular", "language_performance"],
+                     roles={"judge": "constant"}, output_dir=None)  # fmt: skip
+    with pytest.raises(ConfigError, match="asks a judge itself"):
+        LanguagePerformance().adapt_metric(__import__("mmlens.metrics.judge").metrics.judge.JudgeVerdict())

@@ -62,7 +62,7 @@ from mmlens.core.requests import Request, Response
 from mmlens.core.sample import BadSample, Sample
 from mmlens.inferencers.embed import unit_vector
 from mmlens.transforms.choices import find_options
-from mmlens.transforms.options import sample_rng
+from mmlens.transforms.options import base_id, sample_rng
 
 Retriever = Literal["random", "fixed", "topk_text", "topk_img"]
 Mode = Literal["mmlens", "chef"]
@@ -75,11 +75,6 @@ CHEF_SYSTEM = (
 )
 CHEF_SEED = 1  # the ChEF ICL recipes' random_seed (the retriever classes' own default, 43, is overridden)
 DEFAULT_SEED = 0
-
-
-def base_id(sample_id: str) -> str:
-    """The id a derived sample was made from (``7#circular1`` -> ``7``, ``7#leading`` -> ``7``)."""
-    return sample_id.split("#", 1)[0]
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ from mmlens.core.sample import BadSample, Sample
 from mmlens.metrics.aggregation import mean_aggregate
 from mmlens.metrics.judge import JUDGE_ROLE, PROMPTS_DIR
 from mmlens.metrics.wrapped import WrappedMetric
+from mmlens.transforms.options import base_id
 
 SCORE_PATTERN = re.compile(r"\[Overall Score\]\s*(\d+(?:\.\d+)?)")
 CHEF_SUBSET_SEED = 0
@@ -174,9 +175,21 @@ class LanguagePerformance(Transform):
             raise ConfigError(
                 "transform language_performance needs a metric that decides right/wrong per sample"
             )
+        if metric.roles():
+            raise ConfigError(
+                "transform language_performance: the task's metric asks a judge itself; the language "
+                "score needs a metric that extracts the answer by rule (a likelihood ranking's choice)"
+            )
         return LanguagePerformanceMetric(inner=metric, replies=self.replies)
 
     def apply(self, samples: list[Sample], context: TransformContext) -> list[Sample | BadSample]:
+        derived = next((s.id for s in samples if base_id(s.id) != s.id), None)
+        if derived is not None:
+            raise ConfigError(
+                f"transform language_performance: sample {derived!r} is a rotation or rewrite made by an "
+                "earlier transform (circular, leading_question); ChEF draws its questions from the "
+                "questions as published: put language_performance before those transforms, or leave them out"
+            )
         if self.subset is None or self.subset >= len(samples):
             return list(samples)
         chosen = sorted(random.Random(CHEF_SUBSET_SEED).sample(range(len(samples)), self.subset))

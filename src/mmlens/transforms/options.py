@@ -24,6 +24,12 @@ class Blind(Transform):
         return [replace(sample, messages=[message.without_media() for message in sample.messages])]
 
 
+def base_id(sample_id: str) -> str:
+    """The id a derived sample was made from (``7#circular1`` -> ``7``, ``7#leading`` -> ``7``): what
+    per-question draws are seeded by, so every rotation or rewrite of a question draws alike."""
+    return sample_id.split("#", 1)[0]
+
+
 def sample_rng(seed: int, *parts: object) -> random.Random:
     """A generator seeded by the transform's seed and the sample: the same choice on every run,
     independent of which other samples the run has (a --limit run draws the same)."""

@@ -79,6 +79,7 @@ from mmlens.inferencers.self_consistency import SelfConsistency, sample_seed
 from mmlens.inferencers.two_step import add_to_last_user_message
 from mmlens.transforms.choices import find_options
 from mmlens.transforms.likelihood import is_yes_no
+from mmlens.transforms.options import base_id
 
 StrategyName = Literal[
     "zero_shot",
@@ -547,7 +548,7 @@ class Strategy(Transform):
             same_group = sample.group is not None and other.group == sample.group
             return other.id != sample.id and not same_group and other.target is not None
 
-        rng = random.Random(f"{self.seed}:{sample.id}")
+        rng = random.Random(f"{self.seed}:{base_id(sample.id)}")
         wanted = self.shot_count
         chosen: list[int] = []
         for index in rng.sample(range(len(pool)), min(len(pool), wanted + 8)):

@@ -42,7 +42,7 @@ from mmlens.core.parts import Transform, register_transform
 from mmlens.core.sample import Sample
 from mmlens.transforms.choices import find_options, reorder
 from mmlens.transforms.image_corruptions import with_details
-from mmlens.transforms.options import sample_rng, seeded_global_generators
+from mmlens.transforms.options import base_id, sample_rng, seeded_global_generators
 
 BASIC = ("lowercase", "contraction", "expansion")
 CHARACTER = ("ocr", "typos", "spelling", "keyboard")
@@ -277,7 +277,8 @@ class CorruptText(Transform):
         return f"corrupt_text:{name}" + (f",seed={self.seed}" if self.seed else "")
 
     def transform_sample(self, sample: Sample) -> list[Sample]:
-        steps = text_steps(self.kind, self.severity, sample_rng(self.seed, "corrupt_text", sample.id))
+        rng = sample_rng(self.seed, "corrupt_text", base_id(sample.id))  # every rotation of a question alike
+        steps = text_steps(self.kind, self.severity, rng)
         options = find_options(sample)
         text_steps_ = [step for step in steps if step.get("method") in (*BASIC, *CHARACTER)]
         messages = [self._corrupt_message(message, options, text_steps_) for message in sample.messages]
