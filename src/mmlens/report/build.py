@@ -29,6 +29,7 @@ from mmlens.report.payload import (
 )
 from mmlens.report.reported import reported_view
 from mmlens.report.runs import ReportRun, load_runs, resolve_run, select_runs, unfinished_runs
+from mmlens.report.usage import Price, usage_view
 from mmlens.selection import RunQuery
 from mmlens.store.sqlite import Store
 
@@ -140,9 +141,13 @@ def render_report(
     title: str | None = None,
     query: RunQuery | None = None,
     chosen: Sequence[str] = (),
+    prices: dict[str, Price] | None = None,
+    live: tuple[str, float] | None = None,
 ) -> tuple[str, dict[str, int]]:
     """The report's HTML, and counts of what went into it. ``query`` narrows the runs (task, model,
-    tag, exclusions); ``chosen`` names the run a leaderboard cell shows where it has several."""
+    tag, exclusions); ``chosen`` names the run a leaderboard cell shows where it has several.
+    ``prices`` (report.usage.load_prices) prices the token usage; ``live`` (the store's state and a
+    number of seconds) makes the page ask ``mmlens view`` that often whether the store changed."""
     env = _environment()
     rows = select_runs(store, runs, query)
     chosen_ids = []
@@ -202,6 +207,9 @@ def render_report(
         css=_static("report.css"),
         vendor_bundle=vendor_bundle(),
         report_js=_static("report.js"),
+        usage=usage_view(report_runs, prices),
+        live_state=live[0] if live else None,
+        live_seconds=live[1] if live else None,
     )
     counts = {
         "runs": len(report_runs),
@@ -226,6 +234,8 @@ def build_report(
     title: str | None = None,
     query: RunQuery | None = None,
     chosen: Sequence[str] = (),
+    prices: dict[str, Price] | None = None,
+    live: tuple[str, float] | None = None,
 ) -> ReportSummary:
     """Write the report for ``runs`` (ids or unique prefixes; none: every finished run) to ``output``."""
     if isinstance(store, Store):
@@ -238,7 +248,7 @@ def build_report(
             )
         own_store, store_obj = True, Store(store_path)
     try:
-        html, counts = render_report(store_obj, runs, compare, title, query, chosen)
+        html, counts = render_report(store_obj, runs, compare, title, query, chosen, prices, live)
     finally:
         if own_store:
             store_obj.close()

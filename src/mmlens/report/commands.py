@@ -39,6 +39,12 @@ def _add_report_options(parser: argparse.ArgumentParser) -> None:
         help="where a leaderboard cell has several runs, show this one (id, name or unique prefix); "
         "repeatable",
     )
+    parser.add_argument(
+        "--prices",
+        metavar="FILE",
+        help="a price table (YAML/JSON: model label or glob -> {input: ..., output: ...} per million "
+        "tokens) for the cost of each run and role; mmlens ships no prices",
+    )
 
 
 def _add_report_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,6 +57,14 @@ def _add_view_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--port", type=_port, default=8765, help="port on 127.0.0.1; 0 = any free port (default %(default)s)"
     )
+    parser.add_argument(
+        "--refresh",
+        type=_seconds,
+        default=2.0,
+        metavar="SECONDS",
+        help="how often the page asks whether the store changed (a run going on) and reloads if so; "
+        "0 = never (default %(default)s)",
+    )
 
 
 def _port(text: str) -> int:
@@ -61,6 +75,24 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{port} is not a port (0-65535)")
     return port
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= seconds <= 3600:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 3600 seconds")
+    return seconds
+
+
+def _prices(args: argparse.Namespace) -> Any:
+    if not args.prices:
+        return None
+    from mmlens.report.usage import load_prices
+
+    return load_prices(args.prices)
 
 
 def _store(args: argparse.Namespace) -> Any:
@@ -86,6 +118,7 @@ def _describe(summary: Any) -> str:
 def report_command(args: argparse.Namespace) -> int:
     from mmlens.report.build import build_report
 
+    prices = _prices(args)
     with _store(args) as store:
         summary = build_report(
             store,
@@ -95,6 +128,7 @@ def report_command(args: argparse.Namespace) -> int:
             args.title,
             query_from(args),
             args.show_run,
+            prices,
         )
     print(f"wrote {summary.path}: {_describe(summary)}")
     return 0
@@ -103,20 +137,30 @@ def report_command(args: argparse.Namespace) -> int:
 @command("view", "build the report and serve it on 127.0.0.1 until Ctrl-C", _add_view_arguments)
 def view_command(args: argparse.Namespace) -> int:
     from mmlens.report.build import build_report
-    from mmlens.report.serve import serve_report
+    from mmlens.report.serve import LiveReport, serve_report
 
+    prices = _prices(args)
     with tempfile.TemporaryDirectory(prefix="mmlens-view-") as folder:
         output = Path(folder) / "report.html"
         with _store(args) as store:
-            summary = build_report(
-                store,
-                args.runs,
-                output,
-                [tuple(pair) for pair in args.compare],
-                args.title,
-                query_from(args),
-                args.show_run,
-            )
-        print(f"built the report: {_describe(summary)}", flush=True)
-        serve_report(output, args.port)
+            store_path = Path(store.path)
+
+        def rebuild(state: str) -> Any:
+            with _store(args) as store:
+                return build_report(
+                    store,
+                    args.runs,
+                    output,
+                    [tuple(pair) for pair in args.compare],
+                    args.title,
+                    query_from(args),
+                    args.show_run,
+                    prices,
+                    (state, args.refresh) if args.refresh else None,
+                )
+
+        live = LiveReport(store_path, rebuild)
+        live.build()
+        print(f"built the report: {_describe(live.last)}", flush=True)
+        serve_report(output, args.port, live=live if args.refresh else None)
     return 0

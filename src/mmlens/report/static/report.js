@@ -409,11 +409,36 @@
     var node = browser.category, prefix = node + "/";
     return DATA.categories.map(function (c) { return c === node || c.slice(0, prefix.length) === prefix; });
   }
+  // The text of a prompt (every text part of every message) and its question (the text of the last
+  // user message), worked out once per distinct prompt.
+  var promptTexts = {}, questionTexts = {};
+  function partsText(message) {
+    return (message.content || []).filter(function (p) { return p.type === "text"; })
+      .map(function (p) { return p.text; }).join("\n");
+  }
+  function promptText(index) {
+    if (promptTexts[index] === undefined) {
+      promptTexts[index] = (DATA.prompts[index] || []).map(partsText).join("\n");
+    }
+    return promptTexts[index];
+  }
+  function questionText(index) {
+    if (questionTexts[index] === undefined) {
+      var users = (DATA.prompts[index] || []).filter(function (m) { return m.role === "user"; });
+      questionTexts[index] = users.length ? partsText(users[users.length - 1]) : "";
+    }
+    return questionTexts[index];
+  }
+  var lowerPrompts = {};
   function textMatches(run, i, query) {
     var c = run.columns;
-    return [c.id[i], c.response[i], c.answer[i], c.target[i]].some(function (v) {
+    var found = [c.id[i], c.response[i], c.answer[i], c.target[i]].some(function (v) {
       return v !== null && v !== undefined && String(v).toLowerCase().indexOf(query) >= 0;
     });
+    if (found) return true;
+    var index = c.prompt[i];
+    if (lowerPrompts[index] === undefined) lowerPrompts[index] = promptText(index).toLowerCase();
+    return lowerPrompts[index].indexOf(query) >= 0;
   }
   function applyFilters() {
     var tasks = browser.task ? [browser.task] : DATA.tasks.map(function (t) { return t.name; });
@@ -581,8 +606,10 @@
       el("td", null, el("span", {class: "sample-id"}, c.id[i]),
          el("span", {class: "sample-cat"}, c.cat[i] >= 0 ? DATA.categories[c.cat[i]] : run.task)),
       el("td", null, el("span", {class: "swatch", style: "background:" + modelColor(run.label)}), run.label),
-      el("td", null, el("div", {class: "cell-text", title: c.target[i] || ""}, c.target[i] === null ? "—" : String(c.target[i]))),
-      el("td", null, el("div", {class: "cell-text", title: c.answer[i] || ""}, c.answer[i] === null ? "—" : String(c.answer[i]))),
+      textCell("question", questionText(c.prompt[i]) || null),
+      textCell("response", c.response[i]),
+      textCell("answer", c.answer[i]),
+      textCell("target", c.target[i]),
       el("td", null, badge(c.outcome[i])),
       el("td", {class: "num"}, scoreText(run, i)));
     function toggle() {
@@ -594,6 +621,10 @@
       if (event.key === "Enter" || event.key === " ") { event.preventDefault(); toggle(); }
     });
     return row;
+  }
+  function textCell(name, value) {
+    var shown = value === null || value === undefined ? "—" : String(value);
+    return el("td", {"data-col": name}, el("div", {class: "cell-text", title: shown}, shown));
   }
   function field(name, value) {
     return [el("dt", null, name), el("dd", null, value === null || value === undefined ? "—" : String(value))];
@@ -693,8 +724,45 @@
         el("h4", null, "Requests, round by round (" + exchanges.length + ")"), renderExchanges(exchanges)) : null,
       run.details[i] !== undefined ? el("div", {class: "full"}, el("h4", null, "Details"), el("pre", null, JSON.stringify(run.details[i], null, 2))) : null,
       othersTable);
-    return el("tr", {class: "detail", "data-run": run.id, "data-id": c.id[i]}, el("td", {colspan: "7", class: "detail"}, content));
+    return el("tr", {class: "detail", "data-run": run.id, "data-id": c.id[i]}, el("td", {colspan: "9", class: "detail"}, content));
   }
+  // The samples the filters show (every page), as the table has them, for download.
+  var EXPORT_COLUMNS = ["task", "model", "run", "id", "category", "question", "response", "answer", "target",
+                        "extraction", "outcome", "score", "error", "prompt"];
+  function exportedRows() {
+    var rows = [];
+    for (var k = 0; k < browser.rows.length; k += 2) {
+      var r = browser.rows[k], i = browser.rows[k + 1], run = DATA.runs[r], c = run.columns;
+      var value = c.value[i];
+      rows.push({task: run.task, model: run.label, run: run.id, id: c.id[i],
+                 category: c.cat[i] >= 0 ? DATA.categories[c.cat[i]] : "",
+                 question: questionText(c.prompt[i]), response: c.response[i], answer: c.answer[i], target: c.target[i],
+                 extraction: DATA.methods[c.method[i]], outcome: DATA.outcomes[c.outcome[i]],
+                 score: value === undefined ? null : value, error: run.errors[i] === undefined ? null : run.errors[i],
+                 prompt: promptText(c.prompt[i])});
+    }
+    return rows;
+  }
+  function csvField(value) {
+    if (value === null || value === undefined) return "";
+    var text = typeof value === "string" ? value : (typeof value === "object" ? JSON.stringify(value) : String(value));
+    return /[",\r\n]/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text;
+  }
+  function exportText(format) {
+    var rows = exportedRows();
+    if (format === "json") return JSON.stringify(rows, null, 1) + "\n";
+    return [EXPORT_COLUMNS.join(",")].concat(rows.map(function (row) {
+      return EXPORT_COLUMNS.map(function (name) { return csvField(row[name]); }).join(",");
+    })).join("\r\n") + "\r\n";
+  }
+  function download(format) {
+    var blob = new Blob([exportText(format)], {type: format === "json" ? "application/json" : "text/csv"});
+    var link = el("a", {href: URL.createObjectURL(blob), download: "mmlens-samples." + format});
+    document.body.appendChild(link);
+    link.click();
+    setTimeout(function () { URL.revokeObjectURL(link.href); link.remove(); }, 0);
+  }
+  state.exportText = exportText;
   function update() {
     applyFilters();
     renderFilterOptions();
@@ -711,6 +779,9 @@
     });
     document.getElementById("filter-category").addEventListener("change", function (event) {
       browser.category = event.target.value; browser.page = 0; update();
+    });
+    document.querySelectorAll("[data-export]").forEach(function (button) {
+      button.addEventListener("click", function () { download(button.getAttribute("data-export")); });
     });
     var timer = null;
     document.getElementById("filter-query").addEventListener("input", function (event) {
@@ -735,6 +806,21 @@
     });
     update();
   }
+
+  // Served by `mmlens view`: ask the server now and then whether the store changed, and reload.
+  (function live() {
+    var meta = document.querySelector('meta[name="mmlens-live"]');
+    if (!meta || location.protocol.indexOf("http") !== 0) return;
+    var built = meta.getAttribute("content"), every = Number(meta.getAttribute("data-seconds")) || 2;
+    function check() {
+      fetch("/__mmlens/state", {cache: "no-store"}).then(function (response) { return response.json(); })
+        .then(function (answer) {
+          if (answer.state && answer.state !== built) { location.reload(); return; }
+          setTimeout(check, every * 1000);
+        }, function () { setTimeout(check, every * 1000); });
+    }
+    setTimeout(check, every * 1000);
+  })();
 
   setupBrowser();
   state.timings.samplesRendered = performance.now();
