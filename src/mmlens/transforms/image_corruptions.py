@@ -1,4 +1,5 @@
-"""``corrupt_image:<kind>@<severity>``: ChEF's image corruptions, on the fly and cached like any image.
+"""``corrupt_image:<kind>@<severity>[,constants=chef|imagenet_c]``: ChEF's image corruptions, on the
+fly and cached like any image.
 
 Kinds (severity 1-5):
 
@@ -9,9 +10,17 @@ Kinds (severity 1-5):
 - geometric (ChEF v1 ``other``): center_crop (2-10 %), resize_x and resize_y (±10-50 %, the sign
   drawn), rotate (±8-40°, the sign drawn; PIL bilinear, canvas expanded)
 
-The four photometric families are ImageNet-C's operations and constants as the
-``imagecorruptions-imaug`` package implements them (the maintained fork of Hendrycks' code; extra
-``robustness``); the geometric steps follow ChEF v1's ``image_corruption_method.py`` with PIL.
+The four photometric families have two profiles (``constants``):
+
+- ``chef`` (the default): ChEF's own code (``image_corruption_method.py`` @54df7bb), which is
+  Hendrycks' CIFAR-10-C code with CIFAR's constants and 32-px leftovers, ported in
+  ``chef_corruptions`` (pixel for pixel the official functions on the same input and seed).
+- ``imagenet_c``: ImageNet-C's operations and constants as the ``imagecorruptions-imaug`` package
+  implements them (the maintained fork of Hendrycks' code); mmlens's behaviour before the profile
+  existed, with the same digests.
+
+Both need the ``robustness`` extra. The geometric steps follow ChEF v1's
+``image_corruption_method.py`` with PIL, the same under both profiles.
 ``corrupt_image:chef`` is ChEF's chained setting (``MMBench_corruption.py``): one kind per family
 (noise, blur, weather, digital) with severity ``randint(1, 5)``, then crop, resize x, resize y and
 rotate, each with its own ``randint(1, 5)``.
@@ -32,7 +41,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import replace
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -56,6 +65,11 @@ GEOMETRIC = ("center_crop", "resize_x", "resize_y", "rotate")
 PHOTOMETRIC = tuple(kind for kinds in FAMILIES.values() for kind in kinds)
 KINDS = (*PHOTOMETRIC, *GEOMETRIC)
 CHAIN = "chef"
+Constants = Literal["chef", "imagenet_c"]
+CONSTANTS: tuple[Constants, ...] = ("chef", "imagenet_c")
+DEFAULT_CONSTANTS: Constants = "chef"
+# ChEF's glass blur shuffles the top-left 32x32 and its fog takes H // 32 x W // 32 fractal cells.
+CHEF_MIN_SIDE = {"glass_blur": 32, "fog": 32}
 # Bumped whenever this module could draw other pixels for the same steps.
 VERSION = 1
 DETAILS_KEY = "transform_details"  # sample metadata -> the record's details["transforms"]
@@ -108,13 +122,18 @@ def parse_kind(text: str) -> tuple[str, int | None]:
         raise ValueError(f"severity must be an integer 1-5, got {severity!r}") from None
 
 
-def parse_options(text: str) -> dict[str, Any]:
-    """``,seed=N`` after the kind (``corrupt_image:gaussian_noise@3,seed=2``)."""
+def parse_options(text: str, constants: bool = False) -> dict[str, Any]:
+    """``,seed=N`` after the kind (``corrupt_image:gaussian_noise@3,seed=2``), and with
+    ``constants`` (corrupt_image's) ``,constants=chef|imagenet_c`` too."""
     fields: dict[str, Any] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         key, sep, value = item.partition("=")
+        if constants and sep and key == "constants":
+            fields["constants"] = value.strip()
+            continue
         if not sep or key != "seed":
-            raise ValueError(f"unknown option {item!r} (only seed=N)")
+            known = f"seed=N or constants={'|'.join(CONSTANTS)}" if constants else "only seed=N"
+            raise ValueError(f"unknown option {item!r} ({known})")
         try:
             fields["seed"] = int(value)
         except ValueError:
@@ -136,8 +155,11 @@ def chain_steps(
     return [{"kind": name, "severity": level, "seed": rng.getrandbits(32)} for name, level in chosen]
 
 
-def apply_step(image: PILImage.Image, step: dict[str, Any]) -> PILImage.Image:
-    """One corruption step on an RGB image, deterministic for the step's seed."""
+def apply_step(
+    image: PILImage.Image, step: dict[str, Any], constants: str = DEFAULT_CONSTANTS
+) -> PILImage.Image:
+    """One corruption step on an RGB image, deterministic for the step's seed; the photometric
+    kinds as ChEF's code does them (``chef``) or as ``imagecorruptions`` does (``imagenet_c``)."""
     import random
 
     from PIL import Image
@@ -159,20 +181,41 @@ def apply_step(image: PILImage.Image, step: dict[str, Any]) -> PILImage.Image:
         return image.rotate(angle, resample=Image.Resampling.BILINEAR, expand=True)
     library_version()
     import numpy as np
-    from imagecorruptions import corruption_dict
 
-    # The library's ``corrupt`` refuses images under 32 px; most operations work at any size, so
-    # its function is called directly (as ``corrupt`` does after its checks) and a failure named.
-    extra = {"seed": seed} if kind in ("glass_blur", "impulse_noise") else {}
+    if constants == "chef" and min(image.size) < CHEF_MIN_SIDE.get(kind, 0):
+        raise DataError(
+            f"corrupt_image {kind}@{severity} (constants=chef) needs at least 32x32 pixels, as ChEF's "
+            f"code does (CIFAR's 32 px), got {image.size[0]}x{image.size[1]}: use constants=imagenet_c"
+        )
     try:
         with seeded_global_generators(seed):
-            result = corruption_dict[kind](image, severity, **extra)
+            result = (
+                photometric(kind)(image, severity, seed) if constants == "chef" else imagenet_c(image, step)
+            )
     except Exception as error:  # noqa: BLE001 - the library's errors on odd sizes, named in one line
         raise DataError(
             f"corrupt_image {kind}@{severity} failed on a {image.size[0]}x{image.size[1]} image: "
             f"{type(error).__name__}: {error}"
         ) from None
     return Image.fromarray(np.asarray(result).astype(np.uint8)[..., :3])
+
+
+def photometric(kind: str) -> Any:
+    """ChEF's function for ``kind`` (``chef_corruptions``, imported only when drawn)."""
+    from mmlens.transforms.chef_corruptions import CHEF_FUNCTIONS
+
+    return CHEF_FUNCTIONS[kind]
+
+
+def imagenet_c(image: PILImage.Image, step: dict[str, Any]) -> Any:
+    """``imagecorruptions``' function for the step. The library's ``corrupt`` refuses images under
+    32 px; most operations work at any size, so its function is called directly (as ``corrupt``
+    does after its checks) and a failure named by the caller."""
+    from imagecorruptions import corruption_dict
+
+    kind, seed = step["kind"], step["seed"]
+    extra = {"seed": seed} if kind in ("glass_blur", "impulse_noise") else {}
+    return corruption_dict[kind](image, step["severity"], **extra)
 
 
 class _DrawnCache:
@@ -202,21 +245,26 @@ _DRAWN = _DrawnCache()
 
 class CorruptedImage(ImageRef):
     """An image corrupted on demand: its digest is a function of the source image's digest, the
-    steps (kind, severity, seed) and the library version, computed without any pixels."""
+    steps (kind, severity, seed), the constants and the library version, computed without any
+    pixels. ``imagenet_c`` keeps the key it had before the profile existed (no ``constants``
+    field), so an image cached then is never taken for a ``chef`` one."""
 
-    def __init__(self, source: ImageRef, steps: list[dict[str, Any]], version: str) -> None:
+    def __init__(
+        self, source: ImageRef, steps: list[dict[str, Any]], version: str, constants: str = DEFAULT_CONSTANTS
+    ) -> None:
         self.source = source
         self.steps = steps
         self.version = version
+        self.constants = constants
         self._digest: str | None = None
 
     @property
     def digest(self) -> str:
         if self._digest is None:
-            text = json.dumps(
-                {"source": self.source.digest, "steps": self.steps, "library": self.version, "v": VERSION},
-                sort_keys=True,
-            )
+            key = {"source": self.source.digest, "steps": self.steps, "library": self.version, "v": VERSION}
+            if self.constants != "imagenet_c":
+                key["constants"] = self.constants
+            text = json.dumps(key, sort_keys=True)
             name = self.steps[0]["kind"] if len(self.steps) == 1 else CHAIN
             self._digest = f"gen:corrupt_image/{name}/" + hashlib.sha256(text.encode()).hexdigest()
         return self._digest
@@ -226,7 +274,9 @@ class CorruptedImage(ImageRef):
         if image is None:
             image = self.source.pil()
             for step in self.steps:
-                image = apply_step(image.convert("RGB") if image.mode != "RGB" else image, step)
+                image = apply_step(
+                    image.convert("RGB") if image.mode != "RGB" else image, step, self.constants
+                )
             _DRAWN.put(self.digest, image)
         return image
 
@@ -255,11 +305,14 @@ def with_details(sample: Sample, name: str, info: dict[str, Any]) -> Sample:
 @register_transform("corrupt_image")
 class CorruptImage(Transform):
     """Every image of every sample corrupted: ``--transform corrupt_image:KIND@SEVERITY[,seed=N]``
-    or ``corrupt_image:chef`` (ChEF's chain); YAML ``{type: corrupt_image, kind: fog, severity: 2}``."""
+    or ``corrupt_image:chef`` (ChEF's chain); YAML ``{type: corrupt_image, kind: fog, severity: 2}``.
+    ``constants`` picks the photometric profile: ``chef`` (ChEF's code, the default) or
+    ``imagenet_c`` (``imagecorruptions``, mmlens's earlier behaviour)."""
 
     kind: str
     severity: int | None = Field(default=None, ge=1, le=5)
     seed: int = 0
+    constants: Constants = DEFAULT_CONSTANTS
 
     @classmethod
     def from_args(cls, args: str) -> dict[str, Any]:
@@ -267,7 +320,7 @@ class CorruptImage(Transform):
             raise ValueError(f"give a corruption: corrupt_image:KIND@SEVERITY or corrupt_image:{CHAIN}")
         spec, _, options = args.partition(",")
         kind, severity = parse_kind(spec)
-        fields: dict[str, Any] = {"kind": kind, **parse_options(options)}
+        fields: dict[str, Any] = {"kind": kind, **parse_options(options, constants=True)}
         if severity is not None:
             fields["severity"] = severity
         return fields
@@ -285,7 +338,8 @@ class CorruptImage(Transform):
 
     def label(self) -> str:
         name = self.kind if self.severity is None else f"{self.kind}@{self.severity}"
-        return f"corrupt_image:{name}" + (f",seed={self.seed}" if self.seed else "")
+        label = f"corrupt_image:{name}" + (f",seed={self.seed}" if self.seed else "")
+        return label + (f",constants={self.constants}" if self.constants != DEFAULT_CONSTANTS else "")
 
     def transform_sample(self, sample: Sample) -> list[Sample]:
         if not sample.images:
@@ -299,11 +353,12 @@ class CorruptImage(Transform):
             for part in message.content:
                 if isinstance(part, ImagePart):
                     steps = chain_steps(self.seed, sample.id, index, self.kind, self.severity)
-                    image = CorruptedImage(part.image, steps, version)
+                    image = CorruptedImage(part.image, steps, version, self.constants)
                     done.append({"image": index, "steps": steps, "digest": image.digest})
                     part = ImagePart(image)
                     index += 1
                 parts.append(part)
             messages.append(Message(message.role, tuple(parts)))
-        info = {"kind": self.kind, "severity": self.severity, "seed": self.seed, "images": done}
+        info: dict[str, Any] = {"kind": self.kind, "severity": self.severity, "seed": self.seed}
+        info.update(constants=self.constants, images=done)
         return [with_details(replace(sample, messages=messages), "corrupt_image", info)]
