@@ -1,10 +1,15 @@
-"""Shared fixtures: every test gets its own MMLENS_HOME, so nothing touches ~/.mmlens."""
+"""Shared fixtures: every test gets its own MMLENS_HOME, so nothing touches ~/.mmlens, and no test
+leaves files in the checkout (a run without --output-dir writes mmlens-runs/ in the working folder,
+which is the repository root under pytest: such a test fails, naming what it left)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+REPOSITORY = Path(__file__).resolve().parents[1]
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PLUGINS = Path(__file__).resolve().parent / "plugins"
@@ -16,3 +21,21 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MMLENS_HOME", str(home))
     monkeypatch.delenv("MMLENS_STORE", raising=False)
     return home
+
+
+@pytest.fixture(scope="session")
+def checkout_entries() -> set[str]:
+    """What the repository's top folder held before the first test."""
+    return {path.name for path in REPOSITORY.iterdir()}
+
+
+@pytest.fixture(autouse=True)
+def leaves_no_files_in_the_checkout(checkout_entries: set[str]) -> Iterator[None]:
+    yield
+    left = sorted({path.name for path in REPOSITORY.iterdir()} - checkout_entries)
+    if left:
+        checkout_entries.update(left)  # this test is the one that fails, not every one after it
+        pytest.fail(
+            f"the test left {', '.join(left)} in the checkout ({REPOSITORY}): give it a tmp_path "
+            "(--output-dir, store, -o), never the working folder"
+        )

@@ -78,8 +78,9 @@ def test_parquet_samples_hold_no_image_bytes(tmp_path: Path) -> None:
 
 def test_samples_of_a_run_hold_no_image_bytes(tmp_path: Path) -> None:
     data = write_parquet(big_rows(64), tmp_path / "mmstar" / "data" / "val-00000-of-00001.parquet")
-    first = api.evaluate("mmstar", "constant", data=data.parent.parent, store=tmp_path / "s.sqlite")
-    again = api.evaluate("mmstar", "constant", data=data.parent.parent, store=tmp_path / "s.sqlite")
+    store, runs = tmp_path / "s.sqlite", tmp_path / "runs"
+    first = api.evaluate("mmstar", "constant", data=data.parent.parent, store=store, output_dir=runs)
+    again = api.evaluate("mmstar", "constant", data=data.parent.parent, store=store, output_dir=runs)
     assert first.run_id == again.run_id
     assert again.stats is not None and again.stats.computed == 0  # fully cached: the same keys
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,10 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+# Screenshots for a person to look at: outside the checkout (the suite leaves no files in it).
+ARTIFACTS = Path(
+    os.environ.get("MMLENS_TEST_ARTIFACTS") or Path(tempfile.gettempdir()) / "mmlens-test-artifacts"
+)
 
 
 @dataclass
