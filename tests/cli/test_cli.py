@@ -101,7 +101,10 @@ def test_bad_predictions_files(
     assert len(err.strip().splitlines()) == 1
 
 
-def test_bad_input_messages(capsys: pytest.CaptureFixture[str], numbers: Path, tmp_path: Path) -> None:
+def test_bad_input_messages(
+    capsys: pytest.CaptureFixture[str], numbers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # a case may create the default --output-dir before it fails
     cases = {
         ("run", "numbrs", "--include", str(numbers)): "unknown task 'numbrs'. Did you mean 'numbers'?",
         (

@@ -14,6 +14,7 @@ from mmlens.cli import main
 from mmlens.core.suites import load_suites
 from tests.cli.test_multi_task import TASKS, results_of, run_main, runnable_copy, summary_rows
 from tests.fixtures.suite_data import STANDARD_TASKS, standard_suite_data
+from tests.fixtures.tiny_models import TinyModelFactory, tiny_model_factory  # noqa: F401 - fixture
 
 PAPER_SUITES = ("standard", "minicpm-v", "internlm-xcomposer2-4khd")
 
@@ -208,3 +209,30 @@ def test_a_misspelt_suite_task_key_is_one_line(capsys: pytest.CaptureFixture[str
 def test_run_help_names_suite() -> None:
     with pytest.raises(SystemExit):
         main(["run", "--help"])
+
+
+def test_the_standard_suite_with_a_tiny_vlm(
+    capsys: pytest.CaptureFixture[str],
+    suite_data: dict[str, str],
+    tmp_path: Path,
+    tiny_model_factory: TinyModelFactory,  # noqa: F811
+) -> None:
+    """Every standard-suite task through the real hf backend (a tiny LLaVA), the judged ones with the
+    constant judge: one loaded model, one summary, no request errors."""
+    pytest.importorskip("transformers")
+    tasks = load_suites()["standard"].tasks
+    config = tmp_path / "standard.yaml"
+    config.write_text(yaml.safe_dump({
+        "model": f"hf:{tiny_model_factory('llava')}", "model_args": "dtype=float32",
+        "roles": {"judge": "constant"}, "data": {t: p for t, p in suite_data.items() if t in tasks},
+    }))  # fmt: skip
+    output = tmp_path / "runs"
+    store = str(tmp_path / "s.sqlite")
+    args = ["--store", store, "run", "--suite", "standard", "--config", str(config)]
+    # the tiny model's context is 512 tokens: MathVista's 1,024 new tokens would not fit
+    code, out, err = run_main(capsys, *args, "--max-new-tokens", "16", "--output-dir", str(output))
+    assert code == 0, out[-3000:]
+    assert list(summary_rows(out)) == list(tasks)
+    results = results_of(output)
+    assert all(r["counts"]["errors"] == 0 for r in results.values())
+    assert len({r["provenance"]["model"]["label"] for r in results.values()}) == 1
