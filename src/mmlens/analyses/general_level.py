@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mmlens.core.errors import ConfigError, DataError
+from mmlens.scenarios.tables import PANDAS_NA_STRINGS
 
 Profile = Literal["official", "fixed"]
 PROFILES: tuple[Profile, ...] = ("official", "fixed")
@@ -81,29 +82,7 @@ NLP_RMSE_T = 5
 EPSILON = 1e-6
 
 # The strings pandas.read_excel reads as NaN by default (pandas._libs.parsers.STR_NA_VALUES).
-_PANDAS_NA = frozenset(
-    {
-        "",
-        "#N/A",
-        "#N/A N/A",
-        "#NA",
-        "-1.#IND",
-        "-1.#QNAN",
-        "-NaN",
-        "-nan",
-        "1.#IND",
-        "1.#QNAN",
-        "<NA>",
-        "N/A",
-        "NA",
-        "NULL",
-        "NaN",
-        "None",
-        "n/a",
-        "nan",
-        "null",
-    }
-)
+_PANDAS_NA = PANDAS_NA_STRINGS
 INF = math.inf
 
 
