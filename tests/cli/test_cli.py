@@ -19,6 +19,13 @@ def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, 
     return code, captured.out, captured.err
 
 
+@pytest.fixture(autouse=True)
+def in_a_tmp_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands here run in the test's folder: a run without --output-dir (or one that fails after
+    making it) writes the default mmlens-runs/ there, never in the checkout."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def numbers(tmp_path: Path) -> Path:
     return build_numbers_task(tmp_path / "bench", count=12, duplicates=0)
@@ -101,10 +108,7 @@ def test_bad_predictions_files(
     assert len(err.strip().splitlines()) == 1
 
 
-def test_bad_input_messages(
-    capsys: pytest.CaptureFixture[str], numbers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)  # a case may create the default --output-dir before it fails
+def test_bad_input_messages(capsys: pytest.CaptureFixture[str], numbers: Path, tmp_path: Path) -> None:
     cases = {
         ("run", "numbrs", "--include", str(numbers)): "unknown task 'numbrs'. Did you mean 'numbers'?",
         (
