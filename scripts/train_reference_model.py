@@ -1,6 +1,6 @@
 """Train the built-in ``reference`` model on the shapes benchmark and export its weights (float16 .npz).
 
-    python scripts/train_reference_model.py            # 15-30 minutes on 2 CPU cores; the shipped file, byte for byte
+    python scripts/train_reference_model.py   # 15-30 min on 2 CPU cores; the shipped file, byte for byte
 
 Training data comes from the same generator as the benchmark but with other seeds (1000 + epoch,
 a fresh set every epoch), so the default evaluation (seed 0) is never trained on. The network
