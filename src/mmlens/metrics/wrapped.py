@@ -4,11 +4,12 @@ is copied to ``acc`` (the wrapper's ``correct_key``), and the wrapper aggregates
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from pydantic import SerializeAsAny
 
-from mmlens.core.parts import Aggregate, Extraction, Metric, Prediction
+from mmlens.core.errors import ConfigError
+from mmlens.core.parts import Aggregate, Extraction, Metric, Prediction, Rounds
 from mmlens.core.sample import Sample
 
 
@@ -29,6 +30,25 @@ class WrappedMetric(Metric):
         scores = self.inner.score(sample, extraction)
         key = type(self.inner).correct_key
         return {**scores, "acc": scores[key]} if key is not None and key in scores else scores
+
+    def inner_rounds(self, sample: Sample, prediction: Prediction) -> Rounds[Extraction]:
+        """The inner metric's extraction rounds (a judged wrapper's ``extract_rounds`` sends them)."""
+        return (yield from self.inner.extract_rounds(sample, prediction))
+
+
+W = TypeVar("W", bound=WrappedMetric)
+
+
+def wrap_right_wrong(metric: Metric, plain: type[W], judged: type[W], transform: str, needs: str) -> W:
+    """``metric`` wrapped by ``plain``, or by ``judged`` where it extracts in rounds (asks a judge);
+    a metric without a per-sample right/wrong is refused, naming the transform and what ``needs`` it."""
+    if type(metric).correct_key is None:
+        raise ConfigError(
+            f"transform {transform}: metric {type(metric).__name__} gives a score, not right/wrong, per "
+            f"sample; {needs} right/wrong"
+        )
+    wrapper = judged if type(metric).extract_rounds is not Metric.extract_rounds else plain
+    return wrapper(inner=metric)
 
 
 def with_vanilla(own: Aggregate, vanilla: Aggregate) -> Aggregate:

@@ -10,9 +10,8 @@ published rotations (MMBench) keeps them: the transform leaves it unchanged.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from mmlens.core.errors import ConfigError
 from mmlens.core.parts import (
     Aggregate,
     Extraction,
@@ -26,7 +25,7 @@ from mmlens.core.parts import (
 )
 from mmlens.core.sample import BadSample, Sample
 from mmlens.metrics.aggregation import mean_aggregate
-from mmlens.metrics.wrapped import WrappedMetric, with_vanilla
+from mmlens.metrics.wrapped import WrappedMetric, with_vanilla, wrap_right_wrong
 from mmlens.transforms.choices import find_options, reorder
 from mmlens.transforms.options import require_multiple_choice
 
@@ -79,12 +78,8 @@ class CircularJudgedMetric(CircularMetric):
     """CircularMetric over a metric that asks a role (a judge) to extract the answer."""
 
     def extract_rounds(self, sample: Sample, prediction: Prediction) -> Rounds[Extraction]:
-        extraction = yield from _as_rounds(self.inner.extract_rounds(sample, prediction))
+        extraction = yield from self.inner_rounds(sample, prediction)
         return self._tagged(sample, extraction)
-
-
-def _as_rounds(result: Any) -> Rounds[Extraction]:
-    return (yield from result)
 
 
 @register_transform("circular")
@@ -94,14 +89,9 @@ class Circular(Transform):
     def adapt_metric(self, metric: Metric) -> Metric:
         if type(metric).scores_rotations or isinstance(metric, CircularMetric):
             return metric
-        if type(metric).correct_key is None:
-            raise ConfigError(
-                f"transform circular: metric {type(metric).__name__} gives a score, not right/wrong, per "
-                "sample; CircularEval needs right/wrong"
-            )
-        if type(metric).extract_rounds is not Metric.extract_rounds:
-            return CircularJudgedMetric(inner=metric)
-        return CircularMetric(inner=metric)
+        return wrap_right_wrong(
+            metric, CircularMetric, CircularJudgedMetric, "circular", "CircularEval needs"
+        )
 
     def apply(self, samples: list[Sample], context: TransformContext) -> list[Sample | BadSample]:
         require_multiple_choice(samples, self, context)

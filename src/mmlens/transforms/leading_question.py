@@ -34,7 +34,7 @@ import re
 from dataclasses import replace
 from typing import Any, ClassVar
 
-from mmlens.core.errors import ConfigError, SampleError
+from mmlens.core.errors import SampleError
 from mmlens.core.messages import Message, TextPart
 from mmlens.core.options import LETTERS
 from mmlens.core.parts import (
@@ -49,7 +49,7 @@ from mmlens.core.parts import (
 )
 from mmlens.core.sample import Sample
 from mmlens.metrics.aggregation import mean_aggregate
-from mmlens.metrics.wrapped import WrappedMetric, with_vanilla
+from mmlens.metrics.wrapped import WrappedMetric, with_vanilla, wrap_right_wrong
 from mmlens.transforms.choices import find_options
 from mmlens.transforms.options import sample_rng
 
@@ -223,11 +223,7 @@ class LeadingJudgedMetric(LeadingMetric):
     """LeadingMetric over a metric that asks a role (a judge) for the answer."""
 
     def extract_rounds(self, sample: Sample, prediction: Prediction) -> Rounds[Extraction]:
-        return (yield from _as_rounds(self.inner.extract_rounds(sample, prediction)))
-
-
-def _as_rounds(result: Any) -> Rounds[Extraction]:
-    return (yield from result)
+        return (yield from self.inner_rounds(sample, prediction))
 
 
 @register_transform("leading_question")
@@ -248,14 +244,9 @@ class LeadingQuestion(Transform):
     def adapt_metric(self, metric: Metric) -> Metric:
         if isinstance(metric, LeadingMetric):
             return metric
-        if type(metric).correct_key is None:
-            raise ConfigError(
-                f"transform leading_question: metric {type(metric).__name__} gives a score, not right/wrong, "
-                "per sample; a leading-question pair needs right/wrong"
-            )
-        if type(metric).extract_rounds is not Metric.extract_rounds:
-            return LeadingJudgedMetric(inner=metric)
-        return LeadingMetric(inner=metric)
+        return wrap_right_wrong(
+            metric, LeadingMetric, LeadingJudgedMetric, "leading_question", "a leading-question pair needs"
+        )
 
     def transform_sample(self, sample: Sample) -> list[Sample]:
         if sample.id.endswith(SUFFIX):
