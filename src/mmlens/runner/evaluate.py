@@ -143,16 +143,26 @@ def write_run_folder(run_dir: Path, results: dict[str, Any], records: list[dict[
 
 
 def set_aside_unreadable_images(
-    flows: list[SampleFlow], unique: dict[str, Request], cached_keys: set[str]
+    flows: list[SampleFlow],
+    unique: dict[str, Request],
+    cached_keys: set[str],
+    store: Store | None = None,
 ) -> tuple[list[SampleFlow], dict[str, Request], list[BadSample]]:
     """Samples with an image that cannot be decoded become bad samples before anything is sent, so
     that a corrupt file is reported once as bad data, not retried as a failed request on every run.
-    Only samples that still need a model are checked (a cached rerun reads no image)."""
+    Only samples that still need a model are checked (a cached rerun reads no image), and only their
+    images without a thumbnail in ``store``: a thumbnail was decoded from the very bytes the digest
+    names, so that image is readable (another model on the same data reads no image here)."""
     kept: list[SampleFlow] = []
     bad: list[BadSample] = []
+    needing = [item for item in flows if any(key not in cached_keys for key in item.keys)]
+    readable = (
+        store.thumbnailed({i.digest for item in needing for i in item.sample.images}) if store else set()
+    )
     for item in flows:
         needs_model = any(key not in cached_keys for key in item.keys)
-        reasons = [r for r in (i.unreadable_reason() for i in item.sample.images) if r] if needs_model else []
+        images = [i for i in item.sample.images if i.digest not in readable] if needs_model else []
+        reasons = [r for r in (i.unreadable_reason() for i in images) if r]
         if reasons:
             bad.append(BadSample(item.sample.id, reasons[0]))
             item.rounds.close()
@@ -205,6 +215,8 @@ def run_task(
         samples, bad_from_data = load_samples(task, context, transform_roles.embed)
         samples, without_media = set_aside_samples_without_media(task, samples, context.data_path)
         bad_from_data += without_media
+        if thumbnails:  # from here on, in the background, beside planning, checks and requests
+            maker = ThumbnailMaker(samples, store).start()
         model = model_spec if isinstance(model_spec, Model) else build_model(model_spec)
         if not role_models:  # not loaded yet by a transform
             role_models.update(load_roles(roles))
@@ -216,7 +228,7 @@ def run_task(
         unique = key_requests(flows, fingerprints)
         check_request_kinds(task, unique, models)
         cached = store.get_responses(unique)
-        flows, unique, unreadable = set_aside_unreadable_images(flows, unique, set(cached))
+        flows, unique, unreadable = set_aside_unreadable_images(flows, unique, set(cached), store)
         bad_from_data += unreadable
         if not flows:
             reason = (bad_from_data + bad_from_plan)[0].reason if bad_from_data + bad_from_plan else "none"
@@ -227,8 +239,6 @@ def run_task(
         optional: dict[str, Any] = {"config": config} if config is not None else {}
         if task.generation:
             optional["generation_overrides"] = task.generation.given()
-        if thumbnails:  # made in a background thread while the requests are out
-            maker = ThumbnailMaker([item.sample for item in flows], store)
         provenance = Provenance(
             **optional,
             **environment(),

@@ -13,33 +13,34 @@ thumbnailed and dropped, and thumbnails are committed every ``BATCH``.
 from __future__ import annotations
 
 import io
-import math
 import threading
 from collections.abc import Iterable
 
 from mmlens.core.errors import MmlensError
 from mmlens.core.media import BytesImage, FileImage, ImageRef, StoredImage
 from mmlens.core.sample import Sample
+from mmlens.runner.thumbnail_worker import WorkerProcess, jpeg_thumbnail
 from mmlens.store.sqlite import Store
 
 THUMBNAIL_SIDE = 160
 BATCH = 256
+# A run with at least this many images to thumbnail makes them in a worker process (CHUNK at a time)
+PROCESS_FROM = 2000
+CHUNK = 128
 
 
 def make_thumbnail(image: ImageRef, side: int = THUMBNAIL_SIDE) -> bytes | None:
     """A JPEG at most ``side`` pixels wide and high; None when the image cannot be decoded."""
     from PIL import Image
 
-    picture: Image.Image
-    try:
-        if isinstance(image, BytesImage | FileImage | StoredImage):  # an encoded file: decode it small
-            picture = Image.open(io.BytesIO(image.encoded()))
-            width, height = picture.size
-            scale = min(side / width, side / height, 1.0)
-            # JPEG: the smallest DCT scale (1/2 ... 1/8) still at least the thumbnail's size
-            picture.draft("RGB", (max(1, math.floor(width * scale)), max(1, math.floor(height * scale))))
-        else:  # drawn, corrupted or in-memory images: their pixels (thumbnail() changes them in place)
-            picture = image.pil().copy()
+    if isinstance(image, BytesImage | FileImage | StoredImage):  # an encoded file: decode it small
+        try:
+            data = image.encoded()
+        except (MmlensError, OSError):
+            return None
+        return jpeg_thumbnail(data, side)
+    try:  # drawn, corrupted or in-memory images: their pixels (thumbnail() changes them in place)
+        picture = image.pil().copy()
         if picture.mode not in ("RGB", "L"):  # palette, alpha, CMYK, 16-bit: JPEG takes RGB or L
             picture = picture.convert("RGB")
         picture.thumbnail((side, side), reducing_gap=2.0)  # reduce() by whole factors, then resample
@@ -67,6 +68,35 @@ def images_without_thumbnails(samples: Iterable[Sample], store: Store) -> list[I
 def save_thumbnails(samples: list[Sample], store: Store) -> int:
     """Thumbnail the images the store does not have yet, here and now; returns how many were made."""
     return save_thumbnails_of(images_without_thumbnails(samples, store), store)
+
+
+def _encoded(image: ImageRef) -> bytes | None:
+    try:
+        return image.encoded()
+    except (MmlensError, OSError):
+        return None  # unreadable: no thumbnail (its sample is a bad sample)
+
+
+def save_thumbnails_in_process(todo: list[ImageRef], store: Store, stop: threading.Event) -> int:
+    """Thumbnail ``todo`` in a worker process: this thread reads each CHUNK's encoded images and
+    waits (without the GIL) while the process decodes and shrinks them; committed every chunk."""
+    made = 0
+    encoded = [image for image in todo if isinstance(image, BytesImage | FileImage | StoredImage)]
+    others = [image for image in todo if not isinstance(image, BytesImage | FileImage | StoredImage)]
+    worker = WorkerProcess(THUMBNAIL_SIDE)
+    try:
+        for start in range(0, len(encoded), CHUNK):
+            if stop.is_set():
+                break
+            chunk = [(image.digest, _encoded(image)) for image in encoded[start : start + CHUNK]]
+            readable = [(digest, data) for digest, data in chunk if data is not None]
+            thumbnails = worker.thumbnails([data for _, data in readable])
+            batch = {d: t for (d, _), t in zip(readable, thumbnails, strict=True) if t is not None}
+            store.put_thumbnails(batch)
+            made += len(batch)
+    finally:
+        worker.close()
+    return made + save_thumbnails_of(others, store, stop)
 
 
 def save_thumbnails_of(todo: list[ImageRef], store: Store, stop: threading.Event | None = None) -> int:
@@ -103,13 +133,17 @@ class ThumbnailMaker:
         self._error: BaseException | None = None
 
     def start(self) -> ThumbnailMaker:
-        if self._todo:
+        """Start the thread (once: a second call does nothing)."""
+        if self._todo and self._thread.ident is None:
             self._thread.start()
         return self
 
     def _work(self) -> None:
         try:
-            self._made = save_thumbnails_of(self._todo, self._store, self._stop)
+            if len(self._todo) >= PROCESS_FROM:
+                self._made = save_thumbnails_in_process(self._todo, self._store, self._stop)
+            else:
+                self._made = save_thumbnails_of(self._todo, self._store, self._stop)
         except BaseException as error:  # noqa: BLE001 - raised by finish(), in the run's thread
             self._error = error
         finally:

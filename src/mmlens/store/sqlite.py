@@ -413,7 +413,17 @@ class Store:
     # -- thumbnails ---------------------------------------------------------------------------
     def missing_thumbnails(self, digests: Iterable[str]) -> set[str]:
         wanted = set(digests)
-        return wanted - set(self.get_thumbnails(wanted))
+        return wanted - self.thumbnailed(wanted)
+
+    def thumbnailed(self, digests: Iterable[str]) -> set[str]:
+        """Which of ``digests`` have a thumbnail (their JPEGs are not read)."""
+        with self._reading():
+            return {
+                digest
+                for (digest,) in self._select_where_in(
+                    "SELECT digest FROM thumbnails WHERE digest IN ({})", digests
+                )
+            }
 
     def put_thumbnails(self, items: dict[str, bytes]) -> None:
         if not items:
