@@ -173,3 +173,38 @@ def test_a_reply_that_looks_like_a_reference_is_kept_as_it_is(tmp_path: Path) ->
         assert list(store.iter_records("r")) == [
             {"id": "s", "response": lookalike, "details": {"$text_sha256": "x"}}
         ]
+
+
+def test_a_steady_stream_commits_in_the_callers_thread_within_the_interval(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A put that finds the batch older than ``commit_interval`` commits it there and then, so a busy
+    stream neither waits for nor hops to the timer's thread (which a CPU-bound event loop starves of
+    the GIL); the timer only commits a batch's tail. Here the timer never runs at all."""
+    import threading
+
+    from mmlens.store import sqlite as store_module
+
+    class Starved:
+        def __init__(self, *args: object) -> None:
+            self.daemon = True
+
+        def start(self) -> None:
+            pass
+
+        def cancel(self) -> None:
+            pass
+
+    monkeypatch.setattr(store_module.threading, "Timer", Starved)
+    path = tmp_path / "s.sqlite"
+    store = Store(path, commit_interval=0.002)
+    threads: list[int] = []
+    store._db.set_trace_callback(lambda s: threads.append(threading.get_ident()) if s == "COMMIT" else None)
+    for i in range(20):
+        store.put_response(f"k{i}", "m", "generate", Response(text="a"))
+        time.sleep(0.003)  # each put finds the batch before it older than the interval
+    with sqlite3.connect(path) as reader:  # no flush, no close: what a kill -9 now would leave
+        assert reader.execute("SELECT COUNT(*) FROM responses").fetchone()[0] >= 19  # before: 0 (all waited for the timer)
+    reader.close()
+    assert set(threads) == {threading.get_ident()}
+    store.close()

@@ -217,9 +217,9 @@ class Store:
             self._pending.append(row)
             if apart is not None:
                 self._pending_texts[apart[0]] = apart[1]
-            if self.commit_interval <= 0:
-                self.flush()
-            elif self._timer is None:
+            if self.commit_interval <= 0 or row[4] - self._pending[0][4] >= self.commit_interval:
+                self.flush()  # here, in the caller's thread: a busy stream commits without a thread hop
+            elif self._timer is None:  # the batch's tail, if no later put comes to commit it
                 self._timer = threading.Timer(self.commit_interval, self._timed_flush)
                 self._timer.daemon = True
                 self._timer.start()
