@@ -1,5 +1,6 @@
 """Requests/s of the openai backend + store against a fast local server: one commit per response
-(``commit_interval=0``, as before) beside commits batched within ``DEFAULT_COMMIT_INTERVAL``.
+(``commit_interval=0``) beside commits batched within ``DEFAULT_COMMIT_INTERVAL``: by the timer
+thread only (before) and with a due batch committed by the put that finds it so (after).
 
 The server (tests/fixtures/fault_server.py, zero latency) runs in its own process. Each setting runs
 ``execute`` (the run's own path: backend, emit, store) over fresh requests into a fresh store, in
@@ -29,8 +30,14 @@ from mmlens.runner.execute import execute  # noqa: E402
 from mmlens.store.sqlite import DEFAULT_COMMIT_INTERVAL, Store  # noqa: E402
 
 
+class TimerOnlyStore(Store):
+    """Batched commits as before: every batch committed by the timer thread."""
+
+    inline_commits = False
+
+
 def measure(
-    server: LocalServer, interval: float, count: int, concurrency: int, tag: str
+    server: LocalServer, interval: float, count: int, concurrency: int, tag: str, inline: bool = True
 ) -> tuple[float, int]:
     model = build_model(
         ModelSpec(
@@ -43,7 +50,10 @@ def measure(
         )
         for i in range(count)
     }
-    with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "s.sqlite", interval) as store:
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        (Store if inline else TimerOnlyStore)(Path(folder) / "s.sqlite", interval) as store,
+    ):
         commits: list[str] = []
         store._db.set_trace_callback(
             lambda statement: commits.append(statement) if statement == "COMMIT" else None
@@ -62,28 +72,32 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     arguments = parser.parse_args()
+    batched = f"batched ({DEFAULT_COMMIT_INTERVAL * 1000:.0f} ms)"
     settings = {
-        "commit per response": 0.0,
-        f"batched ({DEFAULT_COMMIT_INTERVAL * 1000:.0f} ms)": DEFAULT_COMMIT_INTERVAL,
+        "commit per response": (0.0, True),
+        f"{batched}, timer thread only (before)": (DEFAULT_COMMIT_INTERVAL, False),
+        f"{batched}, due batch in the caller (after)": (DEFAULT_COMMIT_INTERVAL, True),
     }
     results: dict[str, list[tuple[float, int]]] = {name: [] for name in settings}
     with local_server(0.0) as server:
         measure(server, 0.0, 200, arguments.concurrency, "warm")
         for repeat in range(arguments.repeats):
-            for name, interval in settings.items():
+            for name, (interval, inline) in settings.items():
                 results[name].append(
-                    measure(server, interval, arguments.requests, arguments.concurrency, f"{repeat}{name}")
+                    measure(
+                        server, interval, arguments.requests, arguments.concurrency, f"{repeat}{name}", inline
+                    )
                 )
     print(
         f"{arguments.requests} requests at concurrency {arguments.concurrency}, zero-latency local server; "
         f"{arguments.repeats} repeats (median, range)"
     )
-    print(f"{'setting':>22} {'req/s':>8} {'range':>15} {'commits':>8}")
+    print(f"{'setting':>48} {'req/s':>8} {'range':>15} {'commits':>8}")
     for name, runs in results.items():
         rates = sorted(rate for rate, _ in runs)
         commits = statistics.median(c for _, c in runs)
         print(
-            f"{name:>22} {statistics.median(rates):>8.0f} {rates[0]:>7.0f}-{rates[-1]:<7.0f} {commits:>8.0f}"
+            f"{name:>48} {statistics.median(rates):>8.0f} {rates[0]:>7.0f}-{rates[-1]:<7.0f} {commits:>8.0f}"
         )
 
 

@@ -104,6 +104,10 @@ class Store:
     read-only media or owned by another user can be read; a missing file is an error then.
     ``commit_interval``: see ``DEFAULT_COMMIT_INTERVAL``; 0 commits every response on its own."""
 
+    # A put that finds its batch due commits it in its own thread (False: only the timer thread
+    # commits, as before; kept for benchmarks/bench_store_commits.py's before/after)
+    inline_commits = True
+
     def __init__(
         self,
         path: str | Path | None = None,
@@ -217,7 +221,8 @@ class Store:
             self._pending.append(row)
             if apart is not None:
                 self._pending_texts[apart[0]] = apart[1]
-            if self.commit_interval <= 0 or row[4] - self._pending[0][4] >= self.commit_interval:
+            due = self.inline_commits and row[4] - self._pending[0][4] >= self.commit_interval
+            if self.commit_interval <= 0 or due:
                 self.flush()  # here, in the caller's thread: a busy stream commits without a thread hop
             elif self._timer is None:  # the batch's tail, if no later put comes to commit it
                 self._timer = threading.Timer(self.commit_interval, self._timed_flush)
