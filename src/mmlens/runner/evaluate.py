@@ -146,19 +146,17 @@ def set_aside_unreadable_images(
     flows: list[SampleFlow],
     unique: dict[str, Request],
     cached_keys: set[str],
-    store: Store | None = None,
+    readable: set[str] | None = None,
 ) -> tuple[list[SampleFlow], dict[str, Request], list[BadSample]]:
     """Samples with an image that cannot be decoded become bad samples before anything is sent, so
     that a corrupt file is reported once as bad data, not retried as a failed request on every run.
     Only samples that still need a model are checked (a cached rerun reads no image), and only their
-    images without a thumbnail in ``store``: a thumbnail was decoded from the very bytes the digest
-    names, so that image is readable (another model on the same data reads no image here)."""
+    images not in ``readable`` (the digests that had a thumbnail in the store before this run: one was
+    decoded from the very bytes the digest names, so another model on the same data reads no image
+    here)."""
     kept: list[SampleFlow] = []
     bad: list[BadSample] = []
-    needing = [item for item in flows if any(key not in cached_keys for key in item.keys)]
-    readable = (
-        store.thumbnailed({i.digest for item in needing for i in item.sample.images}) if store else set()
-    )
+    readable = readable or set()
     for item in flows:
         needs_model = any(key not in cached_keys for key in item.keys)
         images = [i for i in item.sample.images if i.digest not in readable] if needs_model else []
@@ -215,6 +213,9 @@ def run_task(
         samples, bad_from_data = load_samples(task, context, transform_roles.embed)
         samples, without_media = set_aside_samples_without_media(task, samples, context.data_path)
         bad_from_data += without_media
+        # images that decoded before (taken before this run's thumbnails come in, so the check below
+        # never depends on how far the background thread got)
+        readable = store.thumbnailed({image.digest for sample in samples for image in sample.images})
         if thumbnails:  # from here on, in the background, beside planning, checks and requests
             maker = ThumbnailMaker(samples, store).start()
         model = model_spec if isinstance(model_spec, Model) else build_model(model_spec)
@@ -228,7 +229,7 @@ def run_task(
         unique = key_requests(flows, fingerprints)
         check_request_kinds(task, unique, models)
         cached = store.get_responses(unique)
-        flows, unique, unreadable = set_aside_unreadable_images(flows, unique, set(cached), store)
+        flows, unique, unreadable = set_aside_unreadable_images(flows, unique, set(cached), readable)
         bad_from_data += unreadable
         if not flows:
             reason = (bad_from_data + bad_from_plan)[0].reason if bad_from_data + bad_from_plan else "none"
