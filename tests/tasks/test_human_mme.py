@@ -145,3 +145,14 @@ def test_blank_composite_with_tiny_local_encoders(tmp_path: Path) -> None:
     mapped = metric.question_metrics(attr, {"answer": "male", "analysis": ""})
     # "male" is one of male's keywords: cosine 1 there, so it maps to the same class as the reference
     assert mapped["accuracy"] and mapped["gender"] == 1 and mapped["age"] == 0 and mapped["male"] == 1
+
+
+def test_evaluate_end_to_end_with_a_constant_model(tmp_path: Path) -> None:
+    data = build_human_mme(tmp_path / "data")
+    run = api.evaluate(
+        "human_mme", "constant", model_args="text=Analyze: x\nAnswer: B", data=data, output_dir=None
+    )
+    by_id = {r.id: r for r in run.records}
+    assert by_id["000002"].correct is True  # choice B
+    assert by_id["000004"].correct is False  # no Past:/Future:
+    assert by_id["000001"].prompt[0]["content"][1]["text"].endswith(FORMAT_INSTRUCTIONS["bbox"])
