@@ -1,9 +1,12 @@
-"""Thumbnails are made while the requests are out, not after the last response (issue 15 item 11),
-decoded at reduced scale; a cached rerun makes none."""
+"""Report thumbnails off the run's critical path (issue 15 item 11): an image that can be read
+again (a file, a parquet/arrow/TSV cell) gets only its source recorded during the run, and the
+report makes its thumbnail; an image only the run has (drawn, corrupted) is thumbnailed while the
+requests are out, decoded at reduced scale. A cached rerun makes none."""
 
 from __future__ import annotations
 
 import io
+import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,13 +15,32 @@ from typing import Any
 from PIL import Image
 
 from mmlens import api
+from mmlens.cli import main
 from mmlens.core.media import BytesImage, FileImage, ImageRef
 from mmlens.core.requests import Request
 from mmlens.models.base import Emit, ModelSpec, build_model
 from mmlens.models.constant import ConstantModel
-from mmlens.runner.thumbnails import THUMBNAIL_SIDE, make_thumbnail
+from mmlens.runner import thumbnails
+from mmlens.runner.thumbnail_worker import jpeg_thumbnail
+from mmlens.runner.thumbnails import THUMBNAIL_SIDE, make_thumbnail, report_thumbnails
 from mmlens.store.sqlite import Store
-from tests.fixtures.benchmark_data import build_mmstar, mmstar_rows
+from tests.fixtures.benchmark_data import build_mmbench_tsv, build_mmstar, mmstar_rows
+
+
+def mmstar_digests() -> list[str]:
+    return [BytesImage(row["image"]["bytes"]).digest for row in mmstar_rows()]
+
+
+def prompt_images(result: Any) -> list[str]:
+    return sorted(
+        {
+            part["image"]
+            for record in result.records
+            for message in record.prompt
+            for part in message["content"]
+            if part["type"] == "image"
+        }
+    )
 
 
 class WaitsForThumbnails(ConstantModel):
@@ -38,19 +60,42 @@ class WaitsForThumbnails(ConstantModel):
         super().process(requests, emit)
 
 
-def test_thumbnails_are_made_while_requests_are_out(tmp_path: Path) -> None:
-    data = build_mmstar(tmp_path / "mmstar")
+def test_drawn_images_are_thumbnailed_while_requests_are_out(tmp_path: Path) -> None:
+    """The shapes task draws its images (no source to read them again from): their thumbnails are
+    made during the run, before the model answers, not after the last response."""
     store = tmp_path / "s.sqlite"
     model = build_model(ModelSpec(backend="constant"))
     model.__class__ = WaitsForThumbnails
     assert isinstance(model, WaitsForThumbnails)
     model.store_path = store
-    model.digests = [BytesImage(row["image"]["bytes"]).digest for row in mmstar_rows()]
+    result = api.evaluate("shapes", "constant", limit=6, store=tmp_path / "probe.sqlite", output_dir=None)
+    model.digests = prompt_images(result)
+    assert model.digests and all(digest.startswith("gen:") for digest in model.digests)
     WaitsForThumbnails.saw_thumbnails = False
-    api.evaluate("mmstar", model, data=data, store=store, output_dir=None)
+    api.evaluate("shapes", model, limit=6, store=store, output_dir=None)
     assert WaitsForThumbnails.saw_thumbnails
     with Store(store) as opened:
         assert not opened.missing_thumbnails(model.digests)
+        assert opened.image_sources(model.digests) == {}
+
+
+def test_a_run_records_sources_and_makes_no_thumbnail_of_images_it_can_read_again(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    made: list[object] = []
+    monkeypatch.setattr(thumbnails, "jpeg_thumbnail", lambda data, side: made.append(data))
+    monkeypatch.setattr(thumbnails, "make_thumbnail", lambda image, side=160: made.append(image))
+    data = build_mmstar(tmp_path / "mmstar")
+    store = tmp_path / "s.sqlite"
+    api.evaluate("mmstar", "constant", data=data, store=store, output_dir=None)
+    assert made == []
+    with Store(store) as opened:
+        assert opened.thumbnailed(mmstar_digests()) == set()
+        sources = opened.image_sources(mmstar_digests())
+    assert set(sources) == set(mmstar_digests())
+    first = sources[mmstar_digests()[0]]
+    assert first["row"] == 0 and first["column"] == "image" and first["item"] is None
+    assert all(Path(file).is_file() for file in first["table"]["parquet"])
 
 
 def test_cached_rerun_makes_no_thumbnails(tmp_path: Path) -> None:
@@ -93,31 +138,73 @@ def test_thumbnails_of_large_and_odd_images(tmp_path: Path) -> None:
     assert make_thumbnail(FileImage(tmp_path / "missing.png")) is None
 
 
-def test_a_large_run_makes_its_thumbnails_in_a_worker_process(tmp_path: Path, monkeypatch: Any) -> None:
-    """From PROCESS_FROM images on, the decoding runs in a child process (in a thread of the run's
-    process it fought the run loop for the GIL: 50,000 rows took 77 s instead of 31 s); the
-    thumbnails are the very bytes make_thumbnail makes."""
-    from mmlens.runner import thumbnails
-
+def test_the_report_makes_the_missing_thumbnails_from_their_sources_and_keeps_them(tmp_path: Path) -> None:
     data = build_mmstar(tmp_path / "mmstar")
     store = tmp_path / "s.sqlite"
-    monkeypatch.setattr(thumbnails, "PROCESS_FROM", 1)
-    monkeypatch.setattr(thumbnails, "CHUNK", 2)  # several chunks, the last one short
-    in_process: list[ImageRef] = []
-    original = thumbnails.make_thumbnail
-    monkeypatch.setattr(thumbnails, "make_thumbnail", lambda image, side=160: in_process.append(image))
     api.evaluate("mmstar", "constant", data=data, store=store, output_dir=None)
-    assert in_process == []
     images = [BytesImage(row["image"]["bytes"]) for row in mmstar_rows()]
+    with Store(store, read_only=True) as reader:  # as mmlens report opens it
+        found = report_thumbnails(reader, [image.digest for image in images])
+    assert found == {image.digest: make_thumbnail(image) for image in images}
+    with Store(store) as opened:  # kept: the next report reads them
+        assert opened.get_thumbnails(found) == found
+
+
+def test_report_thumbnails_in_worker_processes_are_the_same_bytes(tmp_path: Path, monkeypatch: Any) -> None:
+    """Many missing thumbnails are made by several worker processes (the report is not the run: both
+    cores are free), chunk by chunk; the bytes equal the in-process thumbnails."""
+    monkeypatch.setattr(thumbnails, "PROCESS_FROM", 4)  # from 1 image on
+    monkeypatch.setattr(thumbnails, "CHUNK", 2)  # several chunks per worker, the last one short
+    data = build_mmstar(tmp_path / "mmstar")
+    store = tmp_path / "s.sqlite"
+    api.evaluate("mmstar", "constant", data=data, store=store, output_dir=None)
+    images = [BytesImage(row["image"]["bytes"]) for row in mmstar_rows()]
+    with Store(store, read_only=True) as reader:
+        found = report_thumbnails(reader, [image.digest for image in images], workers=2)
+    assert found == {image.digest: jpeg_thumbnail(image.encoded(), THUMBNAIL_SIDE) for image in images}
+
+
+def test_sources_of_files_and_tsv_cells_and_what_changed_since(tmp_path: Path) -> None:
+    """An image file and a base64 TSV cell are read again from where the run found them; a file
+    changed since the run gets no thumbnail (never another image under the old one's digest)."""
+    tsv = build_mmbench_tsv(tmp_path / "mmbench.tsv")
+    store = tmp_path / "s.sqlite"
+    result = api.evaluate("mmbench_dev_en", "constant", data=tsv, store=store, output_dir=None)
+    digests = prompt_images(result)
+    with Store(store, read_only=True) as reader:
+        assert set(report_thumbnails(reader, digests)) == set(digests)
+    folder = tmp_path / "files"
+    folder.mkdir()
+    pictures = []
+    for number, size in enumerate([(40, 30), (50, 20)]):
+        path = folder / f"{number}.png"
+        Image.linear_gradient("L").resize(size).save(path)
+        pictures.append(FileImage(path))
     with Store(store) as opened:
-        saved = opened.get_thumbnails(image.digest for image in images)
-    assert saved == {image.digest: original(image) for image in images}
+        opened.put_image_sources({image.digest: image.source() for image in pictures})
+    Image.new("RGB", (9, 9)).save(pictures[1].path)  # changed after the run
+    with Store(store, read_only=True) as reader:
+        found = report_thumbnails(reader, [image.digest for image in pictures])
+    assert found == {pictures[0].digest: make_thumbnail(pictures[0])}
+
+
+def test_report_command_embeds_thumbnails_made_from_sources(tmp_path: Path) -> None:
+    data = build_mmstar(tmp_path / "mmstar")
+    store = tmp_path / "s.sqlite"
+    api.evaluate("mmstar", "constant", data=data, store=store, output_dir=None)
+    output = tmp_path / "report.html"
+    assert main(["report", "--store", str(store), "-o", str(output)]) == 0
+    html = output.read_text(encoding="utf-8")
+    start = html.index('id="mmlens-images">') + len('id="mmlens-images">')
+    embedded = json.loads(html[start : html.index("</script>", start)])
+    assert len(embedded) == len(set(mmstar_digests())) and all(embedded)
 
 
 def test_another_model_on_the_same_data_decodes_no_image_to_check_it(
     tmp_path: Path, monkeypatch: Any
 ) -> None:
-    """An image with a thumbnail was decoded from the bytes its digest names: the readability check
+    """An image with a recorded source (or a thumbnail) was decoded from the bytes its digest names by
+    an earlier run: the readability check
     before sending skips it, so a second model on the same data reads no image there (a check cost
     about 0.1 ms per image: 5 s of a 50,000-row run)."""
     data = build_mmstar(tmp_path / "mmstar")
@@ -135,6 +222,6 @@ def test_another_model_on_the_same_data_decodes_no_image_to_check_it(
     result = api.evaluate("mmstar", other, data=data, store=store, output_dir=None)
     assert checked == [] and len(result.records) == len(mmstar_rows())
     with Store(store) as opened:  # a fresh store: every image is checked again
-        assert opened.thumbnailed(BytesImage(row["image"]["bytes"]).digest for row in mmstar_rows())
+        assert opened.sourced(mmstar_digests()) == set(mmstar_digests())
     api.evaluate("mmstar", other, data=data, store=tmp_path / "fresh.sqlite", output_dir=None)
     assert len(checked) == len(mmstar_rows())

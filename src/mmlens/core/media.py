@@ -16,7 +16,7 @@ import stat
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mmlens.core.errors import DataError
 
@@ -94,6 +94,17 @@ class ImageRef(ABC):
     def describe(self) -> str:
         return self.digest[:23]
 
+    def source(self) -> ImageSource | None:
+        """Where the image can be read again by a later process (the report making its thumbnail),
+        as JSON-able data; None for an image that exists only in this run (drawn, corrupted, held in
+        memory). See ``mmlens.scenarios.image_sources``."""
+        return None
+
+
+# {"file": "/abs/path.jpg"} or {"table": {<how to open the data file>}, "row": N, "column": "image",
+# "item": K or None}
+ImageSource = dict[str, Any]
+
 
 class BytesImage(ImageRef):
     """An image held as encoded bytes (a parquet cell, a base64 TSV column)."""
@@ -126,14 +137,20 @@ class StoredImage(ImageRef):
     read is a DataError, never another image sent under the old image's key.
     """
 
-    def __init__(self, digest: str, read: Callable[[], bytes], label: str) -> None:
+    def __init__(
+        self, digest: str, read: Callable[[], bytes], label: str, source: ImageSource | None = None
+    ) -> None:
         self._digest = digest
         self._read = read
         self.label = label
+        self._source = source
 
     @property
     def digest(self) -> str:
         return self._digest
+
+    def source(self) -> ImageSource | None:
+        return self._source
 
     def encoded(self) -> bytes:
         data = self._read()
@@ -189,6 +206,9 @@ class FileImage(_FileBacked, ImageRef):
     """An image file on disk."""
 
     kind = "image file"
+
+    def source(self) -> ImageSource | None:
+        return {"file": str(self.path.absolute())}
 
     def encoded(self) -> bytes:
         problem = file_problem(self.path)

@@ -18,6 +18,7 @@ from mmlens.metrics.aggregation import category_node
 from mmlens.report.compare import Comparison
 from mmlens.report.runs import OUTCOMES, ReportRun, sample_value
 from mmlens.report.table import TableRun, build_table
+from mmlens.runner.thumbnails import report_thumbnails
 from mmlens.store.sqlite import Store
 from mmlens.summary import describe_role, incomplete_reason, run_roles
 
@@ -83,10 +84,7 @@ def leaderboard(runs: list[ReportRun], chosen: Sequence[str] = ()) -> dict[str, 
     """Rows = model x variant (report.table), columns = tasks with their primary metric. A cell shows
     the run asked for, else the newest complete one, else the newest; the others are its choices."""
     table = build_table(
-        (
-            TableRun(run.row, run.results, run.label, run.variant, run.name, run.tags)
-            for run in runs
-        ),
+        (TableRun(run.row, run.results, run.label, run.variant, run.name, run.tags) for run in runs),
         chosen,
     )
     rows: list[dict[str, Any]] = []
@@ -409,7 +407,7 @@ def sample_data(
             for c in comparisons
         ],
     }
-    thumbnails = store.get_thumbnails(images.items)
+    thumbnails = report_thumbnails(store, images.items)  # made now from their sources where missing
     encoded = [
         base64.b64encode(thumbnails[digest]).decode("ascii") if digest in thumbnails else None
         for digest in images.items

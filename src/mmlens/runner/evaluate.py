@@ -35,7 +35,7 @@ from mmlens.runner.provenance import dataset_fingerprint, environment, task_prov
 from mmlens.runner.roles import RoleChoice, close_role_models, load_roles, role_provenance
 from mmlens.runner.rounds import SampleFlow, drive, key_requests, start_flows
 from mmlens.runner.scoring import build_results, score_outcome
-from mmlens.runner.thumbnails import ThumbnailMaker
+from mmlens.runner.thumbnails import ThumbnailMaker, record_image_sources
 from mmlens.runner.transform_roles import TransformRoles
 from mmlens.store.sqlite import Store
 
@@ -151,9 +151,9 @@ def set_aside_unreadable_images(
     """Samples with an image that cannot be decoded become bad samples before anything is sent, so
     that a corrupt file is reported once as bad data, not retried as a failed request on every run.
     Only samples that still need a model are checked (a cached rerun reads no image), and only their
-    images not in ``readable`` (the digests that had a thumbnail in the store before this run: one was
-    decoded from the very bytes the digest names, so another model on the same data reads no image
-    here)."""
+    images not in ``readable`` (the digests that had a thumbnail or a recorded source in the store before
+    this run: an earlier run decoded the very bytes the digest names, so another model on the same
+    data reads no image here)."""
     kept: list[SampleFlow] = []
     bad: list[BadSample] = []
     readable = readable or set()
@@ -214,10 +214,11 @@ def run_task(
         samples, without_media = set_aside_samples_without_media(task, samples, context.data_path)
         bad_from_data += without_media
         # images that decoded before (taken before this run's thumbnails come in, so the check below
-        # never depends on how far the background thread got)
-        readable = store.thumbnailed({image.digest for sample in samples for image in sample.images})
-        if thumbnails:  # from here on, in the background, beside planning, checks and requests
-            maker = ThumbnailMaker(samples, store).start()
+        # never depends on how far the background thread got): a thumbnail or a recorded source
+        digests = {image.digest for sample in samples for image in sample.images}
+        readable = store.thumbnailed(digests) | store.sourced(digests)
+        if thumbnails:  # images only this run has, in the background; the others lazily, by the report
+            maker = ThumbnailMaker(samples, store, without_source=True).start()
         model = model_spec if isinstance(model_spec, Model) else build_model(model_spec)
         if not role_models:  # not loaded yet by a transform
             role_models.update(load_roles(roles))
@@ -231,6 +232,8 @@ def run_task(
         cached = store.get_responses(unique)
         flows, unique, unreadable = set_aside_unreadable_images(flows, unique, set(cached), readable)
         bad_from_data += unreadable
+        if thumbnails:  # the readable ones: where the report finds them for their thumbnails
+            record_image_sources((item.sample for item in flows), store)
         if not flows:
             reason = (bad_from_data + bad_from_plan)[0].reason if bad_from_data + bad_from_plan else "none"
             raise DataError(f"task {task.name}: no readable samples ({reason})")

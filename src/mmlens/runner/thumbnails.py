@@ -1,23 +1,30 @@
-"""Small JPEG thumbnails of every image a run used, saved in the store for the HTML report.
+"""Small JPEG thumbnails of the images a run used, for the HTML report.
 
-They are made off the critical path: ``ThumbnailMaker`` thumbnails the run's images in a
-background thread from the moment its samples are loaded, while the run plans, checks images and
-waits on the model (decoding and resizing release the GIL, so it runs beside the event loop); the
-run waits only for what is left when the last response is in, and a cached rerun, whose images
-have thumbnails already, starts none. Each image is decoded at reduced scale (``Image.draft``: a
-JPEG decodes at 1/2 to 1/8 of its size) and shrunk with ``reduce`` by whole factors before the
-final resample. The maker holds image references, never their bytes: each image is read,
-thumbnailed and dropped, and thumbnails are committed every ``BATCH``.
+An image that can be read again later (a file, or a cell of a parquet, arrow or TSV file: it has
+a ``source()``) gets no thumbnail during the run: the run records where it is
+(``record_image_sources``, one insert per image, no decoding), and ``mmlens report`` makes the
+thumbnails it needs from there (``report_thumbnails``), in worker processes, and keeps them in the
+store when it can write to it. On 2 cores a 160-px thumbnail costs ~0.6 ms of CPU, more than all
+the rest of a zero-latency run's work per sample, so the run itself no longer pays for it.
+
+An image that exists only in the run (drawn, corrupted, held in memory) is thumbnailed during the
+run, as before: ``ThumbnailMaker`` works in a background thread from the moment the samples are
+loaded (in a worker process for many images), and the run waits only for what is left when the
+last response is in. Each image is decoded at reduced scale (``Image.draft``) and shrunk with
+``reduce`` by whole factors before the final resample. Makers hold image references, never their
+bytes, and commit every ``BATCH``.
 """
 
 from __future__ import annotations
 
 import io
+import os
+import queue
 import threading
 from collections.abc import Iterable
 
 from mmlens.core.errors import MmlensError
-from mmlens.core.media import BytesImage, FileImage, ImageRef, StoredImage
+from mmlens.core.media import BytesImage, FileImage, ImageRef, ImageSource, StoredImage
 from mmlens.core.sample import Sample
 from mmlens.runner.thumbnail_worker import WorkerProcess, jpeg_thumbnail
 from mmlens.store.sqlite import Store
@@ -59,15 +66,124 @@ def distinct_images(samples: Iterable[Sample]) -> dict[str, ImageRef]:
     return images
 
 
-def images_without_thumbnails(samples: Iterable[Sample], store: Store) -> list[ImageRef]:
+def images_without_thumbnails(
+    samples: Iterable[Sample], store: Store, *, without_source: bool = False
+) -> list[ImageRef]:
+    """The images the store has no thumbnail of; with ``without_source`` only those that cannot be
+    read again later (their thumbnails must be made now)."""
     images = distinct_images(samples)
+    if without_source:
+        images = {digest: image for digest, image in images.items() if image.source() is None}
     missing = store.missing_thumbnails(images)
     return [image for digest, image in images.items() if digest in missing]
 
 
+def record_image_sources(samples: Iterable[Sample], store: Store) -> int:
+    """Record where each image of ``samples`` that has no thumbnail yet can be read again (for the
+    report's thumbnails, and as "decoded before" for the next run's readability check); returns how
+    many were recorded."""
+    sources = {}
+    for digest, image in distinct_images(samples).items():
+        source = image.source()
+        if source is not None:
+            sources[digest] = source
+    sources = {digest: sources[digest] for digest in store.missing_thumbnails(sources)}
+    store.put_image_sources(sources)
+    return len(sources)
+
+
 def save_thumbnails(samples: list[Sample], store: Store) -> int:
-    """Thumbnail the images the store does not have yet, here and now; returns how many were made."""
-    return save_thumbnails_of(images_without_thumbnails(samples, store), store)
+    """Record the sources of the images that have one and thumbnail the others here and now;
+    returns how many thumbnails were made."""
+    record_image_sources(samples, store)
+    return save_thumbnails_of(images_without_thumbnails(samples, store, without_source=True), store)
+
+
+def report_thumbnails(store: Store, digests: Iterable[str], workers: int | None = None) -> dict[str, bytes]:
+    """Thumbnails of ``digests`` for a report: those in the store, and those made now from the
+    images' recorded sources (in ``workers`` processes; by default one per core, up to 4). The new
+    ones are kept in the store when it can be written (a read-only store or medium keeps nothing,
+    and the next report makes them again)."""
+    wanted = list(dict.fromkeys(digests))
+    found = store.get_thumbnails(wanted)
+    missing = [digest for digest in wanted if digest not in found]
+    sources = store.image_sources(missing) if missing else {}
+    if not sources:
+        return found
+    made = _thumbnails_of_sources(sources, workers)
+    found.update(made)
+    _keep(store, made)
+    return found
+
+
+def _thumbnails_of_sources(sources: dict[str, ImageSource], workers: int | None) -> dict[str, bytes]:
+    from mmlens.scenarios.image_sources import read_sources
+
+    count = workers or max(1, min(4, os.cpu_count() or 1))
+    if len(sources) < PROCESS_FROM // 4 or count == 1:
+        return {d: t for d, data in read_sources(sources) if (t := jpeg_thumbnail(data, THUMBNAIL_SIDE))}
+    return _thumbnails_in_processes(read_sources(sources), count)
+
+
+def _thumbnails_in_processes(items: Iterable[tuple[str, bytes]], count: int) -> dict[str, bytes]:
+    """Thumbnails of ``items`` (digest, encoded image) made by ``count`` worker processes, each fed
+    CHUNK images at a time by its own thread (which waits without the GIL); this thread reads the
+    images, at most two chunks per worker ahead."""
+    made: dict[str, bytes] = {}
+    chunks: queue.Queue[list[tuple[str, bytes]] | None] = queue.Queue(maxsize=2 * count)
+    errors: list[BaseException] = []
+
+    def feed_one_worker() -> None:
+        worker = WorkerProcess(THUMBNAIL_SIDE)
+        try:
+            while (chunk := chunks.get()) is not None:
+                if errors:
+                    continue  # drain: the reader must never block on a full queue
+                try:
+                    thumbnails = worker.thumbnails([data for _, data in chunk])
+                except BaseException as error:  # noqa: BLE001 - raised in the caller's thread
+                    errors.append(error)
+                    continue
+                made.update((d, t) for (d, _), t in zip(chunk, thumbnails, strict=True) if t)
+        finally:
+            worker.close()
+
+    threads = [threading.Thread(target=feed_one_worker, daemon=True) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    try:
+        chunk: list[tuple[str, bytes]] = []
+        for item in items:
+            chunk.append(item)
+            if len(chunk) == CHUNK:
+                chunks.put(chunk)
+                chunk = []
+        if chunk:
+            chunks.put(chunk)
+    finally:
+        for _ in threads:
+            chunks.put(None)
+        for thread in threads:
+            thread.join()
+    if errors:
+        raise errors[0]
+    return made
+
+
+def _keep(store: Store, thumbnails: dict[str, bytes]) -> None:
+    if not thumbnails:
+        return
+    try:
+        writer = store if not store.read_only else Store(store.path)
+    except MmlensError:
+        return  # read-only medium or another layout: the report still has them
+    try:
+        writer.put_thumbnails(thumbnails)
+    except MmlensError:
+        pass
+    finally:
+        if writer is not store:
+            writer.close()
 
 
 def _encoded(image: ImageRef) -> bytes | None:
@@ -124,8 +240,8 @@ class ThumbnailMaker:
     run): thumbnails already committed stay. The store is shared (its connection is locked).
     """
 
-    def __init__(self, samples: Iterable[Sample], store: Store) -> None:
-        self._todo = images_without_thumbnails(samples, store)
+    def __init__(self, samples: Iterable[Sample], store: Store, *, without_source: bool = False) -> None:
+        self._todo = images_without_thumbnails(samples, store, without_source=without_source)
         self._store = store
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._work, name="mmlens-thumbnails", daemon=True)

@@ -66,6 +66,9 @@ class Table:
     # Reads one cell again by row number (parquet, arrow, TSV, a hub data set): embedded images
     # then become StoredImage references instead of holding their bytes for the whole run.
     reread: Callable[[int, str], Any] | None = None
+    # How another process opens this data again (``image_sources.open_table``): the reader and its
+    # files; None where it cannot (hub data, JSON rows held in memory).
+    reopen: dict[str, Any] | None = None
 
     def __iter__(self) -> Iterator[Row]:
         index = 0
@@ -76,12 +79,17 @@ class Table:
                         label = f"{self.origin} row {index}"
                         cell = decode_image_cell(row[column], self.base_dir, label)
                         if self.reread is not None:
-                            cell = _as_stored(cell, partial(self._cell_image, index, column, label))
+                            source = (
+                                {"table": self.reopen, "row": index, "column": column}
+                                if self.reopen is not None
+                                else None
+                            )
+                            cell = _as_stored(cell, partial(self.image_at, index, column, label), source)
                         row[column] = cell
                 index += 1
                 yield row
 
-    def _cell_image(self, row: int, column: str, label: str, item: int | None) -> bytes:
+    def image_at(self, row: int, column: str, label: str, item: int | None) -> bytes:
         """The encoded image of cell (row, column), list item ``item``, read again from the data."""
         assert self.reread is not None
         cell = decode_image_cell(self.reread(row, column), self.base_dir, label)
@@ -157,17 +165,20 @@ def decode_image_cell(cell: Any, base_dir: Path | None, label: str) -> Any:
     return cell
 
 
-def _as_stored(cell: Any, read: Callable[[int | None], bytes]) -> Any:
+def _as_stored(cell: Any, read: Callable[[int | None], bytes], source: dict[str, Any] | None = None) -> Any:
     """An embedded image (or the embedded images of a list) as StoredImage: hashed now, its bytes
-    dropped, read again through ``read(item)`` when needed. Other cells are returned unchanged."""
+    dropped, read again through ``read(item)`` when needed. Other cells are returned unchanged.
+    ``source`` (the data, row and column) becomes each image's ``source()``, its list item added."""
+
+    def stored(item: BytesImage, number: int | None) -> StoredImage:
+        where = {**source, "item": number} if source is not None else None
+        return StoredImage(item.digest, partial(read, number), item.describe(), where)
+
     if isinstance(cell, BytesImage):
-        return StoredImage(cell.digest, partial(read, None), cell.describe())
+        return stored(cell, None)
     if isinstance(cell, list):
         return [
-            StoredImage(item.digest, partial(read, number), item.describe())
-            if isinstance(item, BytesImage)
-            else item
-            for number, item in enumerate(cell)
+            stored(item, number) if isinstance(item, BytesImage) else item for number, item in enumerate(cell)
         ]
     return cell
 
@@ -408,7 +419,10 @@ def _read_parquet_files(files: list[Path], origin: str, base_dir: Path, task: st
         for handle in handles
     ]
     cells = _ParquetCells(files, row_groups, task)
-    return Table(origin, columns, num_rows, base_dir, _arrow_batches(tables), reread=cells.cell)
+    reopen = {"parquet": [str(file.absolute()) for file in files], "base_dir": str(base_dir.absolute())}
+    return Table(
+        origin, columns, num_rows, base_dir, _arrow_batches(tables), reread=cells.cell, reopen=reopen
+    )
 
 
 def _read_arrow_files(files: list[Path], origin: str, base_dir: Path, task: str) -> Table:
@@ -425,6 +439,7 @@ def _read_arrow_files(files: list[Path], origin: str, base_dir: Path, task: str)
         base_dir,
         _arrow_batches(lambda: iter([table])),
         reread=lambda row, column: table.column(column)[row].as_py(),  # memory-mapped: nothing copied
+        reopen={"arrow": [str(file.absolute()) for file in files], "base_dir": str(base_dir.absolute())},
     )
 
 
@@ -512,7 +527,8 @@ def _read_tsv(path: Path, task: str) -> Table:
         except (OSError, UnicodeDecodeError, csv.Error, StopIteration) as error:
             raise DataError(f"task {task}: cannot read TSV file {path} again: {error}") from None
 
-    return Table(str(path), list(header), len(offsets), path.parent, batches, reread=reread)
+    reopen = {"tsv": str(path.absolute())}
+    return Table(str(path), list(header), len(offsets), path.parent, batches, reread=reread, reopen=reopen)
 
 
 def _read_json(path: Path, task: str) -> Table:
@@ -569,6 +585,25 @@ def _read_file(path: Path, task: str) -> Table:
 
 
 _SHARD_NAME = re.compile(r"^(?P<split>[A-Za-z_][\w.]*?)(?:-\d{5}-of-\d{5}(?:-[0-9a-f]+)?)?\.parquet$")
+
+
+_REOPENERS: dict[str, Callable[[dict[str, Any]], Table]] = {
+    "parquet": lambda spec: _read_parquet_files(
+        [Path(f) for f in spec["parquet"]], spec["parquet"][0], Path(spec["base_dir"]), "report"
+    ),
+    "arrow": lambda spec: _read_arrow_files(
+        [Path(f) for f in spec["arrow"]], spec["arrow"][0], Path(spec["base_dir"]), "report"
+    ),
+    "tsv": lambda spec: _read_tsv(Path(spec["tsv"]), "report"),
+}
+
+
+def reopen_table(spec: dict[str, Any]) -> Table:
+    """The data a ``Table.reopen`` names, opened again with the reader that read it first."""
+    for kind, opener in _REOPENERS.items():
+        if kind in spec:
+            return opener(spec)
+    raise DataError(f"cannot open data again from {sorted(spec)}: not a known table reader")
 
 
 def _split_of(file: Path, root: Path) -> str:

@@ -79,6 +79,12 @@ TABLES: dict[str, tuple[Column, ...]] = {
         Column("run_id", "TEXT", primary_key=1),
         Column("tag", "TEXT", primary_key=2),
     ),
+    # Where each image of a run can be read again (scenarios/image_sources.py), so the report makes
+    # thumbnails lazily. Additive like run_names: created empty on open, no version change.
+    "image_sources": (
+        Column("digest", "TEXT", not_null=False, primary_key=1),
+        Column("source", "TEXT"),
+    ),
 }
 
 

@@ -446,6 +446,38 @@ class Store:
             )
         return {digest: bytes(jpeg) for digest, jpeg in rows}
 
+    # -- image sources ------------------------------------------------------------------------
+    def put_image_sources(self, items: dict[str, dict[str, Any]]) -> None:
+        """Where each image (by digest) can be read again, for thumbnails made at report time; the
+        latest run's source replaces an older one (the data may have moved since)."""
+        if not items:
+            return
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO image_sources (digest, source) VALUES (?,?) "
+                "ON CONFLICT(digest) DO UPDATE SET source = excluded.source",
+                [(digest, json.dumps(source, sort_keys=True)) for digest, source in items.items()],
+            )
+
+    def image_sources(self, digests: Iterable[str]) -> dict[str, dict[str, Any]]:
+        with self._reading():
+            rows = list(
+                self._select_where_in(
+                    "SELECT digest, source FROM image_sources WHERE digest IN ({})", digests
+                )
+            )
+        return {digest: json.loads(source) for digest, source in rows}
+
+    def sourced(self, digests: Iterable[str]) -> set[str]:
+        """Which of ``digests`` have a recorded source (a run read them and found them readable)."""
+        with self._reading():
+            return {
+                digest
+                for (digest,) in self._select_where_in(
+                    "SELECT digest FROM image_sources WHERE digest IN ({})", digests
+                )
+            }
+
     # -- plumbing ---------------------------------------------------------------------------
     def _select_where_in(self, query: str, values: Iterable[str]) -> Iterator[tuple[Any, ...]]:
         """Run ``query`` (with one ``{}`` for the IN list) over ``values`` in chunks SQLite accepts."""
