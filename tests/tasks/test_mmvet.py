@@ -51,7 +51,7 @@ def test_grader_prompt_byte_for_byte() -> None:
     assert text.startswith(
         "Compare the ground truth and prediction from AI models, to give a correctness score"
     )
-    # the prompt ends with the last example's "1.0\n"; then "\n" and the " | "-joined line with a trailing " | "
+    # the prompt ends with the last example's "1.0\n", then "\n" and the " | "-joined line
     assert text.endswith("physical characteristics. | 1.0\n\nWhat is x? | -1 <AND> -5 | x = 3 | ")
     assert text.count("\n") == 12
 
