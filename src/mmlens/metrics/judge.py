@@ -14,8 +14,9 @@ judge's reply is parsed with one documented rule (``parse_verdict``):
     "It is right." / "Verdict: correctly" / ""      -> no verdict
 
 A parsed verdict is extraction ``judge`` (answer ``correct`` or ``incorrect``). A reply without a
-verdict is extraction ``failed`` (counted wrong, with ``details["judge_reply"]``): a verdict is
-never made up. A judge call that fails (network, server error) ends the sample as an error
+verdict is extraction ``failed`` (counted wrong, with ``details["judge_reply"]`` and
+``details["judge_parse"] = "unparsed"``, see ``metrics.judge_governance``): a verdict is never made up.
+A judge call that fails (network, server error) ends the sample as an error
 through the runner (``runner.rounds.guarded``), naming the judge. A prediction without text (or
 only whitespace) is ``failed`` without asking the judge.
 
@@ -49,6 +50,7 @@ from mmlens.core.parts import Aggregate, Extraction, Metric, Prediction, Rounds,
 from mmlens.core.requests import GenerationSettings, Request
 from mmlens.core.sample import Sample
 from mmlens.metrics.aggregation import mean_aggregate
+from mmlens.metrics.judge_governance import parsed_reply, unparsed_reply
 
 JUDGE_ROLE = "judge"
 PROMPTS_DIR = Path(__file__).resolve().parent / "judge_prompts"
@@ -130,6 +132,10 @@ class JudgeVerdict(Metric):
     def roles(self) -> tuple[str, ...]:
         return (JUDGE_ROLE,)
 
+    def judge_prompt_templates(self) -> dict[str, str]:
+        """The templates that pin this judge (``metrics.judge_governance.JudgeFingerprint``)."""
+        return {"prompt": self.prompt, **({"system": self.system} if self.system else {})}
+
     def settings(self) -> GenerationSettings:
         return GenerationSettings(
             max_new_tokens=self.max_new_tokens, temperature=self.temperature, seed=self.seed
@@ -155,7 +161,7 @@ class JudgeVerdict(Metric):
             raise SampleError(
                 sample.id,
                 f"the judge prompt uses {error}, which the sample does not have "
-                f"(fields: {', '.join(TEMPLATE_FIELDS)} and the sample's metadata)"
+                f"(fields: {', '.join(TEMPLATE_FIELDS)} and the sample's metadata)",
             ) from None
 
     def judge_request(self, sample: Sample, response: str) -> Request:
@@ -188,8 +194,8 @@ class JudgeVerdict(Metric):
         (reply,) = yield [request]
         verdict = parse_verdict(reply.text)
         if verdict is None:
-            return Extraction(None, "failed", details={"judge_reply": reply.text})
-        return Extraction(verdict, "judge")
+            return unparsed_reply(reply.text)
+        return parsed_reply(verdict, reply.text)
 
     def score(self, sample: Sample, extraction: Extraction) -> dict[str, float]:
         return {"acc": 1.0 if extraction.answer == "correct" else 0.0}
