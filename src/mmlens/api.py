@@ -81,6 +81,8 @@ def evaluate(
     role_args: dict[str, str] | None = None,
     generation: GenerationOverrides | None = None,
     config: RunConfigProvenance | None = None,
+    judge_repeats: int = 1,
+    prices: str | Path | None = None,
 ) -> RunResult:
     """Run ``task`` on ``model``: plan, reuse cached responses, drive the rounds, score, save.
 
@@ -88,10 +90,15 @@ def evaluate(
     id and of every request's key); ``config``: the run config file, recorded in provenance.
 
     ``roles`` names the models of roles the task's metric uses (``{"judge": "openai:gpt-4o"}``);
-    ``role_args`` their backend options. A Model object passed in (as the model or a role) stays
+    ``role_args`` their backend options; roles ``judge-2``, ``judge-3`` ... are extra judges of a panel
+    and ``judge_repeats`` asks the judge N times (``metrics.judge_panel``; agreement in results.json
+    ``judging``); ``prices``: a price table file for the cost per role (``runner.judging``).
+    A Model object passed in (as the model or a role) stays
     open, so several tasks can share one loaded model; one built here from a spec is closed.
     ``resume_hint`` (what to run to resume) is recorded and printed with its credentials masked,
     as the command line's own is. ``store``: a SQLite file (a server URL is refused in one line)."""
+    if judge_repeats < 1:
+        raise ConfigError(f"--judge-repeats {judge_repeats}: expected 1 or more")
     resume_hint = mask(resume_hint)  # recorded in the store and results.json, printed on interrupts
     task_obj = load_task(task, include, profile, transforms, generation)
     model_spec = resolve_model_spec(model, model_args)
@@ -112,10 +119,21 @@ def evaluate(
             thumbnails=thumbnails,
             resume_hint=resume_hint,
             config=config,
+            judge_repeats=judge_repeats,
+            prices=_load_prices(prices),
         )
     finally:
         if own_store:
             store_obj.close()
+
+
+def _load_prices(prices: str | Path | None) -> dict[str, Any] | None:
+    """``--prices FILE`` (``report.usage.load_prices``): money per role in results.json ``judging.cost``."""
+    if prices is None:
+        return None
+    from mmlens.report.usage import load_prices
+
+    return dict(load_prices(prices))
 
 
 def score(

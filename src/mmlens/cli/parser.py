@@ -145,7 +145,9 @@ def add_role_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--judge",
         metavar="SPEC",
-        help="the judge model (BACKEND[:NAME] or YAML file); same as --role judge=SPEC",
+        action="append",
+        help="the judge model (BACKEND[:NAME] or YAML file); same as --role judge=SPEC; given again, "
+        "the next judges of a panel (roles judge-2, judge-3, ...: agreement in results.json judging)",
     )
     parser.add_argument(
         "--role",
@@ -186,11 +188,13 @@ def role_options(args: argparse.Namespace) -> RoleOptions:
     items, so that a mistake fails before any work with an error naming the option."""
     roles: dict[str, RoleInput] = {}
     options: dict[str, str] = {}  # role name -> the option that named it, for messages
-    if args.judge is not None:
-        if not args.judge.strip():
+    judges = [args.judge] if isinstance(args.judge, str) else list(args.judge or [])
+    for position, judge in enumerate(judges):
+        if not judge.strip():
             raise MmlensError("--judge: expected a model SPEC (BACKEND[:NAME] or a model YAML file)")
-        roles["judge"] = args.judge.strip()
-        options["judge"] = f"--judge {roles['judge']}"
+        name = "judge" if position == 0 else f"judge-{position + 1}"
+        roles[name] = judge.strip()
+        options[name] = f"--judge {roles[name]}"
     for text in args.role:
         name, spec = _name_and_value("--role", text, "NAME=SPEC")
         if name in roles:

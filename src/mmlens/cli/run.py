@@ -58,6 +58,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="seed for sampled generation without its own seed (default 0); bootstrap CIs use a fixed seed",
     )
+    parser.add_argument(
+        "--judge-repeats",
+        type=int,
+        default=1,
+        metavar="N",
+        help="ask the judge N times (repeats sampled, temperature 1 where greedy): self-agreement in "
+        "results.json judging (default 1)",
+    )
+    parser.add_argument(
+        "--prices",
+        "--price-table",
+        dest="prices",
+        metavar="FILE",
+        help="a price table (YAML/JSON: model label or glob -> {input: ..., output: ...} per million "
+        "tokens): money per role in results.json judging.cost",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print results.json instead of the summary")
     add_run_label_options(parser)
@@ -135,6 +151,8 @@ def _run_one_task(
         progress=not args.no_progress and sys.stderr.isatty(),
         # Recorded in the store and results.json: credentials (a key in --base-url) are masked.
         resume_hint=f"rerun `mmlens {mask_command(args.argv)}`",
+        judge_repeats=args.judge_repeats,
+        prices=args.prices,
     )
     label_runs(args.store, [result.run_id], args.name, args.tag)
     if args.wandb:

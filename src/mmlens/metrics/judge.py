@@ -103,6 +103,10 @@ def template_names(template: str) -> list[str]:
     return names
 
 
+def _normal(text: str) -> str:
+    return text.strip().rstrip(".").strip().lower()
+
+
 def format_options(choices: list[str] | None) -> str:
     return "\n".join(f"{LETTERS[i]}. {choice}" for i, choice in enumerate(choices or []))
 
@@ -170,6 +174,17 @@ class JudgeVerdict(Metric):
         messages = [Message.system(self.system)] if self.system else []
         messages.append(Message("user", tuple(content)))
         return Request("generate", tuple(messages), settings=self.settings(), role=JUDGE_ROLE)
+
+    def rule_answer(self, sample: Sample, prediction: Prediction) -> str | None:
+        """The verdict a rule gives without a judge, for judge-vs-rule agreement: ``correct`` when the
+        response equals the reference once both are lower-cased and stripped of surrounding
+        whitespace and final ``.``; None otherwise (a rule cannot tell a paraphrase from a wrong
+        answer, so it decides only exact matches)."""
+        if prediction.text is None or sample.target is None:
+            return None
+        if _normal(prediction.text) and _normal(prediction.text) == _normal(sample.target):
+            return "correct"
+        return None
 
     def _without_judge(self, prediction: Prediction) -> Extraction | None:
         """The outcome when there is nothing to judge (no text), else None."""

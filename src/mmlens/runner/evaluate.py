@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mmlens.core.errors import DataError, MmlensError
+from mmlens.core.media import ImageRef
 from mmlens.core.parts import Inferencer, LoadContext, Metric, SampleRecord
 from mmlens.core.requests import MODEL_ROLE, Request, canonical_json
 from mmlens.core.results import (
@@ -25,13 +26,14 @@ from mmlens.core.results import (
     RunConfigProvenance,
     RunResults,
 )
-from mmlens.core.sample import BadSample
+from mmlens.core.sample import BadSample, Sample
 from mmlens.core.task import Task
 from mmlens.models.base import Model, ModelSpec, build_model
 from mmlens.runner.execute import ExecutionStats, Responder, RunInterrupted
 from mmlens.runner.plan import load_samples, set_aside_samples_without_media
 from mmlens.runner.progress import SampleProgress
 from mmlens.runner.provenance import dataset_fingerprint, environment, task_provenance, this_process
+from mmlens.runner.readability_worker import ReadabilityChecker
 from mmlens.runner.roles import RoleChoice, close_role_models, load_roles, role_provenance
 from mmlens.runner.rounds import SampleFlow, drive, key_requests, start_flows
 from mmlens.runner.scoring import build_results, score_outcome
@@ -40,6 +42,8 @@ from mmlens.runner.transform_roles import TransformRoles
 from mmlens.store.sqlite import Store
 
 P = TypeVar("P", Inferencer, Metric)
+# A first run with at least this many images to check checks them in a child process
+CHECK_IN_PROCESS_FROM = 2000
 
 
 @dataclass
@@ -142,25 +146,44 @@ def write_run_folder(run_dir: Path, results: dict[str, Any], records: list[dict[
         os.close(folder)
 
 
+def start_readability_checker(samples: list[Sample], readable: set[str]) -> ReadabilityChecker | None:
+    """The child process that checks, while the run plans, the images not known to decode that can
+    be read again from their source; None for a run with fewer than CHECK_IN_PROCESS_FROM of them
+    (starting the process would cost more than it saves)."""
+    images: dict[str, ImageRef] = {}
+    for sample in samples:
+        for image in sample.images:
+            if image.digest not in readable and image.source() is not None:
+                images.setdefault(image.digest, image)
+    return ReadabilityChecker(list(images.values())) if len(images) >= CHECK_IN_PROCESS_FROM else None
+
+
 def set_aside_unreadable_images(
     flows: list[SampleFlow],
     unique: dict[str, Request],
     cached_keys: set[str],
     readable: set[str] | None = None,
+    verdicts: dict[str, str | None] | None = None,
 ) -> tuple[list[SampleFlow], dict[str, Request], list[BadSample]]:
     """Samples with an image that cannot be decoded become bad samples before anything is sent, so
     that a corrupt file is reported once as bad data, not retried as a failed request on every run.
     Only samples that still need a model are checked (a cached rerun reads no image), and only their
-    images not in ``readable`` (the digests that had a thumbnail or a recorded source in the store before
-    this run: an earlier run decoded the very bytes the digest names, so another model on the same
-    data reads no image here)."""
+    images not in ``readable`` (the digests that had a thumbnail or a recorded source in the store
+    before this run: an earlier run decoded the very bytes the digest names, so another model on the
+    same data reads no image here). ``verdicts``: the reasons (None: readable) the readability child
+    process found; an image it did not answer for is checked here."""
     kept: list[SampleFlow] = []
     bad: list[BadSample] = []
     readable = readable or set()
+    verdicts = verdicts or {}
     for item in flows:
         needs_model = any(key not in cached_keys for key in item.keys)
         images = [i for i in item.sample.images if i.digest not in readable] if needs_model else []
-        reasons = [r for r in (i.unreadable_reason() for i in images) if r]
+        reasons = [
+            r
+            for r in (verdicts[i.digest] if i.digest in verdicts else i.unreadable_reason() for i in images)
+            if r
+        ]
         if reasons:
             bad.append(BadSample(item.sample.id, reasons[0]))
             item.rounds.close()
@@ -205,6 +228,7 @@ def run_task(
     model: Model | None = None
     role_models: dict[str, Model] = {}
     maker: ThumbnailMaker | None = None
+    checker: ReadabilityChecker | None = None
     try:
         if output_dir is not None:
             ensure_output_dir(output_dir)
@@ -217,6 +241,7 @@ def run_task(
         # never depends on how far the background thread got): a thumbnail or a recorded source
         digests = {image.digest for sample in samples for image in sample.images}
         readable = store.thumbnailed(digests) | store.sourced(digests)
+        checker = start_readability_checker(samples, readable)  # beside planning and lookups
         if thumbnails:  # images only this run has, in the background; the others lazily, by the report
             maker = ThumbnailMaker(samples, store, without_source=True).start()
         model = model_spec if isinstance(model_spec, Model) else build_model(model_spec)
@@ -230,7 +255,10 @@ def run_task(
         unique = key_requests(flows, fingerprints)
         check_request_kinds(task, unique, models)
         cached = store.get_responses(unique)
-        flows, unique, unreadable = set_aside_unreadable_images(flows, unique, set(cached), readable)
+        verdicts = checker.verdicts() if checker is not None else {}
+        flows, unique, unreadable = set_aside_unreadable_images(
+            flows, unique, set(cached), readable, verdicts
+        )
         bad_from_data += unreadable
         if thumbnails:  # the readable ones: where the report finds them for their thumbnails
             record_image_sources((item.sample for item in flows), store)
@@ -290,6 +318,8 @@ def run_task(
     except KeyboardInterrupt:  # before the run began: nothing was sent, nothing is recorded
         raise RunInterrupted(f"interrupted before the run began; {resume_hint} to resume") from None
     finally:
+        if checker is not None:
+            checker.cancel()  # a no-op once it has answered
         if maker is not None:
             maker.cancel()  # a failed or interrupted run stops it (a no-op once finished)
         if model is not None and model is not model_spec:

@@ -122,7 +122,31 @@ def choose_roles(
                 f"task {task.name} needs a {name!r} model: pass --role {name}=SPEC"
                 + (" (or --judge SPEC)" if name == "judge" else "")
             )
+    add_extra_judges(chosen, given, role_args)
     return chosen
+
+
+def add_extra_judges(
+    chosen: dict[str, RoleChoice], given: dict[str, RoleInput], role_args: dict[str, str]
+) -> None:
+    """The extra judges of a panel (``judge-2``, ``judge-3``, ...; ``--judge A --judge B``), kept when
+    the task uses a judge; each is compared with the task's default judge (``is_default``)."""
+    from mmlens.metrics.judge_governance import JUDGE_ROLE, is_judge_role
+
+    primary = chosen.get(JUDGE_ROLE)
+    if primary is None:
+        return
+    for name in sorted(given, key=lambda n: (len(n), n)):
+        if name != JUDGE_ROLE and is_judge_role(name):
+            spec = _spec(given[name], role_args.get(name), f"--role {name}")
+            chosen[name] = RoleChoice(name, spec, "given", primary.default_label, primary.default_spec)
+
+
+def extra_judges(chosen: dict[str, RoleChoice]) -> list[str]:
+    """The panel's extra judge roles, in order (``judge-2`` before ``judge-10``)."""
+    from mmlens.metrics.judge_governance import JUDGE_ROLE, is_judge_role
+
+    return sorted((n for n in chosen if n != JUDGE_ROLE and is_judge_role(n)), key=lambda n: (len(n), n))
 
 
 def task_roles(task: Task) -> list[str]:

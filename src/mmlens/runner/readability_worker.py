@@ -1,0 +1,91 @@
+"""The unreadable-image check of a large first run, done in a child process beside the run.
+
+Before anything is sent, every image of a sample that still needs a model is checked to decode
+(``ImageRef.unreadable_reason``), so that a corrupt file is one bad sample, not a request retried on
+every run. On a first run of 50,000 rows that check was a third of the run's own work (reading each
+image from the data and parsing its header, ~0.1-0.3 ms each). An image that can be read again from
+its ``source()`` (a file, a parquet/arrow/TSV cell) is checked here instead, in another process that
+reads the data itself, while the run plans, keys and looks up its requests; the run takes the
+verdicts when it needs them (``ReadabilityChecker.verdicts``) and checks whatever the child did not
+answer for itself, as before. The verdicts are the very messages the in-process check gives.
+
+Protocol: the parent writes one JSON list ``[[digest, label, source], ...]`` on stdin and closes it;
+the child writes one JSON object ``{digest: reason or null}`` on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from typing import Any
+
+from mmlens.core.errors import DataError
+from mmlens.core.media import BytesImage, FileImage, ImageRef, sha256_hex
+
+
+def check_sources(items: list[list[Any]]) -> dict[str, str | None]:
+    """The unreadable reason (None: readable) of each (digest, label, source)."""
+    from mmlens.scenarios.tables import reopen_table
+
+    verdicts: dict[str, str | None] = {}
+    tables: dict[str, Any] = {}
+    for digest, label, source in sorted(
+        items, key=lambda item: (json.dumps(item[2].get("table")), item[2].get("row", 0))
+    ):
+        try:
+            if "file" in source:
+                image: ImageRef = FileImage(source["file"])
+                data = image.encoded()
+            else:
+                key = json.dumps(source["table"], sort_keys=True)
+                if key not in tables:
+                    tables[key] = reopen_table(source["table"])
+                data = tables[key].image_at(source["row"], source["column"], label, source.get("item"))
+        except DataError as error:
+            verdicts[digest] = str(error)
+            continue
+        if "sha256:" + sha256_hex(data) != digest:
+            verdicts[digest] = f"image {label} changed since the data was read (its content hash differs)"
+            continue
+        verdicts[digest] = BytesImage(data, label=label).unreadable_reason()
+    return verdicts
+
+
+class ReadabilityChecker:
+    """The child process checking ``images`` (each with a source); ``verdicts()`` waits for it.
+    A child that fails answers nothing (the run then checks in-process)."""
+
+    def __init__(self, images: list[ImageRef]) -> None:
+        items = [[image.digest, image.describe(), image.source()] for image in images]
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "mmlens.runner.readability_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        self._answer: dict[str, str | None] = {}
+        self._thread = threading.Thread(target=self._talk, args=(json.dumps(items).encode(),), daemon=True)
+        self._thread.start()
+
+    def _talk(self, request: bytes) -> None:
+        try:
+            output, _ = self._process.communicate(request)
+            if self._process.returncode == 0:
+                self._answer = json.loads(output)
+        except (OSError, ValueError):
+            self._answer = {}
+
+    def verdicts(self) -> dict[str, str | None]:
+        self._thread.join()
+        return self._answer
+
+    def cancel(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+        self._thread.join()
+
+
+if __name__ == "__main__":
+    sys.stdout.write(json.dumps(check_sources(json.loads(sys.stdin.buffer.read()))))
