@@ -28,13 +28,15 @@ from mmlens.core.results import (
 )
 from mmlens.core.sample import BadSample, Sample
 from mmlens.core.task import Task
+from mmlens.metrics.judge_panel import with_judge_panel
 from mmlens.models.base import Model, ModelSpec, build_model
 from mmlens.runner.execute import ExecutionStats, Responder, RunInterrupted
+from mmlens.runner.judging import judging_summary
 from mmlens.runner.plan import load_samples, set_aside_samples_without_media
 from mmlens.runner.progress import SampleProgress
 from mmlens.runner.provenance import dataset_fingerprint, environment, task_provenance, this_process
 from mmlens.runner.readability_worker import ReadabilityChecker
-from mmlens.runner.roles import RoleChoice, close_role_models, load_roles, role_provenance
+from mmlens.runner.roles import RoleChoice, close_role_models, extra_judges, load_roles, role_provenance
 from mmlens.runner.rounds import SampleFlow, drive, key_requests, start_flows
 from mmlens.runner.scoring import build_results, score_outcome
 from mmlens.runner.thumbnails import ThumbnailMaker, record_image_sources
@@ -75,6 +77,16 @@ def with_run_seed(task: Task, seed: int) -> Task:
     if inferencer is task.inferencer and metric is task.metric:
         return task
     return replace(task, inferencer=inferencer, metric=metric)
+
+
+def with_judging(task: Task, roles: dict[str, RoleChoice], judge_repeats: int) -> Task:
+    """The task as its samples are driven: a judged metric in a judge panel where the run has extra
+    judges, repeats or a rule to compare the judge with (``metrics.judge_panel``); else as it is.
+    The provenance keeps the task's own metric."""
+    if "judge" not in roles:
+        return task
+    metric = with_judge_panel(task.metric, extra_judges(roles), judge_repeats)
+    return task if metric is task.metric else replace(task, metric=metric)
 
 
 def _slug(text: str) -> str:
@@ -223,6 +235,8 @@ def run_task(
     thumbnails: bool,
     resume_hint: str,
     config: RunConfigProvenance | None = None,
+    judge_repeats: int = 1,
+    prices: dict[str, Any] | None = None,
 ) -> RunResult:
     started = time.time()
     model: Model | None = None
@@ -251,7 +265,8 @@ def run_task(
         fingerprints = {name: m.fingerprint_key() for name, m in models.items()}
         data_fp = dataset_fingerprint(samples)
         task = with_run_seed(task, seed)
-        flows, bad_from_plan = start_flows(task, samples)
+        judged_task = with_judging(task, roles, judge_repeats)
+        flows, bad_from_plan = start_flows(judged_task, samples)
         unique = key_requests(flows, fingerprints)
         check_request_kinds(task, unique, models)
         cached = store.get_responses(unique)
@@ -266,6 +281,8 @@ def run_task(
             reason = (bad_from_data + bad_from_plan)[0].reason if bad_from_data + bad_from_plan else "none"
             raise DataError(f"task {task.name}: no readable samples ({reason})")
         run_id = run_identity(task, model, data_fp, limit, seed, role_models)
+        if judge_repeats > 1:  # only then, so that other run ids keep their form
+            run_id = f"{run_id}__x{judge_repeats}"
         run_dir = output_dir / run_id if output_dir is not None else None
         # Only when there are any, so that the provenance of other runs keeps its keys.
         optional: dict[str, Any] = {"config": config} if config is not None else {}
@@ -292,7 +309,7 @@ def run_task(
         store.begin_run(run_id, task.name, model.label, str(run_dir or ""), provenance.to_dict())
         try:
             return drive_and_save(
-                task,
+                judged_task,
                 flows,
                 fingerprints,
                 responder,
@@ -303,6 +320,7 @@ def run_task(
                 run_id,
                 run_dir,
                 maker,
+                prices,
             )
         except RunInterrupted:
             record_status(store, run_id, "interrupted")
@@ -359,6 +377,7 @@ def drive_and_save(
     run_id: str,
     run_dir: Path | None,
     thumbnails: ThumbnailMaker | None,
+    prices: dict[str, Any] | None = None,
 ) -> RunResult:
     """Everything after the run is begun: any failure here marks the run failed (or interrupted)."""
     if thumbnails is not None:
@@ -397,6 +416,16 @@ def drive_and_save(
         }
     )
     results = build_results(task, records, bad_samples, provenance).to_dict()
+    judging = judging_summary(
+        task.metric,
+        records,
+        provenance.roles,
+        {name: stats.to_dict() for name, stats in responder.stats.items()},
+        provenance.model.label,
+        prices,
+    )
+    if judging is not None:  # judged runs only (metrics.judge_governance, runner.judging)
+        results["judging"] = judging
     if thumbnails is not None:
         thumbnails.finish()  # what the background thread has left when the last response is in
     record_dicts = [r.to_dict() for r in records]
