@@ -10,7 +10,7 @@ PYTHON=${PYTHON:-python3}
 python -m pip install --quiet --upgrade pip
 # The CPU build first: anything that depends on torch must not pull a multi-GB CUDA build.
 python -m pip install --quiet torch==2.13.0
-python -m pip install --quiet -e ".[hf,data,report,analysis,serve,fast,robustness,trackers,text-similarity,dev]"
+python -m pip install --quiet -e ".[hf,data,report,analysis,serve,fast,robustness,trackers,text-similarity,judges,dev]"
 
 if [ ! -x /usr/bin/chromium ]; then
     SUDO=""
