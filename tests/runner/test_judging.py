@@ -100,3 +100,19 @@ def test_agreement_statistics_by_hand() -> None:
     alpha = krippendorff_alpha([["a", "a", "b", "b"], ["a", "b", "b", "b"]])
     assert alpha is not None and abs(alpha - (1 - 56 / 120)) < 1e-12
     assert krippendorff_alpha([["a", "a"], ["a", "a"]]) is None  # one category: undefined
+
+
+def test_the_report_shows_a_non_official_judge_as_such(tmp_path: Path) -> None:
+    from mmlens.core.results import RunResults
+    from mmlens.report.payload import judging_rows
+    from mmlens.report.table import run_variant
+
+    result = run(tmp_path, {"judge": "constant|text=Verdict: incorrect"})
+    typed = RunResults.load(result.results)
+    rows = dict(judging_rows(typed))
+    assert rows["official judge"].startswith("NO")
+    assert rows["judge"] == "constant (not official)"
+    assert "judge=constant" in run_variant(typed.provenance)  # a leaderboard row of its own
+    official = RunResults.load(run(tmp_path / "official", {}).results)
+    assert dict(judging_rows(official))["official judge"] == "yes"
+    assert run_variant(official.provenance) == []

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mmlens.core.options import LETTERS
-from mmlens.core.results import Exchange, MetricSummary, OptionScores, Provenance
+from mmlens.core.results import Exchange, MetricSummary, OptionScores, Provenance, RunResults
 from mmlens.metrics.aggregation import category_node
 from mmlens.report.compare import Comparison
 from mmlens.report.runs import OUTCOMES, ReportRun, sample_value
@@ -204,6 +204,29 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
+def judging_rows(results: RunResults) -> list[tuple[str, str]]:
+    """results.json ``judging`` (``runner.judging``) as key/value rows: whether every judge is the
+    task's official one, each judge's fingerprint, failures, extraction provenance, agreement, cost."""
+    judging = (results.model_extra or {}).get("judging")
+    if not isinstance(judging, dict):
+        return []
+    rows: list[tuple[str, str]] = []
+    official = judging.get("official")
+    rows.append(("official judge", "yes" if official else "NO: not comparable with official-judge runs"))
+    for name, judge in (judging.get("judges") or {}).items():
+        fingerprint = judge.get("fingerprint") or {}
+        rows.append(
+            (f"{name}", f"{judge.get('label')} ({'official' if judge.get('official') else 'not official'})")
+        )
+        rows.append((f"{name} prompt version", _shown(fingerprint.get("prompt_version"))))
+        rows.append((f"{name} decoding", _shown(fingerprint.get("decoding"))))
+        rows.append((f"{name} calls", _shown(judge.get("calls"))))
+    for key in ("failures", "extracted_by", "agreement", "judge_vs_rule", "cost"):
+        if key in judging:
+            rows.append((key.replace("_", " "), _shown(judging[key])))
+    return rows
+
+
 def provenance_view(run: ReportRun) -> dict[str, Any]:
     """Grouped key/value rows: nothing recorded is left out, the most asked-for comes first.
 
@@ -246,6 +269,9 @@ def provenance_view(run: ReportRun) -> dict[str, Any]:
             if role.fingerprint is not None:
                 role_rows.append((f"{role_name} fingerprint", _shown(role.fingerprint)))
         groups.append(("roles", role_rows))
+    judging = judging_rows(run.results)
+    if judging:
+        groups.append(("judging", judging))
     skipped = {"run_id", "started", "finished", "roles", *PROVENANCE_GROUPS}
     environment = [(k, _shown(v)) for k, v in recorded.items() if k not in skipped]
     groups.insert(1, ("environment", environment))
