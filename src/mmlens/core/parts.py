@@ -310,7 +310,11 @@ GENERIC_INFERENCERS = {
     "embed": "mmlens.inferencers.embed",
     "chef_ppl": "mmlens.transforms.likelihood",
 }
-GENERIC_METRICS = {"accuracy": "mmlens.metrics.accuracy", "judge_verdict": "mmlens.metrics.judge"}
+GENERIC_METRICS = {
+    "accuracy": "mmlens.metrics.accuracy",
+    "judge_verdict": "mmlens.metrics.judge",
+    "choice_rule_then_judge": "mmlens.metrics.choice_judge",
+}
 GENERIC_TRANSFORMS = {
     "blind": "mmlens.transforms.options",
     "shuffle_options": "mmlens.transforms.options",
