@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from mmlens import api
 from mmlens.metrics.judge_agreement import cohen_kappa, krippendorff_alpha
 from mmlens.metrics.judge_governance import prompt_version
@@ -116,3 +118,30 @@ def test_the_report_shows_a_non_official_judge_as_such(tmp_path: Path) -> None:
     official = RunResults.load(run(tmp_path / "official", {}).results)
     assert dict(judging_rows(official))["official judge"] == "yes"
     assert run_variant(official.provenance) == []
+
+
+def test_a_failed_judge_call_leaves_the_run_incomplete_until_a_rerun_fills_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fixtures.fault_server import FaultServer
+
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    folder = write_judged_task(tmp_path / "task", images=False)
+    with FaultServer() as server:
+        options: dict[str, object] = {
+            "model_args": "text=#fault=500",  # the judge prompt holds it: its first call gets a 500
+            "include": [folder],
+            "store": tmp_path / "store.sqlite",
+            "output_dir": None,
+            "roles": {"judge": "openai:judge"},
+            "role_args": {"judge": f"base_url={server.base_url},max_retries=0"},
+        }
+        first = api.evaluate("judged_toy", "constant", **options)  # type: ignore[arg-type]
+        assert first.results["complete"] is False
+        assert first.results["judging"]["failures"]["call_errors"] == len(ROWS)
+        assert first.results["counts"]["extraction"] == {"error": len(ROWS)}  # no made-up verdict
+        second = api.evaluate("judged_toy", "constant", **options)  # type: ignore[arg-type]
+    assert second.results["complete"] is True
+    assert second.results["judging"]["failures"]["call_errors"] == 0
+    assert "error" not in second.results["counts"]["extraction"]  # the echoed replies were read
+    assert second.results["judging"]["judges"]["judge"]["calls"]["computed"] == len(ROWS)
