@@ -252,7 +252,7 @@ class CorruptedImage(ImageRef):
     def __init__(
         self, source: ImageRef, steps: list[dict[str, Any]], version: str, constants: str = DEFAULT_CONSTANTS
     ) -> None:
-        self.source = source
+        self.original = source
         self.steps = steps
         self.version = version
         self.constants = constants
@@ -261,7 +261,7 @@ class CorruptedImage(ImageRef):
     @property
     def digest(self) -> str:
         if self._digest is None:
-            key = {"source": self.source.digest, "steps": self.steps, "library": self.version, "v": VERSION}
+            key = {"source": self.original.digest, "steps": self.steps, "library": self.version, "v": VERSION}
             if self.constants != "imagenet_c":
                 key["constants"] = self.constants
             text = json.dumps(key, sort_keys=True)
@@ -272,7 +272,7 @@ class CorruptedImage(ImageRef):
     def pil(self) -> PILImage.Image:
         image = _DRAWN.get(self.digest)
         if image is None:
-            image = self.source.pil()
+            image = self.original.pil()
             for step in self.steps:
                 image = apply_step(
                     image.convert("RGB") if image.mode != "RGB" else image, step, self.constants
@@ -286,14 +286,14 @@ class CorruptedImage(ImageRef):
         return buffer.getvalue()
 
     def unreadable_reason(self) -> str | None:
-        return self.source.unreadable_reason()
+        return self.original.unreadable_reason()
 
     def mime_type(self) -> str:
         return "image/png"
 
     def describe(self) -> str:
         steps = ", ".join(f"{step['kind']}@{step['severity']}" for step in self.steps)
-        return f"{self.source.describe()} ({steps})"
+        return f"{self.original.describe()} ({steps})"
 
 
 def with_details(sample: Sample, name: str, info: dict[str, Any]) -> Sample:
