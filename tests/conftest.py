@@ -39,3 +39,6 @@ def leaves_no_files_in_the_checkout(checkout_entries: set[str]) -> Iterator[None
             f"the test left {', '.join(left)} in the checkout ({REPOSITORY}): give it a tmp_path "
             "(--output-dir, store, -o), never the working folder"
         )
+
+
+from tests.fixtures.postgres import postgres_server, postgres_url  # noqa: E402, F401 - shared fixtures

@@ -260,10 +260,10 @@ def test_store_is_accepted_after_the_command(tmp_path: Path, capsys: pytest.Capt
 
 
 @pytest.mark.parametrize("where", ["option", "variable"])
-def test_a_server_store_url_is_one_line_saying_it_is_not_supported(
+def test_a_store_url_of_another_database_is_one_line_saying_it_is_not_supported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], where: str
 ) -> None:
-    url = "postgresql://user:secret@db.example/mmlens"
+    url = "mysql://user:secret@db.example/mmlens"  # postgresql:// and sqlite:/// are stores now
     monkeypatch.chdir(tmp_path)
     if where == "variable":
         monkeypatch.setenv("MMLENS_STORE", url)
@@ -273,12 +273,9 @@ def test_a_server_store_url_is_one_line_saying_it_is_not_supported(
     assert main(argv) == 2
     err = capsys.readouterr().err
     name = "MMLENS_STORE" if where == "variable" else "--store"
-    assert (
-        err == f"error: {name}: server stores (postgresql://...) are not supported yet; "
-        "give the path of a SQLite file\n"
-    )
+    assert err == f"error: {name}: {UNSUPPORTED_STORE}\n"
     assert "secret" not in err
-    assert not (tmp_path / "postgresql:").exists()
+    assert not (tmp_path / "mysql:").exists()
 
 
 def test_a_server_store_url_given_to_the_api_is_the_same_one_line(
@@ -287,9 +284,13 @@ def test_a_server_store_url_given_to_the_api_is_the_same_one_line(
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError) as refused:
         api.evaluate(
-            "shapes_small", store="postgresql://user:secret@db.example/mmlens", limit=2, output_dir=tmp_path
+            "shapes_small", store="mysql://user:secret@db.example/mmlens", limit=2, output_dir=tmp_path
         )
-    assert str(refused.value) == (
-        "store: server stores (postgresql://...) are not supported yet; give the path of a SQLite file"
-    )
-    assert not (tmp_path / "postgresql:").exists()
+    assert str(refused.value) == f"store: {UNSUPPORTED_STORE}"
+    assert not (tmp_path / "mysql:").exists()
+
+
+UNSUPPORTED_STORE = (
+    "mysql://... is not a store mmlens can use; give a SQLite file (a path or sqlite:///PATH) "
+    "or a PostgreSQL URL (postgresql://USER@HOST:PORT/DATABASE)"
+)

@@ -3,12 +3,13 @@ within a few ms."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
-import sqlite3
 import string
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -21,15 +22,16 @@ from mmlens.models.base import Emit, Model, ModelArgs, ModelSpec, build_model, m
 from mmlens.runner.execute import execute
 from mmlens.store.sqlite import Store
 from tests.fixtures.fault_server import FaultServer
+from tests.store.backends import Raw
 
 
-def test_a_huge_reply_is_capped_the_cut_recorded_and_stored_once(tmp_path: Path) -> None:
+def test_a_huge_reply_is_capped_the_cut_recorded_and_stored_once(store_at: Path | str, raw: Raw) -> None:
     huge = "x" * (3 * MAX_REPLY_CHARS)  # the fault server echoes the prompt: a 300,000-character reply
     requests = {
         "big": Request("generate", (Message.user(huge),), GenerationSettings(max_new_tokens=8)),
         "small": Request("generate", (Message.user("hello"),), GenerationSettings(max_new_tokens=8)),
     }
-    path = tmp_path / "s.sqlite"
+    path = store_at
     with FaultServer() as server, Store(path) as store:
         model = build_model(
             ModelSpec(backend="openai", name="fault-model", args={"base_url": server.base_url})
@@ -40,50 +42,55 @@ def test_a_huge_reply_is_capped_the_cut_recorded_and_stored_once(tmp_path: Path)
     assert big.text is not None and len(big.text) == MAX_REPLY_CHARS
     assert big.truncated_chars == len("echo: ") + len(huge) - MAX_REPLY_CHARS
     assert responses["small"].truncated_chars is None and responses["small"].text == "echo: hello"
-    with sqlite3.connect(path) as db:
-        rows = dict(db.execute("SELECT key, response FROM responses").fetchall())
-    db.close()
+    rows = dict(raw.rows("SELECT key, response FROM responses"))
     assert len(rows["big"]) < MAX_REPLY_CHARS + 200
     assert json.loads(rows["big"])["truncated_chars"] == big.truncated_chars
     with Store(path, read_only=True) as store:
         assert store.get_responses(["big"])["big"] == big
 
 
-def test_an_uncapped_reply_of_an_older_store_is_capped_when_read(tmp_path: Path) -> None:
-    path = tmp_path / "s.sqlite"
+def test_an_uncapped_reply_of_an_older_store_is_capped_when_read(store_at: Path | str) -> None:
+    path = store_at
     with Store(path, commit_interval=0) as store:
         store.put_response("k", "m", "generate", Response(text="y" * (MAX_REPLY_CHARS + 5)))
         read = store.get_responses(["k"])["k"]
     assert read.text == "y" * MAX_REPLY_CHARS and read.truncated_chars == 5
 
 
-def _commits(store: Store) -> list[str]:
-    statements: list[str] = []
-    store._db.set_trace_callback(statements.append)
-    return statements
+def _commits(store: Store) -> list[int]:
+    """The thread of each write transaction ``store`` commits from now on (any backend)."""
+    threads: list[int] = []
+    transaction = store._transaction
+
+    @contextlib.contextmanager
+    def counted() -> Iterator[None]:
+        with transaction():
+            yield
+        threads.append(threading.get_ident())
+
+    store._transaction = counted  # type: ignore[method-assign]
+    return threads
 
 
-def test_a_burst_of_responses_shares_commits_and_is_durable_within_milliseconds(tmp_path: Path) -> None:
-    path = tmp_path / "s.sqlite"
-    store = Store(path)
-    statements = _commits(store)
+def test_a_burst_of_responses_shares_commits_and_is_durable_within_milliseconds(
+    store_at: Path | str, raw: Raw
+) -> None:
+    store = Store(store_at)
+    commits = _commits(store)
     for i in range(500):
         store.put_response(f"k{i}", "m", "generate", Response(text=f"answer {i}"))
     time.sleep(0.1)  # no flush, no close: what a kill -9 now would leave is what another reader sees
-    with sqlite3.connect(path) as reader:
-        assert reader.execute("SELECT COUNT(*) FROM responses").fetchone()[0] == 500
-    reader.close()
-    commits = statements.count("COMMIT")
-    assert 1 <= commits < 50, commits  # one per response before: 500
+    assert raw.value("SELECT COUNT(*) FROM responses") == 500
+    assert 1 <= len(commits) < 50, len(commits)  # one per response before: 500
     store.close()
 
 
-def test_commit_interval_zero_commits_each_response(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.sqlite", commit_interval=0)
-    statements = _commits(store)
+def test_commit_interval_zero_commits_each_response(store_at: Path | str) -> None:
+    store = Store(store_at, commit_interval=0)
+    commits = _commits(store)
     for i in range(5):
         store.put_response(f"k{i}", "m", "generate", Response(text="a"))
-    assert statements.count("COMMIT") == 5
+    assert len(commits) == 5
     store.close()
 
 
@@ -111,12 +118,13 @@ class LongReplyModel(Model):
 REPLY_MARK = "yes MARK-7f3a9 "
 
 
-def _store_bytes(path: Path) -> int:
+def _store_bytes(path: Path | str) -> int:
     """The store's size on disk, its WAL included (after close the WAL is folded in)."""
+    assert isinstance(path, Path)
     return sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
 
 
-def _evaluate(tmp_path: Path, store: Path, chars: int) -> api.RunResult:
+def _evaluate(tmp_path: Path, store: Path | str, chars: int) -> api.RunResult:
     model = build_model(ModelSpec(backend="store_test_long_reply", name="long", args={"chars": chars}))
     try:
         return api.evaluate("shapes_small", model, limit=1, store=store, output_dir=tmp_path / "runs")
@@ -125,25 +133,23 @@ def _evaluate(tmp_path: Path, store: Path, chars: int) -> api.RunResult:
 
 
 def test_a_1mb_reply_occupies_the_store_once_and_show_report_and_resume_still_have_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], store_at: Path | str, raw: Raw
 ) -> None:
-    small_store, store = tmp_path / "small.sqlite", tmp_path / "big.sqlite"
-    _evaluate(tmp_path / "a", small_store, chars=20)
+    store = store_at
     result = _evaluate(tmp_path / "b", store, chars=1_000_000)
     record = result.records[0]
     assert record.response is not None and len(record.response) == MAX_REPLY_CHARS  # capped
     assert record.response.startswith(REPLY_MARK)
-    # In its response row and its sample record, the capped reply takes the room of one copy:
-    # twice (two copies) before the store kept long texts once.
-    grown = _store_bytes(store) - _store_bytes(small_store)
-    assert 0.9 * MAX_REPLY_CHARS < grown < 1.3 * MAX_REPLY_CHARS, grown
-    with sqlite3.connect(store) as db:
-        (inline,) = db.execute("SELECT COUNT(*) FROM records WHERE record LIKE '%MARK-7f3a9%'").fetchone()
-        (responses,) = db.execute(
-            "SELECT COUNT(*) FROM responses WHERE response LIKE '%MARK-7f3a9%'"
-        ).fetchone()
-        (texts,) = db.execute("SELECT COUNT(*) FROM texts WHERE text LIKE 'yes MARK-7f3a9%'").fetchone()
-    db.close()
+    if isinstance(store, Path):
+        # In its response row and its sample record, the capped reply takes the room of one copy:
+        # twice (two copies) before the store kept long texts once.
+        small_store = tmp_path / "small.sqlite"
+        _evaluate(tmp_path / "a", small_store, chars=20)
+        grown = _store_bytes(store) - _store_bytes(small_store)
+        assert 0.9 * MAX_REPLY_CHARS < grown < 1.3 * MAX_REPLY_CHARS, grown
+    inline = raw.value("SELECT COUNT(*) FROM records WHERE record LIKE ?", ("%MARK-7f3a9%",))
+    responses = raw.value("SELECT COUNT(*) FROM responses WHERE response LIKE ?", ("%MARK-7f3a9%",))
+    texts = raw.value("SELECT COUNT(*) FROM texts WHERE text LIKE ?", ("yes MARK-7f3a9%",))
     assert (inline, responses, texts) == (0, 0, 1)
     # samples.jsonl, a file to share on its own, holds the reply once, in full
     samples = (result.run_dir / "samples.jsonl").read_text()  # type: ignore[operator]
@@ -162,9 +168,9 @@ def test_a_1mb_reply_occupies_the_store_once_and_show_report_and_resume_still_ha
     assert again.records[0].response == record.response
 
 
-def test_a_reply_that_looks_like_a_reference_is_kept_as_it_is(tmp_path: Path) -> None:
+def test_a_reply_that_looks_like_a_reference_is_kept_as_it_is(store_at: Path | str) -> None:
     lookalike = '{"$text_sha256": "' + "0" * 64 + '"}' + " " * 2000
-    with Store(tmp_path / "s.sqlite", commit_interval=0) as store:
+    with Store(store_at, commit_interval=0) as store:
         store.put_response("k", "m", "generate", Response(text=lookalike))
         store.put_response("short", "m", "generate", Response(text='{"$text_sha256": "' + "0" * 64 + '"}'))
         store.finish_run("r", {}, [{"id": "s", "response": lookalike, "details": {"$text_sha256": "x"}}])
@@ -176,14 +182,12 @@ def test_a_reply_that_looks_like_a_reference_is_kept_as_it_is(tmp_path: Path) ->
 
 
 def test_a_steady_stream_commits_in_the_callers_thread_within_the_interval(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store_at: Path | str, raw: Raw, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A put that finds the batch older than ``commit_interval`` commits it there and then, so a busy
     stream neither waits for nor hops to the timer's thread (which a CPU-bound event loop starves of
     the GIL); the timer only commits a batch's tail. Here the timer never runs at all."""
-    import threading
-
-    from mmlens.store import sqlite as store_module
+    from mmlens.store import database as store_module
 
     class Starved:
         def __init__(self, *args: object) -> None:
@@ -196,16 +200,12 @@ def test_a_steady_stream_commits_in_the_callers_thread_within_the_interval(
             pass
 
     monkeypatch.setattr(store_module.threading, "Timer", Starved)
-    path = tmp_path / "s.sqlite"
-    store = Store(path, commit_interval=0.002)
-    threads: list[int] = []
-    store._db.set_trace_callback(lambda s: threads.append(threading.get_ident()) if s == "COMMIT" else None)
+    store = Store(store_at, commit_interval=0.002)
+    threads = _commits(store)
     for i in range(20):
         store.put_response(f"k{i}", "m", "generate", Response(text="a"))
         time.sleep(0.003)  # each put finds the batch before it older than the interval
-    with sqlite3.connect(path) as reader:  # no flush, no close: what a kill -9 now would leave
-        # before: 0 (every batch waited for the timer)
-        assert reader.execute("SELECT COUNT(*) FROM responses").fetchone()[0] >= 19
-    reader.close()
+    # no flush, no close: what a kill -9 now would leave; before: 0 (every batch waited for the timer)
+    assert raw.value("SELECT COUNT(*) FROM responses") >= 19
     assert set(threads) == {threading.get_ident()}
     store.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from mmlens.store.schema import SCHEMA_VERSION
 from mmlens.store.sqlite import Store
 from tests.conftest import PLUGINS
 from tests.fixtures.numbers_bench import build_numbers_task
+from tests.store.backends import Raw
 
 ORACLE = str(PLUGINS / "pixel_oracle.py")
 
@@ -36,13 +36,7 @@ def oracle_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
     load_plugins()
 
 
-def _make(path: Path, script: str) -> None:
-    with sqlite3.connect(path) as db:
-        db.executescript(script)
-    db.close()
-
-
-def _run(tmp_path: Path, store: Path) -> tuple[int, Path]:
+def _run(tmp_path: Path, store: Path | str) -> tuple[int, Path]:
     task = build_numbers_task(tmp_path / "bench", count=6, duplicates=0)
     log = tmp_path / "computed.log"
     code = main(
@@ -52,103 +46,117 @@ def _run(tmp_path: Path, store: Path) -> tuple[int, Path]:
     return code, log
 
 
-def _refused_in_one_line(capsys: pytest.CaptureFixture[str], log: Path, *words: str) -> None:
+def _refused_in_one_line(capsys: pytest.CaptureFixture[str], log: Path, *words: str) -> str:
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("error: the store "), err
     assert all(word in err for word in words), err
     assert not log.exists(), "a request was sent before the store was refused"
+    return err
 
 
-def test_a_new_store_records_its_layout_version(tmp_path: Path) -> None:
-    Store(tmp_path / "s.sqlite").close()
-    with sqlite3.connect(tmp_path / "s.sqlite") as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    db.close()
+def test_a_new_store_records_its_layout_version(store_at: Path | str, raw: Raw) -> None:
+    Store(store_at).close()
+    assert raw.version() == SCHEMA_VERSION
 
 
-def test_an_unversioned_store_is_migrated_and_keeps_its_responses(tmp_path: Path) -> None:
-    path = tmp_path / "old.sqlite"
+def test_an_unversioned_store_is_migrated_and_keeps_its_responses(store_at: Path | str, raw: Raw) -> None:
+    path = store_at
     row = "INSERT INTO responses VALUES ('k', 'm', 'generate', '{\"text\": \"yes\"}', 0);"
-    _make(path, UNVERSIONED + row)
+    raw.script(UNVERSIONED + row)
     with Store(path) as store:
         assert store.get_responses(["k"]) == {"k": Response(text="yes")}
         assert store.get_thumbnails(["d"]) == {}  # the table the old layout lacked is there
         store.put_thumbnails({"d": b"jpeg"})
-    with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    db.close()
+    assert raw.version() == SCHEMA_VERSION
 
 
 def test_a_newer_store_is_refused_in_one_line_before_any_request(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], store_at: Path | str, raw: Raw
 ) -> None:
-    store = tmp_path / "new.sqlite"
+    store = store_at
     Store(store).close()
-    _make(store, f"PRAGMA user_version = {SCHEMA_VERSION + 1};")
+    raw.set_version(SCHEMA_VERSION + 1)
     code, log = _run(tmp_path, store)
     assert code == 2
     _refused_in_one_line(capsys, log, str(store), f"version {SCHEMA_VERSION + 1}", "upgrade mmlens")
 
 
 def test_an_extra_not_null_column_is_refused_not_silently_dropped(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], store_at: Path | str, raw: Raw
 ) -> None:
-    store = tmp_path / "other.sqlite"
+    store = store_at
     extra = "created REAL NOT NULL, owner TEXT NOT NULL);"
-    _make(store, UNVERSIONED.replace("created REAL NOT NULL);", extra, 1))
+    raw.script(UNVERSIONED.replace("created REAL NOT NULL);", extra, 1))
     code, log = _run(tmp_path, store)
     assert code == 2
     _refused_in_one_line(capsys, log, str(store), "responses", "owner", "NOT NULL")
 
 
 def test_an_older_layout_without_a_column_is_refused_in_one_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], store_at: Path | str, raw: Raw
 ) -> None:
-    store = tmp_path / "older.sqlite"
-    _make(store, UNVERSIONED.replace("kind TEXT NOT NULL,", "", 1))
+    store = store_at
+    raw.script(UNVERSIONED.replace("kind TEXT NOT NULL,", "", 1))
     code, log = _run(tmp_path, store)
     assert code == 2
     _refused_in_one_line(capsys, log, str(store), "responses", "no column kind")
 
 
-def test_an_insert_the_table_refuses_is_an_error_not_a_silent_no_op(tmp_path: Path) -> None:
+def test_an_insert_the_table_refuses_is_an_error_not_a_silent_no_op(store_at: Path | str, raw: Raw) -> None:
     """Defence in depth: a constraint other than the key failing raises (no INSERT OR IGNORE)."""
-    path = tmp_path / "s.sqlite"
+    path = store_at
     Store(path).close()
-    _make(path, "CREATE TRIGGER refuse BEFORE INSERT ON responses BEGIN SELECT RAISE(ABORT, 'no'); END;")
+    raw.refuse_inserts("responses")
     store = Store(path, commit_interval=0)
     with pytest.raises(Exception, match="cannot write to the store"):
         store.put_response("k", "m", "generate", Response(text="yes"))
     store.close()
 
 
-def test_a_version_1_store_with_replies_inline_is_read_then_migrated(tmp_path: Path) -> None:
+def test_a_version_1_store_with_replies_inline_is_read_then_migrated(store_at: Path | str, raw: Raw) -> None:
     """Version 1 kept each long reply inline in its response row and its record: still read as
     they are (read-only: the file untouched), then migrated to keep new long texts once."""
-    path = tmp_path / "v1.sqlite"
+    path = store_at
     reply = "r" * 5000
     response = json.dumps({"text": reply})
     record = json.dumps({"id": "s1", "response": reply, "exchanges": [{"response": reply}]})
-    _make(
-        path,
+    raw.script(
         UNVERSIONED
-        + "CREATE TABLE thumbnails (digest TEXT PRIMARY KEY, jpeg BLOB NOT NULL);"
+        + f"CREATE TABLE thumbnails (digest TEXT PRIMARY KEY, jpeg {raw.blob} NOT NULL);"
         + f"INSERT INTO responses VALUES ('k', 'm', 'generate', '{response}', 0);"
         + f"INSERT INTO records VALUES ('run', 0, 's1', '{record}');"
-        + "PRAGMA user_version = 1;",
     )
+    raw.set_version(1)
     with Store(path, read_only=True) as store:
         assert store.get_responses(["k"]) == {"k": Response(text=reply)}
         assert list(store.iter_records("run")) == [json.loads(record)]
-    with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
-    db.close()
+    assert raw.version() == 1
+    assert "texts" not in {name for (name,) in raw.rows(TABLES_QUERY[raw.is_sqlite])}  # untouched
     with Store(path, commit_interval=0) as store:
         assert store.get_responses(["k"]) == {"k": Response(text=reply)}
         assert list(store.iter_records("run")) == [json.loads(record)]
         store.put_response("k2", "m", "generate", Response(text="n" * 5000))
         assert store.get_responses(["k2"]) == {"k2": Response(text="n" * 5000)}
-    with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
-        assert db.execute("SELECT COUNT(*) FROM texts").fetchone()[0] == 1
-    db.close()
+    assert raw.version() == SCHEMA_VERSION == 2
+    assert raw.value("SELECT COUNT(*) FROM texts") == 1
+
+
+TABLES_QUERY = {
+    True: "SELECT name FROM sqlite_master WHERE type='table'",
+    False: "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()",
+}
+
+
+def test_a_server_store_refused_is_named_without_its_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], postgres_url: str
+) -> None:
+    """A PostgreSQL URL's password never reaches a message (the refusal names the URL without it)."""
+    with_password = postgres_url.replace("mmlens@", "mmlens:hunter2@", 1)  # trust auth: ignored
+    Store(with_password).close()
+    Raw(postgres_url).set_version(SCHEMA_VERSION + 1)
+    code, log = _run(tmp_path, with_password)
+    assert code == 2
+    err = _refused_in_one_line(
+        capsys, log, postgres_url.replace("mmlens@", "mmlens:***@", 1), "upgrade mmlens"
+    )
+    assert "hunter2" not in err

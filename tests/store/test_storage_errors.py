@@ -10,6 +10,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -120,3 +121,58 @@ def test_a_run_on_a_read_only_store_is_one_line(read_only_store: Path, tmp_path:
     lines = ran.stderr.strip().splitlines()
     assert ran.returncode == 2 and len(lines) == 1, ran.stderr
     assert str(read_only_store) in lines[0] and "read-only commands" in lines[0], lines[0]
+
+
+@pytest.fixture
+def read_only_role(postgres_url: str) -> str:
+    """A finished run's PostgreSQL store, and the URL of a role that may only read it (the server's
+    counterpart of read-only media)."""
+    import psycopg
+
+    from tests.fixtures.numbers_bench import build_numbers_task as build
+
+    task = build(Path(tempfile.mkdtemp(prefix="mmlens-pg-task-")) / "bench", count=6, duplicates=0)
+    api.evaluate("numbers", "pixel_oracle", include=[task], store=postgres_url, output_dir=None)
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(
+            "DO $$ BEGIN CREATE ROLE reader LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+        )
+        admin.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader")
+    shutil.rmtree(task.parent, ignore_errors=True)
+    return postgres_url.replace("mmlens@", "reader@", 1)
+
+
+def _dump(url: str) -> list[tuple[object, ...]]:
+    import psycopg
+
+    with psycopg.connect(url) as db:
+        return db.execute("SELECT run_id, status, updated, results FROM runs ORDER BY run_id").fetchall()
+
+
+def test_show_and_report_read_a_postgres_store_through_a_role_that_may_only_read(
+    read_only_role: str, tmp_path: Path
+) -> None:
+    before = _dump(read_only_role)
+    listed = _cli(["--store", read_only_role, "show"], {**os.environ})
+    assert listed.returncode == 0, listed.stderr
+    run_id = listed.stdout.splitlines()[1].split()[0]
+    shown = _cli(["--store", read_only_role, "show", run_id], {**os.environ})
+    assert shown.returncode == 0 and "6 samples" in shown.stdout, shown.stderr + shown.stdout
+    report = tmp_path / "report.html"
+    built = _cli(["--store", read_only_role, "report", "-o", str(report)], {**os.environ})
+    assert built.returncode == 0, built.stderr
+    assert report.stat().st_size > 0
+    assert _dump(read_only_role) == before
+
+
+def test_a_run_through_a_postgres_role_that_may_only_read_is_one_line(
+    read_only_role: str, tmp_path: Path
+) -> None:
+    task = build_numbers_task(tmp_path / "small", count=3, duplicates=0)
+    args = ["--store", read_only_role, "run", "numbers", "--include", str(task), "--model", "pixel_oracle",
+            "--output-dir", str(tmp_path / "runs")]  # fmt: skip
+    ran = _cli(args, {**os.environ, "MMLENS_PLUGINS": ORACLE})
+    lines = ran.stderr.strip().splitlines()
+    assert ran.returncode == 2 and len(lines) == 1, ran.stderr
+    assert read_only_role in lines[0] and "permission denied" in lines[0], lines[0]
+    assert "read-only commands" in lines[0], lines[0]

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import re
+from pathlib import Path
 from typing import Any, TypedDict
 
 import mmlens
 from mmlens.api import resolve_model_spec
 from mmlens.cli.registry import COMMAND_MODULES, COMMANDS
 from mmlens.core.errors import MmlensError
-from mmlens.core.paths import default_store_path, store_location
+from mmlens.core.paths import default_store_path, redacted, store_location
 from mmlens.models.base import parse_model_args
 from mmlens.runner.roles import RoleInput
 
@@ -49,20 +50,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _store_option(text: str) -> str:
-    store_location(text, "--store")  # a server URL: one line, before any work
+    store_location(text, "--store")  # a scheme mmlens cannot use: one line, before any work
     return text
 
 
 def add_store_option(parser: argparse.ArgumentParser, default: Any) -> None:
     try:
-        shown = str(default_store_path())
-    except MmlensError:  # MMLENS_STORE holds a server URL: said when a command opens the store
+        location = default_store_path()
+        shown = str(location) if isinstance(location, Path) else redacted(location)
+    except MmlensError:  # MMLENS_STORE names no store mmlens can use: said when a command opens it
         shown = "$MMLENS_STORE"
     parser.add_argument(
         "--store",
         type=_store_option,
         default=default,
-        help=f"the results/response database, a SQLite file (default {shown}; "
+        help=f"the results/response database: a SQLite file (a path or sqlite:///PATH) or a "
+        f"PostgreSQL server (postgresql://USER@HOST:PORT/DATABASE) (default {shown}; "
         "or set MMLENS_STORE / MMLENS_HOME)",
     )
 

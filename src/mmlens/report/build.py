@@ -14,7 +14,7 @@ from typing import Any
 
 import mmlens
 from mmlens.core.errors import MmlensError
-from mmlens.core.paths import default_store_path
+from mmlens.core.paths import default_store_path, store_location
 from mmlens.report.compare import Comparison, compare_runs
 from mmlens.report.desiderata import desiderata_view
 from mmlens.report.payload import (
@@ -241,8 +241,8 @@ def build_report(
     if isinstance(store, Store):
         own_store, store_obj = False, store
     else:
-        store_path = Path(store).expanduser() if store is not None else default_store_path()
-        if not store_path.is_file():
+        store_path = store_location(str(store), "store") if store is not None else default_store_path()
+        if isinstance(store_path, Path) and not store_path.is_file():
             raise MmlensError(
                 f"no store at {store_path}; evaluate a model first (mmlens run TASK) or pass --store"
             )

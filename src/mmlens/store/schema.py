@@ -16,14 +16,23 @@ version, or whose tables mmlens cannot write to (a column missing, an extra NOT 
 a default, another primary key), is refused in one line before anything is sent to a model. Opened
 read-only, the store is checked the same way and never changed (a missing table is made in the
 connection's temporary schema, empty).
+
+The same layout, version and checks hold on every backend (store/backend.py): SQLite keeps the
+version in ``PRAGMA user_version``, PostgreSQL in a one-row ``mmlens_schema`` table; the column
+types are spelled as each database does (BLOB is BYTEA, REAL is DOUBLE PRECISION on PostgreSQL).
+``MIGRATIONS`` says what each version adds; a migration runs in one transaction, under a lock that
+keeps two processes opening a new store at the same moment from both creating it.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from mmlens.core.errors import MmlensError
+
+if TYPE_CHECKING:
+    from mmlens.store.backend import Backend
 
 SCHEMA_VERSION = 2
 
@@ -85,19 +94,35 @@ TABLES: dict[str, tuple[Column, ...]] = {
         Column("digest", "TEXT", not_null=False, primary_key=1),
         Column("source", "TEXT"),
     ),
+    # Requests a runner is computing (runner/claims.py): who, and until when its lease holds.
+    # Additive like run_names: an older mmlens ignores them (and computes what it finds missing).
+    "claims": (
+        Column("key", "TEXT", not_null=False, primary_key=1),
+        Column("owner", "TEXT"),
+        Column("expires", "REAL"),
+    ),
 }
 
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: ("responses", "runs", "thumbnails", "records"),
+    2: ("texts",),
+}
+"""The tables each layout version added; the additive tables (the rest of ``TABLES``) are created
+whenever they are missing, at any version."""
 
-def create_statement(table: str, temporary: bool = False) -> str:
+
+def create_statement(table: str, temporary: bool = False, backend: Backend | None = None) -> str:
     columns = TABLES[table]
-    parts = [f"{c.name} {c.type}{' NOT NULL' if c.not_null else ''}" for c in columns]
+    spelled = backend.column_type if backend is not None else (lambda generic: generic)
+    parts = [f"{c.name} {spelled(c.type)}{' NOT NULL' if c.not_null else ''}" for c in columns]
     keys = sorted((c for c in columns if c.primary_key), key=lambda c: c.primary_key)
     if len(keys) == 1:
         index = columns.index(keys[0])
         parts[index] += " PRIMARY KEY"
     else:
         parts.append(f"PRIMARY KEY ({', '.join(c.name for c in keys)})")
-    prefix = "CREATE TEMP TABLE" if temporary else "CREATE TABLE IF NOT EXISTS"
+    temp = backend.temporary_table if backend is not None else "CREATE TEMP TABLE"
+    prefix = temp if temporary else "CREATE TABLE IF NOT EXISTS"
     return f"{prefix} {table} (\n    " + ",\n    ".join(parts) + "\n)"
 
 
@@ -108,37 +133,38 @@ class StoreLayoutError(MmlensError):
     """A store this mmlens cannot use: another layout, a newer version, not an mmlens store."""
 
 
-def table_problem(db: sqlite3.Connection, table: str) -> str | None:
+def table_problem(backend: Backend, db: Any, table: str) -> str | None:
     """Why mmlens cannot read and write ``table`` as it is, or None when it can."""
-    found = {row[1]: row for row in db.execute(f"PRAGMA table_info({table})")}
+    found = backend.columns(db, table)
     expected = {column.name: column for column in TABLES[table]}
     missing = [name for name in expected if name not in found]
     if missing:
         return f"table {table} has no column {', '.join(missing)}"
-    for name, (_, _, _, not_null, default, _) in found.items():
-        if name not in expected and not_null and default is None:
+    for name, column in found.items():
+        if name not in expected and column.not_null and not column.has_default:
             return f"table {table} has a column {name} that mmlens does not write (NOT NULL, no default)"
     wanted_key = sorted(c.name for c in expected.values() if c.primary_key)
-    found_key = sorted(name for name, row in found.items() if row[5])
+    found_key = sorted(name for name, column in found.items() if column.primary_key)
     if found_key != wanted_key:
         keyed = ", ".join(found_key) or "nothing"
         return f"table {table} is keyed by ({keyed}), not ({', '.join(wanted_key)})"
     return None
 
 
-def check_schema(db: sqlite3.Connection, path: object, read_only: bool) -> None:
+def check_schema(backend: Backend, db: Any, read_only: bool) -> None:
     """Check (and, unless ``read_only``, create or migrate) the layout; a refusal is one line."""
-    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    path = backend.location
+    version = backend.version(db)
     if version > SCHEMA_VERSION:
         raise StoreLayoutError(
             f"the store {path} has layout version {version}, newer than this mmlens reads "
             f"({SCHEMA_VERSION}); upgrade mmlens or pass another --store"
         )
-    present = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    present = backend.tables(db)
     for table in TABLES:
         if table not in present:
             continue
-        problem = table_problem(db, table)
+        problem = table_problem(backend, db, table)
         if problem is not None:
             kind = f"version {version}" if version else "an unversioned"
             raise StoreLayoutError(
@@ -147,16 +173,27 @@ def check_schema(db: sqlite3.Connection, path: object, read_only: bool) -> None:
             )
     absent = [table for table in TABLES if table not in present]
     if read_only:
-        for table in absent:  # readers find it empty; the file is not touched
-            db.execute(create_statement(table, temporary=True))
+        for table in absent:  # readers find it empty; the store is not touched
+            db.execute(create_statement(table, temporary=True, backend=backend))
         return
     if absent or version != SCHEMA_VERSION:
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for table in absent:
-                db.execute(create_statement(table))
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        migrate(backend, db, version)
+
+
+def migrate(backend: Backend, db: Any, version: int) -> None:
+    """Bring the layout from ``version`` to ``SCHEMA_VERSION`` in one transaction: each version's
+    tables in order (``MIGRATIONS``), then the additive ones, then the new version recorded."""
+    db.execute(backend.begin_write)
+    try:
+        backend.lock_layout(db)
+        for step in sorted(MIGRATIONS):
+            if step > version or version == 0:  # 0: unversioned, checked table by table above
+                for table in MIGRATIONS[step]:
+                    db.execute(create_statement(table, backend=backend))
+        for table in TABLES:  # IF NOT EXISTS: the additive tables, and any a version lacked
+            db.execute(create_statement(table, backend=backend))
+        backend.stamp_version(db, SCHEMA_VERSION)
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")

@@ -26,8 +26,9 @@ def text_digest(text: str) -> str:
 
 def storable(text: str) -> bool:
     """Whether ``text`` is long enough to be kept apart and can be written as UTF-8 (a lone
-    surrogate from a server's JSON cannot: such a text stays inline, JSON-escaped)."""
-    if len(text) < INLINE_TEXT_CHARS:
+    surrogate from a server's JSON cannot: such a text stays inline, JSON-escaped; so does one with
+    a NUL character, which a PostgreSQL text column refuses)."""
+    if len(text) < INLINE_TEXT_CHARS or "\x00" in text:
         return False
     if text.isascii():
         return True
