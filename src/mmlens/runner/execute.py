@@ -10,6 +10,7 @@ from typing import Any
 from mmlens.core.errors import MmlensError, ModelUnavailable
 from mmlens.core.requests import MODEL_ROLE, Request, Response, cap_reply
 from mmlens.models.base import Model
+from mmlens.runner.claims import process_claimed
 from mmlens.runner.progress import SampleProgress
 from mmlens.store.sqlite import Store
 
@@ -108,9 +109,15 @@ def execute(
         if not answered and errors >= FAIL_FAST_RESPONSES:
             raise ModelUnavailable(f"the first {errors} requests all failed; the first: {first_error}")
 
+    def taken(key: str, response: Response) -> None:  # answered by another runner on the store
+        responses[key] = response
+        if on_response is not None:
+            on_response(key, True)
+
+    from_others: set[str] = set()
     try:
-        if missing_requests:
-            model.process(missing_requests, emit)
+        if missing_requests:  # claimed first: runners sharing the store never compute one twice
+            from_others = process_claimed(store, missing_keys, missing_requests, model.process, emit, taken)
     except KeyboardInterrupt:
         store.flush()
         done = sum(1 for key in missing_keys if key in responses)
@@ -134,7 +141,8 @@ def execute(
             errors += 1
     elapsed = time.perf_counter() - started
     usage = usage_of(responses.values())
-    stats = ExecutionStats(len(unique), cached, len(missing_keys), errors, elapsed, usage)
+    computed = len(missing_keys) - len(from_others)
+    stats = ExecutionStats(len(unique), cached + len(from_others), computed, errors, elapsed, usage)
     return responses, stats
 
 

@@ -38,6 +38,7 @@ class Backend(ABC):
     begin_write: ClassVar[str] = "BEGIN"
     types: ClassVar[dict[str, str]] = {}  # generic column type -> this database's, where it differs
     temporary_table: ClassVar[str] = "CREATE TEMP TABLE"
+    for_update: ClassVar[str] = ""  # a SELECT's suffix locking its rows to the transaction's end
 
     location: str
 

@@ -225,6 +225,8 @@ class Store:
             return [], set()
         now = time.time()
         with self._transaction():
+            # an expired claim is void (a runner that died): gone, also those on keys it answered
+            self._execute("DELETE FROM claims WHERE expires < ?", (now,))
             self._executemany(
                 "INSERT INTO claims (key, owner, expires) VALUES (?,?,?) ON CONFLICT(key) DO UPDATE "
                 "SET owner = excluded.owner, expires = excluded.expires WHERE claims.expires < ?",
@@ -274,6 +276,14 @@ class Store:
                     "DELETE FROM claims WHERE key = ? AND owner = ?", [(key, owner) for key in keys]
                 )
 
+    def drop_claims(self, answered: Iterable[str]) -> None:
+        """Drop every claim on ``answered`` (keys the store has responses for: whoever holds them,
+        such as a runner killed after committing, has nothing left to do there)."""
+        rows = [(key,) for key in answered]
+        if rows:
+            with self._transaction():
+                self._executemany("DELETE FROM claims WHERE key = ?", rows)
+
     # -- runs -------------------------------------------------------------------------------
     def begin_run(
         self, run_id: str, task: str, model: str, output_dir: str, provenance: dict[str, Any]
@@ -312,6 +322,9 @@ class Store:
                     payload = json.dumps(apart, ensure_ascii=False)
             rows.append((run_id, position, record["id"], payload))
         with self._transaction():
+            # two runners finishing the same run (one command started on several machines): one
+            # after the other, each replacing the records whole
+            self._execute(f"SELECT run_id FROM runs WHERE run_id=?{self.backend.for_update}", (run_id,))
             self._execute("DELETE FROM records WHERE run_id=?", (run_id,))
             if texts:
                 self._insert_texts(texts)

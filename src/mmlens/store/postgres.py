@@ -29,6 +29,7 @@ class PostgresBackend(Backend):
     name = "postgresql"
     errors: ClassVar[tuple[type[BaseException], ...]] = (psycopg.Error,) if psycopg is not None else ()
     types: ClassVar[dict[str, str]] = {"REAL": "DOUBLE PRECISION", "BLOB": "BYTEA", "INTEGER": "BIGINT"}
+    for_update = " FOR UPDATE"  # SQLite's BEGIN IMMEDIATE serializes writers already
 
     def __init__(self, url: str) -> None:
         self.url = url

@@ -1,0 +1,123 @@
+"""Claims: several ``mmlens run`` processes started together on one store (a SQLite file, a real
+PostgreSQL server) compute every request exactly once, counted at a real HTTP server, and finish
+with the same numbers; a runner killed with SIGKILL leaves claims that another takes over once
+their lease has run out."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mmlens.core.requests import Response
+from mmlens.store.sqlite import Store
+from tests.fixtures.fault_server import FaultServer
+from tests.fixtures.numbers_bench import build_numbers_task
+
+COUNT = 30
+
+
+def _task(folder: Path) -> Path:
+    """The numbers task with one prompt per row (the server counts requests per prompt)."""
+    task = build_numbers_task(folder, count=COUNT, duplicates=0)
+    data = folder / "numbers.jsonl"
+    rows = [json.loads(line) for line in data.read_text().splitlines()]
+    for i, row in enumerate(rows):
+        row["question"] += f" (row {i})"
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return task
+
+
+def _runner(store: Path | str, task: Path, base_url: str, out: Path, **env: str) -> subprocess.Popen[str]:
+    argv = [sys.executable, "-m", "mmlens", "--store", str(store), "run", "numbers", "--include", str(task),
+            "--model", "openai:fault-model", "--base-url", base_url, "--model-args", "concurrency=2",
+            "--output-dir", str(out), "--no-progress"]  # fmt: skip
+    environment = {**os.environ, "MMLENS_CLAIM_POLL": "0.05", **env}
+    return subprocess.Popen(argv, env=environment, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _finish(process: subprocess.Popen[str]) -> None:
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err + out
+
+
+def _results(out: Path) -> dict[str, object]:
+    (path,) = out.glob("**/results.json")
+    results: dict[str, object] = json.loads(path.read_text())
+    return results
+
+
+def test_runners_started_together_compute_each_request_once_and_agree(
+    tmp_path: Path, store_at: Path | str
+) -> None:
+    task = _task(tmp_path / "bench")
+    with FaultServer(latency=0.4) as server:
+        outs = [tmp_path / f"runs{i}" for i in range(3)]
+        runners = [_runner(store_at, task, server.base_url, out, MMLENS_CLAIM_BATCH="3") for out in outs]
+        for runner in runners:
+            _finish(runner)
+        counts = dict(server.record.counts)
+    assert len(counts) == COUNT and set(counts.values()) == {1}, counts  # each computed exactly once
+    results = [_results(out) for out in outs]
+    requests = [r["provenance"]["requests"] for r in results]  # type: ignore[index]
+    assert sum(r["computed"] for r in requests) == COUNT, requests
+    assert sum(1 for r in requests if r["computed"] > 0) >= 2, requests  # they did run together
+    assert all(r["errors"] == 0 for r in requests), requests
+    numbers = [{k: v for k, v in r.items() if k in ("metrics", "breakdown", "samples")} for r in results]
+    assert numbers[0] and numbers[0] == numbers[1] == numbers[2]
+
+
+def test_a_killed_runners_claims_are_taken_over_once_its_lease_runs_out(
+    tmp_path: Path, store_at: Path | str
+) -> None:
+    lease = 6.0
+    task = _task(tmp_path / "bench")
+    settings = {"MMLENS_CLAIM_LEASE": str(lease), "MMLENS_CLAIM_BATCH": "4"}
+    with FaultServer(latency=0.3) as server:
+        doomed = _runner(store_at, task, server.base_url, tmp_path / "a", **settings)
+        deadline = time.monotonic() + 60
+        while not (server.record.total >= 3 and server.record.in_flight >= 1):
+            assert time.monotonic() < deadline and doomed.poll() is None, "the first runner never got going"
+            time.sleep(0.01)
+        doomed.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        doomed.communicate()
+        with Store(store_at, read_only=True) as store:
+            claimed = {key for (key,) in store._execute("SELECT key FROM claims").fetchall()}
+        assert claimed, "the killed runner held no claims"
+        survivor = _runner(store_at, task, server.base_url, tmp_path / "b", **settings)
+        _finish(survivor)
+        counts = dict(server.record.counts)
+        arrivals = {text: list(times) for text, times in server.record.arrivals.items()}
+    assert len(counts) == COUNT and max(counts.values()) <= 2, counts
+    again = [text for text, count in counts.items() if count == 2]
+    assert again, "nothing the killed runner had in flight was asked again"
+    # the killed runner's last renewal was at most lease/3 before the kill: nothing it held was
+    # taken over before its lease ran out
+    assert all(arrivals[text][1] >= killed + lease * 2 / 3 - 0.5 for text in again), (killed, arrivals)
+    requests = _results(tmp_path / "b")["provenance"]["requests"]  # type: ignore[index]
+    assert requests["errors"] == 0 and requests["unique"] == COUNT, requests
+    with Store(store_at, read_only=True) as store:
+        left = store._execute("SELECT key, owner, expires FROM claims").fetchall()
+        answered = store.get_responses([k for k, _, _ in left])
+        assert left == [], (left, list(answered), time.time(), claimed)
+
+
+def test_a_claim_skips_what_another_runner_answered_and_released(store_at: Path | str) -> None:
+    """The race the claim order closes: B looked up its keys before A stored and released one; B's
+    claim then sees it answered instead of computing it again."""
+    with Store(store_at, commit_interval=0) as a, Store(store_at, commit_interval=0) as b:
+        mine, answered = a.claim(["k1", "k2"], "A", lease=30)
+        assert (mine, answered) == (["k1", "k2"], set())
+        assert b.claim(["k1", "k2", "k3"], "B", lease=30) == (["k3"], set())  # A holds k1, k2
+        assert b.claimed_by_others(["k1", "k2", "k3"], "B") == {"k1", "k2"}
+        a.put_response("k1", "m", "generate", Response(text="yes"))
+        a.release_claims("A", ["k1"])
+        assert b.claim(["k1", "k2"], "B", lease=30) == ([], {"k1"})
+        a.renew_claims("A", lease=-1)  # A's lease on k2 ran out (as if A had died)
+        assert b.claim(["k2"], "B", lease=30) == (["k2"], set())
+        assert a.claimed_by_others(["k2"], "A") == {"k2"}
