@@ -124,24 +124,30 @@ def process_claimed(
             pending.pop(key, None)
 
     keeper = LeaseKeeper(store, owner, settings.lease)
+    held: set[str] = set()  # seen held by another runner in this pass over ``pending``
     try:
         while pending:
-            held = store.claimed_by_others(pending, owner)
-            free = [key for key in pending if key not in held][: settings.batch]
-            mine, answered = store.claim(free, owner, settings.lease) if free else ([], set())
-            if answered:
-                found = store.get_responses(answered)
-                hand_over(found)
-                unreadable = [key for key in answered if key not in found and key in pending]
-                if unreadable:  # stored, but its text is missing: asked again, as without claims
-                    compute(unreadable)
-            if mine:
-                compute(mine)
-                store.release_claims(owner, mine)  # after their responses are committed
+            window = [key for key in pending if key not in held][: settings.batch]
+            if window:  # the next keys not known to be another's: claim what is free of them
+                others = store.claimed_by_others(window, owner)
+                held |= others
+                free = [key for key in window if key not in others]
+                mine, answered = store.claim(free, owner, settings.lease) if free else ([], set())
+                if answered:
+                    found = store.get_responses(answered)
+                    hand_over(found)
+                    unreadable = [key for key in answered if key not in found and key in pending]
+                    if unreadable:  # stored, but its text is missing: asked again, as without claims
+                        compute(unreadable)
+                if mine:
+                    compute(mine)
+                    store.release_claims(owner, mine)  # after their responses are committed
                 continue
+            # everything left is another runner's: wait for its answers (or for its lease to end)
             found = store.get_responses(pending)
             hand_over(found)
-            if not found and not answered:
+            held.clear()
+            if not found:
                 time.sleep(settings.poll)
         store.drop_claims(from_others)  # a dead runner's, on what it answered before it died
     finally:

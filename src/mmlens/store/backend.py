@@ -10,6 +10,7 @@ The SQL the store sends is written once, with ``?`` placeholders and SQLite's ge
 from __future__ import annotations
 
 import importlib
+import json
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
@@ -45,6 +46,16 @@ class Backend(ABC):
     def sql(self, text: str) -> str:
         """``text`` (``?`` placeholders) as this database takes it."""
         return text
+
+    in_chunk: ClassVar[int] = 500  # keys per ``IN`` test (SQLite's parameter limit)
+
+    def keys_in(self, keys: list[str]) -> tuple[str, tuple[Any, ...]]:
+        """An ``IN`` test of ``keys`` and its parameters (after a column: ``key IN (?,?)``)."""
+        return "IN (" + ",".join("?" * len(keys)) + ")", tuple(keys)
+
+    def key_rows(self, keys: list[str]) -> tuple[str, tuple[Any, ...]]:
+        """A subquery of one row per key (column ``value``) and its parameters."""
+        return "SELECT value FROM json_each(?)", (json.dumps(keys),)
 
     def column_type(self, generic: str) -> str:
         return self.types.get(generic, generic)

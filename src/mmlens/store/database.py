@@ -32,7 +32,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,9 +182,9 @@ class Store:
             except StoreError as error:
                 self._failure = error
 
-    def flush(self) -> None:
-        """Commit the queued responses now. On failure they are dropped (a rerun asks them again)
-        and a StoreError says what and where."""
+    def flush(self, also: Callable[[], None] | None = None) -> None:
+        """Commit the queued responses now (and run ``also``'s statements in the same transaction).
+        On failure they are dropped (a rerun asks them again) and a StoreError says what and where."""
         with self._lock:
             if self._timer is not None:
                 self._timer.cancel()
@@ -194,7 +194,7 @@ class Store:
                 self._pending.clear()
                 self._pending_texts.clear()
                 raise failure
-            if not self._pending:
+            if not self._pending and also is None:
                 return
             rows, self._pending = self._pending, []
             texts, self._pending_texts = self._pending_texts, {}
@@ -208,6 +208,8 @@ class Store:
                     "ON CONFLICT(key) DO NOTHING",
                     rows,
                 )
+                if also is not None:
+                    also()
 
     def count_responses(self) -> int:
         with self._reading():
@@ -227,10 +229,12 @@ class Store:
         with self._transaction():
             # an expired claim is void (a runner that died): gone, also those on keys it answered
             self._execute("DELETE FROM claims WHERE expires < ?", (now,))
-            self._executemany(
-                "INSERT INTO claims (key, owner, expires) VALUES (?,?,?) ON CONFLICT(key) DO UPDATE "
+            rows, parameters = self.backend.key_rows(wanted)
+            self._execute(
+                f"INSERT INTO claims (key, owner, expires) SELECT value, ?, ? FROM ({rows}) AS wanted "
+                "WHERE true ON CONFLICT(key) DO UPDATE "  # WHERE true: SQLite's INSERT ... SELECT upsert
                 "SET owner = excluded.owner, expires = excluded.expires WHERE claims.expires < ?",
-                [(key, owner, now + lease, now) for key in wanted],
+                (owner, now + lease, *parameters, now),
             )
             held = {key for key, in self._select_where_in(
                 "SELECT key FROM claims WHERE owner = ? AND key IN ({})", wanted, (owner,)
@@ -238,9 +242,7 @@ class Store:
             answered = {
                 key for (key,) in self._select_where_in("SELECT key FROM responses WHERE key IN ({})", held)
             }
-            self._executemany(
-                "DELETE FROM claims WHERE key = ? AND owner = ?", [(key, owner) for key in answered]
-            )
+            self._execute_where_in("DELETE FROM claims WHERE owner = ? AND key IN ({})", answered, (owner,))
         return [key for key in wanted if key in held and key not in answered], answered
 
     def claimed_by_others(self, keys: Iterable[str], owner: str) -> set[str]:
@@ -265,24 +267,24 @@ class Store:
             return int(cursor.rowcount)
 
     def release_claims(self, owner: str, keys: Iterable[str] | None = None) -> None:
-        """Drop ``owner``'s claims on ``keys`` (None: all of them); their responses are committed
-        first, so a runner waiting for them finds them."""
-        self.flush()
-        with self._transaction():
+        """Drop ``owner``'s claims on ``keys`` (None: all of them), in the transaction that commits
+        the queued responses, so a runner waiting for them finds them."""
+
+        def release() -> None:
             if keys is None:
                 self._execute("DELETE FROM claims WHERE owner = ?", (owner,))
             else:
-                self._executemany(
-                    "DELETE FROM claims WHERE key = ? AND owner = ?", [(key, owner) for key in keys]
-                )
+                self._execute_where_in("DELETE FROM claims WHERE owner = ? AND key IN ({})", keys, (owner,))
+
+        self.flush(also=release)
 
     def drop_claims(self, answered: Iterable[str]) -> None:
         """Drop every claim on ``answered`` (keys the store has responses for: whoever holds them,
         such as a runner killed after committing, has nothing left to do there)."""
-        rows = [(key,) for key in answered]
-        if rows:
+        keys = list(answered)
+        if keys:
             with self._transaction():
-                self._executemany("DELETE FROM claims WHERE key = ?", rows)
+                self._execute_where_in("DELETE FROM claims WHERE key IN ({})", keys)
 
     # -- runs -------------------------------------------------------------------------------
     def begin_run(
@@ -496,9 +498,18 @@ class Store:
         """Run ``query`` (with one ``{}`` for the IN list, after the ``leading`` parameters) over
         ``values`` in chunks every database accepts."""
         value_list = list(values)
-        for start in range(0, len(value_list), 500):
-            chunk = value_list[start : start + 500]
-            yield from self._execute(query.format(",".join("?" * len(chunk))), (*leading, *chunk)).fetchall()
+        step = self.backend.in_chunk
+        for start in range(0, len(value_list), step):
+            test, parameters = self.backend.keys_in(value_list[start : start + step])
+            yield from self._execute(query.replace("IN ({})", test), (*leading, *parameters)).fetchall()
+
+    def _execute_where_in(self, query: str, values: Iterable[str], leading: tuple[Any, ...] = ()) -> None:
+        """``_select_where_in`` for a statement that returns no rows (a DELETE)."""
+        value_list = list(values)
+        step = self.backend.in_chunk
+        for start in range(0, len(value_list), step):
+            test, parameters = self.backend.keys_in(value_list[start : start + step])
+            self._execute(query.replace("IN ({})", test), (*leading, *parameters))
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[None]:

@@ -35,6 +35,15 @@ class PostgresBackend(Backend):
         self.url = url
         self.location = redacted(url)
 
+    in_chunk = 50_000  # one array parameter, whatever its length
+
+    def keys_in(self, keys: list[str]) -> tuple[str, tuple[Any, ...]]:
+        # one parameter: psycopg parses a statement of thousands of placeholders slowly, uncached
+        return "= ANY(?)", (keys,)
+
+    def key_rows(self, keys: list[str]) -> tuple[str, tuple[Any, ...]]:
+        return "SELECT unnest(?::text[]) AS value", (keys,)
+
     def sql(self, text: str) -> str:
         return _placeholders(text)
 
