@@ -10,6 +10,7 @@ import pytest
 from mmlens.cli import main
 from mmlens.core.errors import ConfigError
 from mmlens.core.paths import redacted, store_location
+from mmlens.core.requests import Response
 from mmlens.store import postgres
 from mmlens.store.backend import StoreError
 from mmlens.store.sqlite import Store
@@ -105,3 +106,33 @@ def test_without_the_driver_a_postgresql_store_says_what_to_install(
 def test_another_scheme_is_refused_in_one_line() -> None:
     with pytest.raises(ConfigError, match=r"^--store: mysql://\.\.\. is not a store mmlens can use"):
         store_location("mysql://u:secret@h/d", "--store")
+
+
+def test_the_state_mmlens_view_watches_changes_when_a_run_writes(store_at: Path | str) -> None:
+    with Store(store_at, commit_interval=0) as writer, Store(store_at, read_only=True) as reader:
+        before = reader.state()
+        assert reader.state() == before
+        writer.begin_run("r", "t", "m", "/o", {})
+        after = reader.state()
+        assert after != before
+        writer.put_response("k", "m", "generate", Response(text="yes"))
+        writer.set_status("r", "done")
+        assert reader.state() != after
+
+
+def test_mmlens_view_rebuilds_a_postgresql_stores_report_when_a_run_writes(postgres_url: str) -> None:
+    from mmlens.report.serve import LiveReport
+
+    Store(postgres_url).close()
+    built: list[str] = []
+
+    def state() -> str:
+        with Store(postgres_url, read_only=True) as store:
+            return store.state()
+
+    live = LiveReport(state, built.append)
+    first = live.build()
+    assert live.current() == first and built == [first]  # nothing changed: not rebuilt
+    with Store(postgres_url) as writer:
+        writer.begin_run("r", "t", "m", "/o", {})
+    assert live.current() != first and len(built) == 2

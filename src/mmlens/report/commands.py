@@ -102,6 +102,13 @@ def _store(args: argparse.Namespace) -> Any:
     return Store(args.store, read_only=True)
 
 
+def _state(args: argparse.Namespace) -> str:
+    """A server store's state (mmlens view rebuilds when it changes)."""
+    with _store(args) as store:
+        state: str = store.state()
+        return state
+
+
 def _describe(summary: Any) -> str:
     size = summary.bytes / 1e6
     return (
@@ -143,7 +150,7 @@ def view_command(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="mmlens-view-") as folder:
         output = Path(folder) / "report.html"
         with _store(args) as store:
-            store_path = Path(store.path)
+            store_path = store.path if isinstance(store.path, Path) else lambda: _state(args)
 
         def rebuild(state: str) -> Any:
             with _store(args) as store:

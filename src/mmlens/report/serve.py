@@ -51,7 +51,8 @@ def store_state(path: Path) -> str:
 class LiveReport:
     """The report of a store, rebuilt by ``rebuild(state)`` whenever the store's state has changed."""
 
-    def __init__(self, store: Path, rebuild: Callable[[str], Any]) -> None:
+    def __init__(self, store: Path | Callable[[], str], rebuild: Callable[[str], Any]) -> None:
+        # a SQLite file, or what tells a server store's state (Store.state through a new connection)
         self.store = store
         self.rebuild = rebuild
         self.lock = threading.Lock()
@@ -61,7 +62,7 @@ class LiveReport:
     def build(self) -> str:
         """Build it now; the state it was built from."""
         with self.lock:
-            state = store_state(self.store)
+            state = self.store() if callable(self.store) else store_state(self.store)
             self.last = self.rebuild(state)
             self.built = state
             return state
@@ -69,7 +70,7 @@ class LiveReport:
     def current(self) -> str:
         """The state of the report as served: rebuilt first if the store changed since."""
         with self.lock:
-            state = store_state(self.store)
+            state = self.store() if callable(self.store) else store_state(self.store)
             if state != self.built:
                 try:
                     self.last = self.rebuild(state)

@@ -110,7 +110,7 @@ class Backend(ABC):
         """The database's message, with what limit was hit where it can tell."""
         return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
-    def state(self) -> str:
+    def state(self, db: Any) -> str:
         """What changes when a run writes to the store (for ``mmlens view``'s live reload)."""
         return ""
 

@@ -490,7 +490,8 @@ class Store:
     # -- plumbing ---------------------------------------------------------------------------
     def state(self) -> str:
         """What changes when a run writes to the store (``mmlens view`` rebuilds on a change)."""
-        return self.backend.state()
+        with self._reading():
+            return self.backend.state(self._db)
 
     def _select_where_in(
         self, query: str, values: Iterable[str], leading: tuple[Any, ...] = ()

@@ -122,6 +122,15 @@ class PostgresBackend(Backend):
             return f"{message} ({hint})"
         return message
 
+    def state(self, db: Any) -> str:
+        # the server's row counters (flushed within a second of each commit) and the runs' last change
+        changes = db.execute(
+            "SELECT COALESCE(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables "
+            "WHERE schemaname = current_schema()"
+        ).fetchone()[0]
+        runs, updated = db.execute("SELECT count(*), COALESCE(max(updated), 0) FROM runs").fetchone()
+        return f"{changes}.{runs}.{updated!r}"
+
     def json_set(self, column: str, field: str) -> str:
         return f"jsonb_set(COALESCE({column}, '{{}}')::jsonb, '{{{field}}}', to_jsonb(?::text))::text"
 

@@ -137,7 +137,7 @@ class SqliteBackend(Backend):
             return f"{message} (the disk is full: {free:,} bytes free)"
         return message
 
-    def state(self) -> str:
+    def state(self, db: Any) -> str:
         parts = []
         for file in (self.path, self.path.with_name(self.path.name + "-wal")):
             try:
