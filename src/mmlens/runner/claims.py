@@ -9,6 +9,7 @@ over any key whose lease runs out. A key answered meanwhile is seen answered (th
 before the responses are looked at, store/database.py ``Store.claim``), never computed again.
 
 A failed request is not stored: its claim is dropped and whoever needs it next tries it again.
+Leases are compared on the database's clock (the server's, for PostgreSQL), never the runners'.
 
 Settings (environment, for a cluster's runners and for tests):
 - ``MMLENS_CLAIM_LEASE``: seconds a claim holds without renewal (default 60): how long a killed

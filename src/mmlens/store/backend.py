@@ -47,6 +47,9 @@ class Backend(ABC):
         """``text`` (``?`` placeholders) as this database takes it."""
         return text
 
+    # the database's clock in seconds since the epoch: leases are compared on one clock, the
+    # server's, whatever the runners' machines think the time is
+    clock: ClassVar[str] = "((julianday('now') - 2440587.5) * 86400.0)"
     in_chunk: ClassVar[int] = 500  # keys per ``IN`` test (SQLite's parameter limit)
 
     def keys_in(self, keys: list[str]) -> tuple[str, tuple[Any, ...]]:

@@ -225,16 +225,16 @@ class Store:
         wanted = list(dict.fromkeys(keys))
         if not wanted:
             return [], set()
-        now = time.time()
+        clock = self.backend.clock
         with self._transaction():
             # an expired claim is void (a runner that died): gone, also those on keys it answered
-            self._execute("DELETE FROM claims WHERE expires < ?", (now,))
+            self._execute(f"DELETE FROM claims WHERE expires < {clock}")
             rows, parameters = self.backend.key_rows(wanted)
-            self._execute(
-                f"INSERT INTO claims (key, owner, expires) SELECT value, ?, ? FROM ({rows}) AS wanted "
-                "WHERE true ON CONFLICT(key) DO UPDATE "  # WHERE true: SQLite's INSERT ... SELECT upsert
-                "SET owner = excluded.owner, expires = excluded.expires WHERE claims.expires < ?",
-                (owner, now + lease, *parameters, now),
+            self._execute(  # "WHERE true": SQLite's INSERT ... SELECT ... ON CONFLICT needs a WHERE
+                f"INSERT INTO claims (key, owner, expires) SELECT value, ?, {clock} + ? "
+                f"FROM ({rows}) AS wanted WHERE true ON CONFLICT(key) DO UPDATE "
+                f"SET owner = excluded.owner, expires = excluded.expires WHERE claims.expires < {clock}",
+                (owner, lease, *parameters),
             )
             held = {key for key, in self._select_where_in(
                 "SELECT key FROM claims WHERE owner = ? AND key IN ({})", wanted, (owner,)
@@ -247,14 +247,14 @@ class Store:
 
     def claimed_by_others(self, keys: Iterable[str], owner: str) -> set[str]:
         """Which of ``keys`` another runner holds a live lease on."""
-        now = time.time()
         with self._reading():
             return {
                 key
                 for (key,) in self._select_where_in(
-                    "SELECT key FROM claims WHERE owner <> ? AND expires >= ? AND key IN ({})",
+                    f"SELECT key FROM claims WHERE owner <> ? AND expires >= {self.backend.clock} "
+                    "AND key IN ({})",
                     keys,
-                    (owner, now),
+                    (owner,),
                 )
             }
 
@@ -262,7 +262,7 @@ class Store:
         """Extend ``owner``'s leases to ``lease`` seconds from now; how many it holds."""
         with self._transaction():
             cursor = self._execute(
-                "UPDATE claims SET expires = ? WHERE owner = ?", (time.time() + lease, owner)
+                f"UPDATE claims SET expires = {self.backend.clock} + ? WHERE owner = ?", (lease, owner)
             )
             return int(cursor.rowcount)
 

@@ -35,6 +35,7 @@ class PostgresBackend(Backend):
         self.url = url
         self.location = redacted(url)
 
+    clock = "extract(epoch from clock_timestamp())::double precision"
     in_chunk = 50_000  # one array parameter, whatever its length
 
     def keys_in(self, keys: list[str]) -> tuple[str, tuple[Any, ...]]:
