@@ -13,6 +13,7 @@ from mmlens.api import resolve_model_spec
 from mmlens.cli.registry import COMMAND_MODULES, COMMANDS
 from mmlens.core.errors import MmlensError
 from mmlens.core.paths import default_store_path, redacted, store_location
+from mmlens.core.select import selection_spec
 from mmlens.models.base import parse_model_args
 from mmlens.runner.roles import RoleInput
 
@@ -102,6 +103,18 @@ def add_task_options(parser: argparse.ArgumentParser, several_tasks: bool = Fals
         help="apply a transform to the task's samples (e.g. circular, blind, "
         "corrupt_image:gaussian_noise@3); repeatable, applied in order after the task's own",
     )
+    parser.add_argument(
+        "--select",
+        metavar="AXIS=VALUE[|VALUE],...",
+        help="only the samples with these values of the task's axes, e.g. modality=CT|MR,department=Urology "
+        "(GMAI-MMBench's lexical tree); results break down by each selected axis",
+    )
+
+
+def transform_options(args: argparse.Namespace) -> list[str | dict[str, Any]]:
+    """--transform, with --select as the transform ``select`` in front (mmlens.core.select)."""
+    selection = getattr(args, "select", None)
+    return [*([selection_spec(selection, "--select")] if selection else []), *(args.transform or [])]
 
 
 def task_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -111,7 +124,7 @@ def task_options(args: argparse.Namespace) -> dict[str, Any]:
         "limit": args.limit,
         "include": args.include,
         "profile": args.profile,
-        "transforms": args.transform or None,
+        "transforms": transform_options(args) or None,
     }
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mmlens.api import plan
-from mmlens.cli.parser import add_model_options, add_task_options
+from mmlens.cli.parser import add_model_options, add_task_options, transform_options
 from mmlens.cli.registry import command
 from mmlens.core.errors import MmlensError
 
@@ -42,7 +42,7 @@ def plan_command(args: argparse.Namespace) -> int:
         model=args.model,
         model_args=args.model_args,
         seed=args.seed,
-        transforms=args.transform or None,
+        transforms=transform_options(args) or None,
     ).to_dict()
     if args.output:
         write_plan(Path(args.output), planned)

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from mmlens.core.errors import ConfigError
 from mmlens.core.generation import GenerationOverrides
 from mmlens.core.results import RunConfigProvenance
+from mmlens.core.select import selection_spec
 from mmlens.core.suites import SUITE_PREFIX, SuiteTask, expand_task_settings, load_suites
 from mmlens.core.task import YAML_LOADER, Task, TaskCatalog, yaml_error_line
 from mmlens.models.base import (
@@ -81,6 +82,7 @@ class RunConfig(_Strict):
     include: list[str] = Field(default_factory=list)
     profile: str | None = None
     transforms: list[str | dict[str, Any]] = Field(default_factory=list)
+    select: str | dict[str, Any] | None = None  # a subtree of each task (mmlens.core.select)
     generation: GenerationConfig | None = None
     store: str | None = None
     output_dir: str | None = None
@@ -311,6 +313,13 @@ def resolve_run(args: argparse.Namespace, model_args_text: str | None) -> RunPla
     args.include = [_relative(base, p) for p in config.include] + list(args.include)
     if not args.transform:
         args.transform = list(config.transforms)
+    selection = getattr(args, "select", None) or config.select
+    if selection:  # as the transform select, in front of the others
+        args.transform = [
+            selection_spec(selection, "--select" if getattr(args, "select", None) else f"{where}select"),
+            *args.transform,
+        ]
+        args.select = None
     # tasks
     catalog = TaskCatalog(args.include)
     suites = load_suites(args.include)

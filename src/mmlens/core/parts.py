@@ -328,6 +328,7 @@ GENERIC_TRANSFORMS = {
     "likelihood": "mmlens.transforms.likelihood",
     "language_performance": "mmlens.transforms.language_performance",
     "calibration": "mmlens.transforms.calibration",
+    "select": "mmlens.core.select",
 }
 
 scenarios: Registry[type[Scenario]] = Registry("scenario", GENERIC_SCENARIOS)

@@ -39,6 +39,7 @@ from mmlens.core.generation import GenerationOverrides
 from mmlens.core.plugins import import_python_file
 from mmlens.core.registry import Registry
 from mmlens.core.requests import canonical_json
+from mmlens.core.select import selection_spec
 
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 BUILTIN_TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
@@ -439,6 +440,9 @@ def load_task_file(
     raw_transforms = raw.get("transforms") or []
     if not isinstance(raw_transforms, list):
         raise ConfigError(f"task file {path}: transforms: expected a list of transforms")
+    if "select" in raw:  # a subtree of the benchmark (mmlens.core.select), as the first transform
+        raw_transforms = [selection_spec(raw["select"], f"task file {path}: select"), *raw_transforms]
+        raw = {**{key: value for key, value in raw.items() if key != "select"}, "transforms": raw_transforms}
     if transforms:
         raw = {**raw, "transforms": [*raw_transforms, *transforms]}
     try:

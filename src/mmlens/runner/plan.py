@@ -11,16 +11,19 @@ from mmlens.core.media import AbsentImage
 from mmlens.core.parts import LoadContext, TransformContext
 from mmlens.core.requests import Request, Response
 from mmlens.core.sample import BadSample, Sample
+from mmlens.core.select import SelectionCheck
 from mmlens.core.task import Task
 
 Embedder = Callable[[list[Request]], list[Response]]
 
 
 def load_samples(
-    task: Task, context: LoadContext, embed: Embedder | None = None
+    task: Task, context: LoadContext, embed: Embedder | None = None, excluded: set[str] | None = None
 ) -> tuple[list[Sample], list[BadSample]]:
     """The task's samples, transformed; ``embed`` answers the embed requests of transforms that
-    send any (the ICL retrievers ``topk_text``, ``topk_img``) through the run's roles."""
+    send any (the ICL retrievers ``topk_text``, ``topk_img``) through the run's roles. A ``select``
+    transform applies while loading (``--limit`` counts selected samples); the ids it leaves out
+    are added to ``excluded``."""
     if context.data_path is not None and not type(task.scenario).reads_data:
         raise DataError(
             f"--data {context.data_path}: task {task.name} generates its samples and reads no data"
@@ -28,6 +31,7 @@ def load_samples(
     samples: list[Sample] = []
     bad: list[BadSample] = []
     seen: set[str] = set()
+    selection = SelectionCheck.of(task.transforms, task.name, getattr(type(task.scenario), "axes", ()))
     for item in task.scenario.load(context):
         if isinstance(item, BadSample):
             bad.append(item)
@@ -35,9 +39,16 @@ def load_samples(
         if item.id in seen:
             raise DataError(f"task {task.name}: sample id {item.id!r} occurs twice in the data")
         seen.add(item.id)
-        samples.append(item)
-        if context.limit is not None and len(samples) >= context.limit:
+        if selection is not None and not selection.keeps(item):
+            if excluded is not None:
+                excluded.add(item.id)
+            continue
+        if context.limit is None or len(samples) < context.limit:
+            samples.append(item)
+        elif selection is None:  # with a selection every value is seen, so a wrong one is named
             break
+    if selection is not None:
+        selection.check()
     if not samples:
         where = context.data_path or "the default data source"
         detail = f" ({len(bad)} rows were unusable, e.g. {bad[0].id}: {bad[0].reason})" if bad else ""

@@ -298,8 +298,9 @@ def score_outputs(
     lines = read_predictions(predictions)
     # Every sample is loaded so that an id past --limit is told apart from an id that does not exist.
     context = LoadContext(task.name, task.task_dir, data, None)
-    all_samples, bad_samples = load_samples(task, context)
-    known = {sample.id for sample in all_samples}
+    outside_selection: set[str] = set()  # samples a ``select`` transform leaves out
+    all_samples, bad_samples = load_samples(task, context, excluded=outside_selection)
+    known = {sample.id for sample in all_samples} | outside_selection
     unknown = [sample_id for sample_id in lines if sample_id not in known]
     if unknown:
         shown = ", ".join(repr(u) for u in unknown[:5])
@@ -307,6 +308,7 @@ def score_outputs(
             f"predictions file {predictions}: {len(unknown)} id(s) are not samples of task {task.name} "
             f"(e.g. {shown}); see the task's id scheme: {task.id_scheme}"
         )
+    lines = {sample_id: line for sample_id, line in lines.items() if sample_id not in outside_selection}
     samples = all_samples[:limit] if limit is not None else all_samples
     in_scope = {sample.id for sample in samples}
     bad_samples = [bad for bad in bad_samples if bad.id in in_scope or limit is None]

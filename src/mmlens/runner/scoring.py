@@ -9,6 +9,7 @@ from typing import Any
 from mmlens.core.parts import Extraction, Prediction, SampleRecord
 from mmlens.core.results import SCHEMA_VERSION, BadSampleEntry, Counts, Exchange, Provenance, RunResults
 from mmlens.core.sample import BadSample, Sample
+from mmlens.core.select import AXES_KEY, selected_axes, with_axis_breakdown
 from mmlens.core.task import Task
 
 NO_PREDICTION = "no prediction for this sample"
@@ -33,6 +34,9 @@ def score_outcome(
         details["transforms"] = applied
     if extraction.details:
         details.update(extraction.details)
+    axes = sample.metadata.get(AXES_KEY)  # the sample's place on the benchmark's axes (core.select)
+    if axes:
+        details[AXES_KEY] = axes
     return SampleRecord.build(
         schema_version=SCHEMA_VERSION,
         id=sample.id,
@@ -74,6 +78,11 @@ def build_results(
     task: Task, records: list[SampleRecord], bad_samples: list[BadSample], provenance: Provenance
 ) -> RunResults:
     aggregate = task.metric.aggregate(records)
+    axes = selected_axes(task.transforms)
+    if axes:
+        aggregate = with_axis_breakdown(
+            aggregate, records, axes, lambda rows: task.metric.aggregate(rows).metrics
+        )
     counts = count_outcomes(records, bad_samples)
     return RunResults.model_validate(
         {

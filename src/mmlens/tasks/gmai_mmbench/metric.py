@@ -1,0 +1,97 @@
+"""GMAI-MMBench's scorer: VLMEvalKit e8e78f0 ``GMAIMMBenchDataset.evaluate`` under its default
+``exact_matching`` policy (``vlmeval/dataset/utils/multiple_choice.py``: ``mcq_vanilla_eval``,
+``extract_answer_from_item``, ``report_acc``; ``vlmeval/utils/matching_util.py``: ``can_infer``).
+
+Extraction (``can_infer``), in order:
+1. a response containing ``Failed to obtain answer via API`` skips the letter rules (step 4 only);
+2. a refusal phrase (case-sensitive) -> ``Z`` (no option, wrong);
+3. ``.()[],:;!*#{}`` become spaces, the text is split into words: exactly one option letter among
+   the words, first occurring among the last 4 words -> that letter; no option letter but the word
+   ``Z`` -> ``Z``;
+4. else ``(correct) answer is X`` with X in A-D only (case-insensitive) and an option -> X;
+5. else, if the lower-cased response is at most twice as long as all option texts together and
+   exactly one option's lower-cased text occurs in it -> that option;
+6. else ``Z`` (``Failed in Prefetch``): wrong, recorded here as a failed extraction.
+Hit = the extracted letter equals the answer. Metric: accuracy 0-1, overall and per value of
+``l2-category`` (if present), ``category``, ``clinical vqa task``, ``department`` and
+``perceptual granularity`` (``report_acc`` and ``report_acc_by_groups``; modality is not reported
+by the official code, but a ``--select`` on it adds it).
+"""
+
+from __future__ import annotations
+
+import re
+
+from mmlens.core.options import LETTERS
+from mmlens.core.parts import Aggregate, Extraction, Metric, Prediction, SampleRecord, metrics
+from mmlens.core.sample import Sample
+from mmlens.core.select import with_axis_breakdown
+from mmlens.metrics.aggregation import mean_metrics
+
+REFUSAL_PHRASES = (
+    "Sorry, I can't help with images of people yet.",
+    "I can't process this file.",
+    "I'm sorry, but without the image provided",
+    "Cannot determine the answer",
+)
+API_FAILURE = "Failed to obtain answer via API"
+_PUNCTUATION = ".()[],:;!*#{}"
+_ANSWER_IS = re.compile(r"(?i)(?:correct\s+)?answer\s+is\s+\**([ABCD])\**")
+NO_OPTION = "Z"
+REPORTED_AXES = ("l2-category", "category", "clinical vqa task", "department", "perceptual granularity")
+
+
+def infer_option(response: str, options: dict[str, str]) -> str | None:
+    """``can_infer_option``: an option letter, "Z", or None."""
+    if API_FAILURE in response:
+        return None
+    if any(phrase in response for phrase in REFUSAL_PHRASES):
+        return NO_OPTION
+    text = response
+    for character in _PUNCTUATION:
+        text = text.replace(character, " ")
+    words = text.split()
+    present = [letter for letter in options if letter in words]
+    if len(present) == 1:
+        if words.index(present[0]) > len(words) - 5:
+            return present[0]
+    elif not present and NO_OPTION in words:
+        return NO_OPTION
+    match = _ANSWER_IS.search(response)
+    if match and match.group(1).upper() in options:
+        return match.group(1).upper()
+    return None
+
+
+def infer_text(response: str, options: dict[str, str]) -> str | None:
+    """``can_infer_text``: the one option whose text a short enough response contains."""
+    lowered = response.lower()
+    if len(lowered) > 2 * sum(len(text) for text in options.values()):
+        return None
+    found = [letter for letter, text in options.items() if text.lower() in lowered]
+    return found[0] if len(found) == 1 else None
+
+
+def extract_gmai_answer(response: str, choices: list[str]) -> Extraction:
+    options = {LETTERS[i]: choice for i, choice in enumerate(choices)}
+    letter = infer_option(response, options) or infer_text(response, options)
+    if letter is None:
+        return Extraction(None, "failed")
+    return Extraction(letter, "exact" if response.strip() == letter else "rule")
+
+
+@metrics.register("gmai_mmbench")
+class GMAIMMBenchAccuracy(Metric):
+    """acc = share of questions whose extracted option is the answer, overall and per axis value."""
+
+    def extract(self, sample: Sample, prediction: Prediction) -> Extraction:
+        if prediction.text is None:
+            return Extraction(None, "failed")
+        return extract_gmai_answer(prediction.text, sample.choices or [])
+
+    def score(self, sample: Sample, extraction: Extraction) -> dict[str, float]:
+        return {"acc": float(extraction.answer is not None and extraction.answer == sample.target)}
+
+    def aggregate(self, records: list[SampleRecord]) -> Aggregate:
+        overall = Aggregate(mean_metrics(records, ["acc"]))
+        return with_axis_breakdown(overall, records, REPORTED_AXES, lambda rows: mean_metrics(rows, ["acc"]))
