@@ -298,6 +298,34 @@ class AbsentImage(ImageRef):
 
 
 class VideoRef(_FileBacked):
-    """A video file; frames are sampled by the model backend (its frame settings are fingerprinted)."""
+    """A video file. Which frames a request shows is the ``VideoPart``'s ``FrameSampling`` (in the
+    request's content hash); frames are decoded only when the request is sent."""
 
     kind = "video file"
+
+    def local_path(self) -> Path:
+        """The file to decode; DataError naming it when it cannot be read."""
+        problem = file_problem(self.path, self.kind)
+        if problem is not None:
+            raise DataError(problem)
+        return self.path
+
+
+class AbsentVideo(VideoRef):
+    """A video a questions-only local copy refers to but does not contain: samples load and score
+    (``mmlens score`` needs no pixels); decoding it, which running a model does, raises DataError."""
+
+    def __init__(self, label: str, hint: str) -> None:
+        super().__init__(label)
+        self.label = label
+        self.hint = hint
+
+    @property
+    def digest(self) -> str:
+        return "absent:" + self.label
+
+    def local_path(self) -> Path:
+        raise DataError(f"video {self.label} is not in the local copy: {self.hint}")
+
+    def describe(self) -> str:
+        return self.label

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from mmlens.core.media import ImageRef, VideoRef
+from mmlens.media.sampling import FrameSampling
 
 Role = Literal["system", "user", "assistant"]
 
@@ -29,13 +30,19 @@ class ImagePart:
 
 @dataclass(frozen=True, eq=False)
 class VideoPart:
+    """A video; ``sampling`` says which frames it shows (rule, count or rate, decoder and its
+    version, all in the content hash). Without one the backend's own frame option decides."""
+
     video: VideoRef
     subtitles: str | None = None
+    sampling: FrameSampling | None = None
 
     def canonical(self) -> dict[str, Any]:
         data: dict[str, Any] = {"type": "video", "video": self.video.digest}
         if self.subtitles is not None:
             data["subtitles"] = self.subtitles
+        if self.sampling is not None:  # only when set: keys of requests without one stay the same
+            data["sampling"] = self.sampling.canonical()
         return data
 
 

@@ -132,6 +132,7 @@ class _Item:
     add_special_tokens: bool = True
     end_of_turn: int | None = None  # the id scored after the continuation (continuation_ends_turn)
     images: list[PILImage.Image] = field(default_factory=list)
+    videos: list[list[PILImage.Image]] = field(default_factory=list)  # a video processor's input
 
 
 @models.register("hf")
@@ -247,6 +248,7 @@ class HFModel(Model):
         for item in batch:
             try:
                 item.images = item.chat.load_images()
+                item.videos = item.chat.load_videos()
             except (KeyboardInterrupt, SystemExit):
                 raise
             except Exception as error:
@@ -281,6 +283,7 @@ class HFModel(Model):
             drop_images=self.hf_args.drop_images,
             video_frames=self.hf_args.video_frames,
             text_only_model=loaded.text_only,
+            native_video=getattr(loaded.processor, "video_processor", None) is not None,
         )
 
     def _prepare_dual_encoder(self, loaded: _Loaded, index: int, request: Request) -> _Item:
@@ -334,7 +337,7 @@ class HFModel(Model):
                 HFModel._run_safely([item], run, emit)
             return
         for item, response in zip(batch, responses, strict=True):
-            item.images = []  # answered: let the decoded images go
+            item.images = item.videos = []  # answered: let the decoded images go
             emit(item.index, response)
 
 
@@ -373,6 +376,8 @@ def _encode(loaded: _Loaded, items: list[_Item], padding_side: Literal["left", "
     }
     if any(item.images for item in items):
         kwargs["images"] = [item.images for item in items]
+    if any(item.videos for item in items):
+        kwargs["videos"] = [video for item in items for video in item.videos]
     encoded = loaded.processor(**kwargs)
     return encoded
 

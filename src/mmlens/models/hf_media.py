@@ -4,9 +4,10 @@
 format (``{"role", "content": [{"type": "text"|"image"}]}``) and lists the media in the order the
 template places their placeholders. Nothing is decoded then: ``ChatInput.load_images()`` decodes
 just before a batch runs, so only one batch of images is in memory at a time. Images are shrunk
-to ``max_pixels`` (aspect ratio kept) before the processor sees them. A video becomes
-``video_frames`` frames, sampled uniformly and passed as images (its subtitles, if any, as text
-before them).
+to ``max_pixels`` (aspect ratio kept) before the processor sees them. A video becomes its
+sampled frames (its ``VideoPart.sampling``, else ``video_frames`` frames by Video-MME's rule),
+passed as images, its subtitles (if any) as text before them; a processor with a video
+processor (Qwen2-VL style) gets the frames as one video instead.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from mmlens.core.errors import DataError
 from mmlens.core.messages import ImagePart, Message, TextPart, VideoPart
+from mmlens.media.sampling import FrameSampling, decode_frames, plan_frames
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -34,6 +36,7 @@ class MediaSettings:
     drop_images: bool = False
     video_frames: int = 0
     text_only_model: bool = False
+    native_video: bool = False  # the processor has a video processor: a video goes in as a video
 
 
 @dataclass
@@ -47,7 +50,9 @@ class ChatInput:
     @property
     def image_count(self) -> int:
         """How many images the processor will get (a video counts as its sampled frames)."""
-        return sum(1 if isinstance(part, ImagePart) else self.settings.video_frames for part in self.media)
+        return sum(
+            1 if isinstance(part, ImagePart) else frame_count(part, self.settings) for part in self.media
+        )
 
     def text(self) -> str:
         """The text parts of every message, joined by newlines (what a text encoder embeds)."""
@@ -61,14 +66,25 @@ class ChatInput:
         return "\n".join(texts)
 
     def load_images(self) -> list[PILImage.Image]:
-        """Decode (and shrink) the media; an unreadable file raises DataError naming it."""
+        """Decode (and shrink) the images, and the videos passed as frames; an unreadable file
+        raises DataError naming it."""
         images: list[PILImage.Image] = []
         for part in self.media:
             if isinstance(part, ImagePart):
                 images.append(part.image.pil())
-            else:
-                images.extend(sample_video_frames(part, self.settings.video_frames))
+            elif not self.settings.native_video:
+                images.extend(self._frames(part))
         return [shrink_to_max_pixels(image, self.settings.max_pixels) for image in images]
+
+    def load_videos(self) -> list[list[PILImage.Image]]:
+        """The videos passed to the processor as videos (each its sampled frames), in order."""
+        if not self.settings.native_video:
+            return []
+        return [self._frames(part) for part in self.media if isinstance(part, VideoPart)]
+
+    def _frames(self, part: VideoPart) -> list[PILImage.Image]:
+        frames = decode_frames(part.video.local_path(), video_sampling(part, self.settings))
+        return [shrink_to_max_pixels(frame, self.settings.max_pixels) for frame in frames]
 
 
 def shrink_to_max_pixels(image: PILImage.Image, max_pixels: int | None) -> PILImage.Image:
@@ -84,46 +100,26 @@ def shrink_to_max_pixels(image: PILImage.Image, max_pixels: int | None) -> PILIm
     return image.resize((new_width, new_height), Image.Resampling.BICUBIC)
 
 
+def video_sampling(part: VideoPart, settings: MediaSettings) -> FrameSampling:
+    """The part's own frame sampling, else ``video_frames`` frames by Video-MME's rule."""
+    if part.sampling is not None:
+        return part.sampling
+    if settings.video_frames <= 0:
+        raise DataError(VIDEO_NOT_SUPPORTED)
+    return FrameSampling(rule="videomme", frames=settings.video_frames)
+
+
 def sample_video_frames(part: VideoPart, count: int) -> list[PILImage.Image]:
-    """``count`` frames at the centres of ``count`` equal segments of the video, as RGB images.
-
-    Seeks to each target time (decoding forward from the keyframe before it), so a long video is
-    not decoded whole; without a known duration every frame is decoded and the same positions kept.
-    """
-    try:
-        import av
-    except ImportError:
-        raise DataError("video input needs PyAV (pip install av)") from None
-    try:
-        with av.open(str(part.video.path)) as container:
-            stream = container.streams.video[0]
-            if stream.duration and stream.time_base:
-                duration = float(stream.duration * stream.time_base)
-                targets = [(i + 0.5) * duration / count for i in range(count)]
-                frames = [_frame_at(container, stream, t) for t in targets]
-            else:
-                every = [frame.to_image() for frame in container.decode(stream)]
-                if not every:
-                    raise DataError(f"video {part.video.describe()} has no frames")
-                frames = [
-                    every[min(len(every) - 1, int((i + 0.5) * len(every) / count))] for i in range(count)
-                ]
-    except (OSError, ValueError, IndexError, av.FFmpegError) as error:
-        raise DataError(f"unreadable video {part.video.describe()}: {error}") from None
-    return [frame.convert("RGB") for frame in frames]
+    """The video's sampled frames as RGB images: its own sampling, else ``count`` frames."""
+    return decode_frames(part.video.local_path(), video_sampling(part, MediaSettings(video_frames=count)))
 
 
-def _frame_at(container: Any, stream: Any, seconds: float) -> PILImage.Image:
-    """The first frame shown at or after ``seconds`` (the last frame if the video ends before)."""
-    container.seek(int(seconds / stream.time_base), stream=stream, backward=True, any_frame=False)
-    last = None
-    for frame in container.decode(stream):
-        last = frame
-        if frame.time is not None and frame.time + 1e-6 >= seconds:
-            break
-    if last is None:
-        raise ValueError(f"no frame at {seconds:.2f}s")
-    return last.to_image()
+def frame_count(part: VideoPart, settings: MediaSettings) -> int:
+    """How many frames the video shows (a rate-based sampling reads the file's header)."""
+    sampling = video_sampling(part, settings)
+    if sampling.rule != "fps":
+        return sampling.frames
+    return len(plan_frames(part.video.local_path(), sampling).indices)
 
 
 def to_chat(messages: Sequence[Message], settings: MediaSettings) -> ChatInput:
@@ -163,7 +159,8 @@ def _convert_part(
         raise DataError(
             "the model is text-only and the request has a video (set drop_images=true to strip it)"
         )
-    if settings.video_frames <= 0:
-        raise DataError(VIDEO_NOT_SUPPORTED)
+    count = frame_count(part, settings)
     media.append(part)
-    return subtitles + [{"type": "image"} for _ in range(settings.video_frames)]
+    if settings.native_video:
+        return [*subtitles, {"type": "video"}]
+    return subtitles + [{"type": "image"} for _ in range(count)]

@@ -78,12 +78,14 @@ from mmlens.models.openai_payload import (
     MalformedReply,
     RequestNotSendable,
     TokenLimitField,
+    VideoInput,
     apply_stop_sequences,
     chat_messages,
     continuation_logprob,
     dump_json,
     embedding_body,
     generation_body,
+    has_video,
     load_json,
     loglikelihood_body,
     reply_embedding,
@@ -139,6 +141,9 @@ class OpenAIArgs(ModelArgs):
     max_pixels: int | None = Field(None, ge=1, description="downscale larger images to this many pixels")
     extra_body: dict[str, Any] = Field({}, description="merged into every request body; null removes a key")
     drop_images: bool = Field(False, description="send the text only (a 'without images' baseline)")
+    video_input: VideoInput = Field(
+        "frames", description="frames (a video as its sampled frames) or video_url (the file; vLLM, SGLang)"
+    )
     token_limit_field: TokenLimitField = "max_tokens"
 
     @field_validator("base_url")
@@ -242,6 +247,8 @@ class OpenAIModel(Model):
                 "max_pixels": args.max_pixels,
                 "image_detail": args.image_detail,
                 "drop_images": args.drop_images,
+                # only when set: the keys of models that predate it stay the same
+                **({"video_input": args.video_input} if args.video_input != "frames" else {}),
             },
             "extra_body": args.extra_body,
         }
@@ -367,7 +374,9 @@ class _Run:
         self.embeddings_url = endpoint(args.base_url, "/embeddings")
         self.limiter = AdaptiveConcurrency(args.concurrency)
         self.encoder = ImageEncoder(
-            ImageSettings(args.image_format, args.max_pixels, args.image_detail, args.drop_images)
+            ImageSettings(
+                args.image_format, args.max_pixels, args.image_detail, args.drop_images, args.video_input
+            )
         )
         self.stats = OpenAIRunStats(requests=len(requests))
         self.key_is_set = bool(os.environ.get(args.api_key_env))
@@ -508,7 +517,8 @@ class _Run:
         images' URLs are long (writing that JSON would hold the loop up)."""
         urls = await self.image_urls(request.messages)
         encoder = self.encoder.pinned(urls) if urls else self.encoder
-        if sum(len(url) for url in urls.values()) <= INLINE_BODY_IMAGE_CHARS:
+        short = sum(len(url) for url in urls.values()) <= INLINE_BODY_IMAGE_CHARS
+        if short and not has_video(request.messages):  # a video's frames are decoded in the body
             return self.body_bytes(request, encoder)
         return await asyncio.to_thread(self.body_bytes, request, encoder)
 

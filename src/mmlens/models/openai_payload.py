@@ -1,8 +1,10 @@
 """What the ``openai`` backend sends and how it reads the replies (no I/O, no HTTP library).
 
 Requests become OpenAI chat-completions bodies: content parts ``text`` / ``image_url`` with images
-as base64 ``data:`` URLs. Replies become text + token usage, or, for log-likelihood, the sum of the
-prompt log-probabilities of the continuation's tokens (vLLM's ``prompt_logprobs`` extension).
+as base64 ``data:`` URLs; a video as its sampled frames (``image_url`` parts) or, with
+``video_input=video_url``, as one ``video_url`` part. Replies become text + token usage, or, for
+log-likelihood, the sum of the prompt log-probabilities of the continuation's tokens (vLLM's
+``prompt_logprobs`` extension).
 Embed requests become ``/embeddings`` bodies (``embedding_body``) and their replies a vector
 (``reply_embedding``).
 """
@@ -26,6 +28,11 @@ from mmlens.core.messages import ImagePart, Message, TextPart, VideoPart
 from mmlens.core.requests import GenerationSettings
 
 ImageFormat = Literal["original", "png", "jpeg"]
+# frames: a video is sent as its sampled frames (image parts, any chat server); video_url: as the
+# whole file in a ``video_url`` part (vLLM, SGLang), sampled by the server.
+VideoInput = Literal["frames", "video_url"]
+# Videos whose frames' URLs are kept (the questions about one video, in a row, decode it once).
+VIDEO_CACHE_SIZE = 2
 ImageDetail = Literal["auto", "low", "high"]
 TokenLimitField = Literal["max_tokens", "max_completion_tokens"]
 
@@ -60,7 +67,8 @@ subclasses on what they cannot handle."""
 
 
 class RequestNotSendable(Exception):
-    """This request cannot be expressed for a chat-completions endpoint (e.g. it holds a video)."""
+    """This request cannot be expressed for a chat-completions endpoint (e.g. a video without a
+    frame sampling)."""
 
 
 class MalformedReply(Exception):
@@ -73,6 +81,7 @@ class ImageSettings:
     max_pixels: int | None = None
     detail: ImageDetail | None = None
     drop_images: bool = False
+    video_input: VideoInput = "frames"
 
 
 def encode_image(image: ImageRef, image_format: ImageFormat, max_pixels: int | None) -> tuple[str, bytes]:
@@ -133,6 +142,7 @@ class ImageEncoder:
         self._cache_size = cache_size
         self._lock = threading.Lock()
         self._pinned: dict[str, str] = {}
+        self._videos: OrderedDict[str, list[str]] = OrderedDict()
 
     def data_url(self, image: ImageRef) -> str:
         url = self.cached_url(image)  # an image known by URL is passed through: the server fetches it
@@ -170,10 +180,59 @@ class ImageEncoder:
         return url
 
     def content_part(self, image: ImageRef) -> dict[str, Any]:
-        image_url: dict[str, Any] = {"url": self.data_url(image)}
+        return self._image_url_part(self.data_url(image))
+
+    def _image_url_part(self, url: str) -> dict[str, Any]:
+        image_url: dict[str, Any] = {"url": url}
         if self.settings.detail is not None:
             image_url["detail"] = self.settings.detail
         return {"type": "image_url", "image_url": image_url}
+
+    def video_parts(self, part: VideoPart) -> list[dict[str, Any]]:
+        """A video's content parts: its subtitles (text) first, then its sampled frames as images
+        (JPEG unless ``image_format=png``; decoded now, dropped with the body) or the file itself
+        as a ``video_url`` part. A video without a frame sampling cannot be sent."""
+        if part.sampling is None:
+            raise RequestNotSendable(
+                f"video {part.video.describe()} has no frame sampling: the task must say which frames "
+                "to show (video_frames / video_sampling), the openai backend sends those frames"
+            )
+        parts: list[dict[str, Any]] = []
+        if part.subtitles:
+            parts.append({"type": "text", "text": part.subtitles})
+        if self.settings.drop_images:
+            return parts
+        if self.settings.video_input == "video_url":
+            data = part.video.local_path().read_bytes()
+            url = f"data:video/mp4;base64,{base64.b64encode(data).decode('ascii')}"
+            return [*parts, {"type": "video_url", "video_url": {"url": url}}]
+        return parts + [self._image_url_part(url) for url in self.frame_urls(part)]
+
+    def frame_urls(self, part: VideoPart) -> list[str]:
+        from mmlens.core.media import PILImageRef
+        from mmlens.media.sampling import decode_frames
+
+        assert part.sampling is not None
+        key = part.video.digest + "\n" + json.dumps(part.sampling.canonical(), sort_keys=True)
+        with self._lock:
+            cached = self._videos.get(key)
+            if cached is not None:
+                self._videos.move_to_end(key)
+                return cached
+        frame_format: ImageFormat = "png" if self.settings.image_format == "png" else "jpeg"
+        urls = []
+        for frame in decode_frames(part.video.local_path(), part.sampling):
+            mime, data = encode_image(PILImageRef(frame), frame_format, self.settings.max_pixels)
+            urls.append(f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}")
+        with self._lock:
+            self._videos[key] = urls
+            if len(self._videos) > VIDEO_CACHE_SIZE:
+                self._videos.popitem(last=False)
+        return urls
+
+
+def has_video(messages: tuple[Message, ...]) -> bool:
+    return any(isinstance(part, VideoPart) for message in messages for part in message.content)
 
 
 def chat_messages(messages: tuple[Message, ...], encoder: ImageEncoder) -> list[dict[str, Any]]:
@@ -188,10 +247,7 @@ def chat_messages(messages: tuple[Message, ...], encoder: ImageEncoder) -> list[
                 if not encoder.settings.drop_images:
                     parts.append(encoder.content_part(part.image))
             elif isinstance(part, VideoPart):
-                raise RequestNotSendable(
-                    f"the openai backend does not send video ({part.video.describe()}); "
-                    "sample frames into images in the instruction, or use a backend that reads video"
-                )
+                parts.extend(encoder.video_parts(part))
         if len(parts) == 1 and parts[0]["type"] == "text":
             result.append({"role": message.role, "content": parts[0]["text"]})
         else:
