@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import re
 from pathlib import Path
 from typing import Any, TypedDict
@@ -139,15 +140,25 @@ def add_model_options(parser: argparse.ArgumentParser, default: str | None, shor
     )
     parser.add_argument("--model-args", help="backend options, k=v,k2=v2")
     if shortcuts:
-        parser.add_argument("--base-url", help="shortcut for --model-args base_url=URL")
+        parser.add_argument(
+            "--base-url",
+            action="append",
+            help="shortcut for --model-args base_url=URL; repeated: replicas of one model, each request "
+            "sent to one with room (--concurrency per replica; one that dies is taken out)",
+        )
         parser.add_argument("--concurrency", type=int, help="shortcut for --model-args concurrency=N")
 
 
 def model_args_text(args: argparse.Namespace) -> str | None:
     """--model-args with the --base-url and --concurrency shortcuts appended."""
     extra = []
-    if getattr(args, "base_url", None):
-        extra.append(f"base_url={args.base_url}")
+    base_urls = getattr(args, "base_url", None) or []
+    if isinstance(base_urls, str):
+        base_urls = [base_urls]
+    if len(base_urls) == 1:
+        extra.append(f"base_url={base_urls[0]}")
+    elif base_urls:
+        extra.append(f"base_urls={json.dumps(base_urls)}")
     if getattr(args, "concurrency", None) is not None:
         extra.append(f"concurrency={args.concurrency}")
     parts = [p for p in [args.model_args, *extra] if p]

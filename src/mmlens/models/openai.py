@@ -67,7 +67,7 @@ from mmlens.core.messages import Message
 from mmlens.core.requests import Request, RequestKind, Response
 from mmlens.core.secrets import is_env_var_name, mask, mask_then_cut, mask_url, url_secrets
 from mmlens.models.base import Emit, Model, ModelArgs, models
-from mmlens.models.http_retry import AdaptiveConcurrency, backoff_delay, parse_retry_after
+from mmlens.models.http_retry import backoff_delay, parse_retry_after
 from mmlens.models.openai_payload import (
     ContinuationNotFound,
     ImageDetail,
@@ -92,6 +92,7 @@ from mmlens.models.openai_payload import (
     reply_text,
     reply_usage,
 )
+from mmlens.models.replicas import Lease, ReplicaPool
 
 if TYPE_CHECKING:
     import aiohttp
@@ -130,6 +131,9 @@ END_OF_TURN_UNSUPPORTED = (
 
 class OpenAIArgs(ModelArgs):
     base_url: str = Field("https://api.openai.com/v1", description="the endpoint, ending in /v1")
+    base_urls: list[str] = Field(
+        [], description="replicas of one model (instead of base_url); concurrency is per replica"
+    )
     api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the API key")
     concurrency: int = Field(16, ge=1, le=4096, description="most requests in flight")
     timeout: float = Field(120.0, gt=0, description="seconds per request")
@@ -149,14 +153,20 @@ class OpenAIArgs(ModelArgs):
     @field_validator("base_url")
     @classmethod
     def _normalise_base_url(cls, value: str) -> str:
-        value, query = split_query(value.strip())  # a query (``?api_key=...``) stays after the path
-        value = value.rstrip("/")
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must start with http:// or https://, got {mask_url(value)!r}")
-        for suffix in ("/chat/completions", "/chat"):
-            if value.endswith(suffix):
-                value = value[: -len(suffix)]
-        return value + query
+        return normalise_base_url(value)
+
+    @field_validator("base_urls", mode="before")
+    @classmethod
+    def _normalise_base_urls(cls, value: Any) -> Any:
+        if isinstance(value, str):  # from --model-args base_urls=[URL1,URL2] (JSON, or unquoted)
+            value = [
+                part.strip().strip("\"'") for part in value.strip().strip("[]").split(",") if part.strip()
+            ]
+        return [normalise_base_url(url) for url in value] if isinstance(value, list) else value
+
+    @property
+    def replica_urls(self) -> list[str]:
+        return list(self.base_urls) or [self.base_url]
 
     @field_validator("api_key_env")
     @classmethod
@@ -211,6 +221,7 @@ class OpenAIRunStats:
     errors: int = 0
     lowest_concurrency: int = 0
     max_in_flight: int = 0
+    replicas: dict[str, int] = dataclasses.field(default_factory=dict)  # answers per replica URL (masked)
 
 
 @models.register("openai")
@@ -230,18 +241,20 @@ class OpenAIModel(Model):
         super().__init__(name, args)
         self.args: OpenAIArgs = args
         self.last_stats = OpenAIRunStats()
+        self.replica_answers: dict[str, int] = {}  # over every process call
 
     def fingerprint(self) -> dict[str, Any]:
         """Backend, model, endpoint and what changes the pixels or the body the model sees.
 
         Not the key (nor one in the URL: its credentials are masked), nor concurrency/timeout/retries:
-        they do not change answers.
+        they do not change answers. Nor the URLs of replicas: which one answered changes nothing.
         """
         args = self.args
+        urls = args.replica_urls
         return {
             "backend": self.backend,
             "name": self.name,
-            "base_url": mask_url(args.base_url),
+            **({"base_url": mask_url(urls[0])} if len(urls) == 1 else {}),
             "media": {
                 "image_format": args.image_format,
                 "max_pixels": args.max_pixels,
@@ -272,9 +285,12 @@ class OpenAIModel(Model):
 
     def _record(self, run: _Run) -> None:
         stats = run.stats
-        stats.lowest_concurrency = run.limiter.lowest_limit
-        stats.max_in_flight = run.limiter.max_in_flight
+        stats.lowest_concurrency = run.pool.lowest_limit
+        stats.max_in_flight = run.pool.max_in_flight
+        stats.replicas = run.pool.answered()
         self.last_stats = stats
+        for label, count in stats.replicas.items():
+            self.replica_answers[label] = self.replica_answers.get(label, 0) + count
         if stats.retries or stats.errors:
             logger.info(
                 "%s: %d requests, %d retries, %d overload signals (concurrency went down to %d), %d errors",
@@ -370,9 +386,11 @@ class _Run:
         self.model_name = model_name
         self.args = args
         self.requests = requests
-        self.url = endpoint(args.base_url, "/chat/completions")
-        self.embeddings_url = endpoint(args.base_url, "/embeddings")
-        self.limiter = AdaptiveConcurrency(args.concurrency)
+        urls = args.replica_urls
+        self.url = endpoint(urls[0], "/chat/completions")
+        self.embeddings_url = endpoint(urls[0], "/embeddings")
+        proxies = [environment_proxy(endpoint(url, "/chat/completions")) for url in urls]
+        self.pool = ReplicaPool(urls, args.concurrency, FAIL_FAST_ATTEMPTS, proxies)
         self.encoder = ImageEncoder(
             ImageSettings(
                 args.image_format, args.max_pixels, args.image_detail, args.drop_images, args.video_input
@@ -382,32 +400,37 @@ class _Run:
         self.key_is_set = bool(os.environ.get(args.api_key_env))
         self.loglikelihood = EndpointFeature()
         self.embeddings = EndpointFeature()
-        self.proxy = environment_proxy(self.url)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main_task: asyncio.Task[Any] | None = None
         self._cancelled = threading.Event()
         self.fresh_sent = asyncio.Event()
         self.deferred = 0
-        self.answered = False  # whether any attempt has succeeded
-        self.unavailable_in_a_row = 0
         self._encoding: dict[str, asyncio.Future[str]] = {}  # images being encoded, by digest
 
-    def check_available(self, failure: Failure) -> None:
+    def check_available(self, failure: Failure, lease: Lease) -> None:
         """Stop the run (ModelUnavailable) once attempts in a row, with no success between them, found
         the endpoint unreachable or refusing the key: FAIL_FAST_ATTEMPTS of them before it has
-        answered once, a full round of retries for every slot after (a server that went away)."""
+        answered once, a full round of retries for every slot after (a server that went away). A
+        replica with another healthy one beside it is taken out after FAIL_FAST_ATTEMPTS instead."""
+        replica = lease.replica
         if not failure.unavailable:
-            self.unavailable_in_a_row = 0
+            replica.unavailable_in_a_row = 0
             return
-        self.unavailable_in_a_row += 1
+        replica.unavailable_in_a_row += 1
+        in_a_row = replica.unavailable_in_a_row
+        if self.pool.others_healthy([replica]):
+            if in_a_row >= FAIL_FAST_ATTEMPTS:
+                self.pool.take_out(replica, f"{failure.message}, {in_a_row} attempts in a row")
+            return
         attempts = self.args.max_retries + 1
         needed = FAIL_FAST_ATTEMPTS
-        if self.answered:
+        answered = any(replica.answered for replica in self.pool.replicas)
+        if answered:
             needed = max(FAIL_FAST_ATTEMPTS, self.args.concurrency * attempts)
-        if self.unavailable_in_a_row >= needed:
+        if in_a_row >= needed:
             raise ModelUnavailable(
-                f"{failure.message} ({self.unavailable_in_a_row} attempts in a row"
-                + (")" if not self.answered else ", after it had answered)")
+                f"{failure.message} ({in_a_row} attempts in a row"
+                + (")" if not answered else ", after it had answered)")
             )
 
     async def retry_after_fresh_requests(self) -> None:
@@ -428,7 +451,7 @@ class _Run:
         self._main_task = asyncio.current_task()
         if self._cancelled.is_set():  # cancelled before the loop started
             raise asyncio.CancelledError
-        workers_count = min(self.args.concurrency, len(self.requests))
+        workers_count = min(self.pool.concurrency, len(self.requests))
         # At most `concurrency` requests are being worked on (encoded, waiting for a slot, in flight);
         # a request waiting to retry gives its place up (see `post`), so one that keeps failing or
         # timing out never holds back the healthy ones behind it.
@@ -456,7 +479,8 @@ class _Run:
                     main_task.cancel()  # stop sending; the first error is raised below
                 raised.append(task.exception())  # type: ignore[arg-type]
 
-        async with open_session(self.args, self.url, connections=workers_count) as session:
+        session_url = next((u for u in self.args.replica_urls if u.startswith("https://")), self.url)
+        async with open_session(self.args, session_url, connections=workers_count) as session:
             try:
                 for index, request in enumerate(self.requests):
                     await places.acquire()
@@ -610,7 +634,7 @@ class _Run:
 
     async def embed_attempt(self, session: aiohttp.ClientSession, payload: bytes) -> Response:
         result = await self.post(
-            session, payload, lambda data: (reply_embedding(data), reply_usage(data)), self.embeddings_url
+            session, payload, lambda data: (reply_embedding(data), reply_usage(data)), "/embeddings"
         )
         if isinstance(result, Failure):
             if not self.embeddings.supported and embeddings_missing(result):
@@ -629,43 +653,34 @@ class _Run:
         session: aiohttp.ClientSession,
         payload: bytes,
         read: Callable[[Any], T],
-        url: str | None = None,
+        path: str = "/chat/completions",
     ) -> T | Failure:
-        """POST (to ``url``, by default chat completions) with retries; ``read`` turns the JSON reply
+        """POST (to ``path`` under a replica's base URL) with retries; ``read`` turns the JSON reply
         into the result (MalformedReply → retry)."""
-        url = url or self.url
         attempts = self.args.max_retries + 1
         failure = Failure("no attempt was made", retryable=False)
         for attempt in range(1, attempts + 1):
-            ticket = await self.limiter.acquire()
-            try:
-                self.stats.attempts += 1
-                outcome = await self.send(session, payload, url)
-            finally:
-                self.limiter.release()
+            outcome, lease, url = await self.attempt(session, payload, path)
             if isinstance(outcome, Failure):
                 failure = outcome
-                self.check_available(failure)
             else:
                 try:
                     value = read(outcome)
                 except MalformedReply as error:
                     failure = Failure(f"malformed reply from {url}: {self.scrub(str(error))}", True)
                 else:
-                    self.limiter.on_success()
-                    self.answered = True
-                    self.unavailable_in_a_row = 0
+                    self.pool.succeeded(lease)
                     return value
             if not failure.retryable:
                 return failure
             if failure.overload:
                 self.stats.overload_signals += 1
-                self.limiter.on_overload(ticket)
+                self.pool.overloaded(lease)
             if attempt == attempts:
                 break
             if failure.retry_after is not None:
                 wait = min(failure.retry_after, self.args.max_wait)
-                self.limiter.pause(wait)
+                self.pool.pause(lease, wait)
             else:
                 wait = backoff_delay(attempt, self.args.retry_backoff, self.args.max_wait)
             self.stats.retries += 1
@@ -677,12 +692,36 @@ class _Run:
             await asyncio.sleep(wait)
         return Failure(f"gave up after {attempts} attempts: {failure.message}", False, failure.status)
 
-    async def send(self, session: aiohttp.ClientSession, payload: bytes, url: str) -> Any:
+    async def attempt(
+        self, session: aiohttp.ClientSession, payload: bytes, path: str
+    ) -> tuple[Any, Lease, str]:
+        """One attempt on a replica (the reply or a Failure, the lease, the URL); sent on to another
+        at once, without using an attempt up, while the one tried cannot be reached and another is
+        healthy."""
+        tried: list[Any] = []
+        while True:
+            lease = await self.pool.acquire(avoid=tried)
+            url = endpoint(lease.replica.base_url, path)
+            try:
+                self.stats.attempts += 1
+                outcome = await self.send(session, payload, url, lease.replica.proxy)
+            finally:
+                self.pool.release(lease)
+            if isinstance(outcome, Failure):
+                self.check_available(outcome, lease)
+                if outcome.unavailable and self.pool.others_healthy([*tried, lease.replica]):
+                    tried.append(lease.replica)
+                    continue
+            return outcome, lease, url
+
+    async def send(
+        self, session: aiohttp.ClientSession, payload: bytes, url: str, proxy: str | None = None
+    ) -> Any:
         """One attempt: the parsed JSON reply, or a Failure saying whether to retry."""
         import aiohttp
 
         try:
-            async with session.post(url, data=payload, proxy=self.proxy, allow_redirects=False) as reply:
+            async with session.post(url, data=payload, proxy=proxy, allow_redirects=False) as reply:
                 content = await reply.read()
         except TimeoutError:  # the whole attempt, connecting included, took longer than `timeout`
             # Not an overload signal: a request that hangs says nothing about the server's capacity,
@@ -777,7 +816,8 @@ class _Run:
 
     def secrets(self) -> list[str | None]:
         """The credentials this run knows: the key and whatever the URL carries."""
-        return [os.environ.get(self.args.api_key_env), *url_secrets(self.args.base_url)]
+        urls = self.args.replica_urls
+        return [os.environ.get(self.args.api_key_env), *(s for url in urls for s in url_secrets(url))]
 
     def scrub(self, text: str) -> str:
         return mask(text, self.secrets())
@@ -817,6 +857,17 @@ def open_session(args: OpenAIArgs, url: str, connections: int) -> aiohttp.Client
         headers=headers,
         timeout=aiohttp.ClientTimeout(total=args.timeout, sock_connect=min(args.timeout, 30.0)),
     )
+
+
+def normalise_base_url(value: str) -> str:
+    value, query = split_query(value.strip())  # a query (``?api_key=...``) stays after the path
+    value = value.rstrip("/")
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"base_url must start with http:// or https://, got {mask_url(value)!r}")
+    for suffix in ("/chat/completions", "/chat"):
+        if value.endswith(suffix):
+            value = value[: -len(suffix)]
+    return value + query
 
 
 def split_query(url: str) -> tuple[str, str]:
