@@ -19,6 +19,11 @@ whose request fails ends the sample as an error (the runner's rule); a killed ru
 first round not yet in the store. ``mmlens score`` replays a line's ``responses`` (one text per turn,
 in order) or, for a one-turn dialogue, its ``response``.
 
+With ``turns_in_messages: true`` the turns are the sample's own user messages instead (each with
+its own media, e.g. MMDU's images per turn): round 1 sends the messages up to the first user
+message, round k adds the k-th user message; the instruction must pass the messages through (the
+default template).
+
 A task file::
 
     scenario: {type: jsonl, path: dialogues.jsonl}   # {"id": ..., "question": ..., "turns": [...]}
@@ -61,6 +66,7 @@ class MultiTurn(Generate):
 
     follow_ups: tuple[str, ...] = ()
     turns_key: str = TURNS_KEY
+    turns_in_messages: bool = False  # the sample's user messages after the first are its turns
 
     @field_validator("follow_ups")
     @classmethod
@@ -71,16 +77,33 @@ class MultiTurn(Generate):
 
     def user_turns(self, sample: Sample) -> list[str]:
         """The user turns after the first one, in order."""
+        if self.turns_in_messages:
+            later = [m.text for m in sample.messages if m.role == "user"][1:]
+            return [*later, *self.follow_ups]
         return [*sample_turns(sample, self.turns_key), *self.follow_ups]
 
+    def _first_and_later(
+        self, sample: Sample, messages: list[Message]
+    ) -> tuple[list[Message], list[Message]]:
+        if not self.turns_in_messages:
+            return messages, [Message.user(text) for text in self.user_turns(sample)]
+        users = [index for index, message in enumerate(messages) if message.role == "user"]
+        if not users or any(m.role == "assistant" for m in messages):
+            raise SampleError(
+                sample.id, "turns_in_messages: the messages must be user turns (no assistant message)"
+            )
+        first = users[0]
+        follow_ups = [Message.user(text) for text in self.follow_ups]
+        return messages[: first + 1], [*messages[first + 1 :], *follow_ups]
+
     def rounds(self, sample: Sample, messages: list[Message]) -> Rounds[Prediction]:
-        later_turns = self.user_turns(sample)  # checked before the first round is sent
+        first, later_turns = self._first_and_later(sample, messages)  # checked before the first round
         settings = self.settings()
-        history = tuple(messages)
+        history = tuple(first)
         answers: list[str] = []
-        for turn, text in enumerate([None, *later_turns], start=1):
-            if text is not None:
-                history = (*history, Message.assistant(answers[-1]), Message.user(text))
+        for turn, message in enumerate([None, *later_turns], start=1):
+            if message is not None:
+                history = (*history, Message.assistant(answers[-1]), message)
             (response,) = yield [Request("generate", history, settings)]
             if response.error is not None or response.text is None:
                 error = response.error or f"turn {turn}: the model returned no text"
