@@ -1,0 +1,5 @@
+"""The videomme benchmark: importing this package registers its scenario, instruction and metric."""
+
+from mmlens.tasks.videomme import instruction, metric, scenario
+
+__all__ = ["instruction", "metric", "scenario"]
