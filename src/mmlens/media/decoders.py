@@ -128,19 +128,22 @@ class PyAVDecoder(VideoDecoder):
             with av.open(str(path)) as container:
                 stream = container.streams.video[0]
                 stream.thread_type = "AUTO"
-                fps = float(stream.average_rate or stream.guessed_rate)
+                fps = float(stream.average_rate or stream.guessed_rate or 0)
+                time_base = stream.time_base
+                if not fps or time_base is None:
+                    raise ValueError("no frame rate or time base")
                 start = stream.start_time or 0
                 decoded: Iterator[Any] | None = None
                 position = -1  # index of the last frame decoded
                 last = None
                 for target in wanted:
                     if decoded is None or target - position > SEEK_AHEAD_FRAMES or target <= position:
-                        offset = int(target / fps / stream.time_base) + start
+                        offset = int(target / fps / time_base) + start
                         container.seek(offset, stream=stream, backward=True, any_frame=False)
                         decoded = container.decode(stream)
                     for frame in decoded:
                         last = frame
-                        position = round(float((frame.pts - start) * stream.time_base) * fps)
+                        position = round(float(((frame.pts or 0) - start) * time_base) * fps)
                         if position >= target:
                             break
                     if last is None:

@@ -337,7 +337,7 @@ class HFModel(Model):
                 HFModel._run_safely([item], run, emit)
             return
         for item, response in zip(batch, responses, strict=True):
-            item.images = item.videos = []  # answered: let the decoded images go
+            item.images, item.videos = [], []  # answered: let the decoded images go
             emit(item.index, response)
 
 

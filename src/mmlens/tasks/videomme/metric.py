@@ -17,7 +17,16 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from mmlens.core.parts import Aggregate, Extraction, Metric, MetricValue, Prediction, SampleRecord, metrics
+from mmlens.core.parts import (
+    Aggregate,
+    Extraction,
+    ExtractionMethod,
+    Metric,
+    MetricValue,
+    Prediction,
+    SampleRecord,
+    metrics,
+)
 from mmlens.core.sample import Sample
 from mmlens.metrics.aggregation import mean_metrics
 
@@ -64,7 +73,7 @@ class VideoMMEAccuracy(Metric):
         if not letter:
             answer = "Z" if self.unparsed_as_z else None
             return Extraction(answer, "failed", details={**groups, "extracted": ""})
-        method = "exact" if prediction.text.strip() == letter else "rule"
+        method: ExtractionMethod = "exact" if prediction.text.strip() == letter else "rule"
         return Extraction(letter, method, details=groups)
 
     def score(self, sample: Sample, extraction: Extraction) -> dict[str, float]:

@@ -125,7 +125,12 @@ class VideoMMEScenario(Scenario):
             id=sample_id,
             messages=[Message("user", (VideoPart(video), TextPart(question + "\n" + "\n".join(options))))],
             target=answer.strip(),
-            choices=[(_OPTION.match(option) or [None, None, option])[2] for option in options],
+            choices=[_option_text(option) for option in options],
             category=(str(metadata["duration"]),),
             metadata=metadata,
         )
+
+
+def _option_text(option: str) -> str:
+    match = _OPTION.match(option)
+    return match.group(2) if match else option
