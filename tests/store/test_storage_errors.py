@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -176,3 +177,46 @@ def test_a_run_through_a_postgres_role_that_may_only_read_is_one_line(
     assert ran.returncode == 2 and len(lines) == 1, ran.stderr
     assert read_only_role in lines[0] and "permission denied" in lines[0], lines[0]
     assert "read-only commands" in lines[0], lines[0]
+
+
+def test_a_lost_server_connection_is_one_line_and_the_run_resumes(postgres_url: str, tmp_path: Path) -> None:
+    """The server's counterpart of a full disk: the runner's connection is cut mid-run (as by a
+    server restart); the run stops in one line, and the same command resumes it."""
+    import psycopg
+
+    task = build_numbers_task(tmp_path / "bench", count=300, duplicates=0)
+    # the cut runner cannot drop its claims: the rerun takes them over when their lease ends
+    env = {
+        **os.environ,
+        "MMLENS_PLUGINS": ORACLE,
+        "MMLENS_HOME": str(tmp_path / "home"),
+        "MMLENS_CLAIM_LEASE": "2",
+    }
+    args = [sys.executable, "-m", "mmlens", "--store", postgres_url, "run", "numbers", "--include", str(task),
+            "--model", "pixel_oracle", "--model-args", "batch_size=5,delay=0.02",
+            "--output-dir", str(tmp_path / "runs")]  # fmt: skip
+    runner = subprocess.Popen(args, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        saved = 0
+        for _ in range(600):
+            tables = {row[0] for row in admin.execute("SELECT tablename FROM pg_tables").fetchall()}
+            if "responses" in tables:
+                saved = admin.execute("SELECT COUNT(*) FROM responses").fetchone()[0]  # type: ignore[index]
+                if saved >= 20:
+                    break
+            time.sleep(0.05)
+        assert saved >= 20 and runner.poll() is None, "the run did not get going"
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    out, err = runner.communicate(timeout=60)
+    lines = err.strip().splitlines()
+    assert runner.returncode == 2 and len(lines) == 1, err + out
+    assert lines[0].startswith(f"error: cannot write to the store {postgres_url}: "), lines[0]
+    assert "rerun the same command to resume" in lines[0], lines[0]
+    finished = _cli(args[3:], env)
+    assert finished.returncode == 0, finished.stderr
+    with psycopg.connect(postgres_url) as db:
+        assert db.execute("SELECT COUNT(*) FROM responses").fetchone()[0] == 300  # type: ignore[index]
+    assert "300 computed" not in finished.stdout  # the first run's answers were reused

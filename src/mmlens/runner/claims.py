@@ -8,12 +8,14 @@ lease. When everything left is held by others, it polls the store for their resp
 over any key whose lease runs out. A key answered meanwhile is seen answered (the claim is made
 before the responses are looked at, store/database.py ``Store.claim``), never computed again.
 
+A runner on this machine whose process is gone (``kill -9``, a crash: the pid, start time and boot
+in its owner name tell, as ``mmlens show`` tells a killed run) loses its claims at once instead.
 A failed request is not stored: its claim is dropped and whoever needs it next tries it again.
 Leases are compared on the database's clock (the server's, for PostgreSQL), never the runners'.
 
 Settings (environment, for a cluster's runners and for tests):
-- ``MMLENS_CLAIM_LEASE``: seconds a claim holds without renewal (default 60): how long a killed
-  runner's requests wait before another runner takes them over.
+- ``MMLENS_CLAIM_LEASE``: seconds a claim holds without renewal (default 20): how long a killed
+  runner's requests wait before another runner (or its own rerun) takes them over.
 - ``MMLENS_CLAIM_BATCH``: keys claimed at a time (default 256): smaller spreads the work of
   runners started together more evenly, larger costs fewer store round trips.
 - ``MMLENS_CLAIM_POLL``: seconds between looks at the store while waiting for others (default 0.2).
@@ -22,6 +24,7 @@ Settings (environment, for a cluster's runners and for tests):
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import threading
@@ -29,9 +32,12 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from mmlens.core.errors import ConfigError
 from mmlens.core.requests import Request, Response
+from mmlens.core.results import ProcessProvenance
+from mmlens.runner.provenance import process_is_gone, this_process
 from mmlens.store.backend import StoreError
 from mmlens.store.database import Store
 
@@ -40,7 +46,7 @@ Process = Callable[[Sequence[Request], Callable[[int, Response], None]], None]
 
 @dataclass(frozen=True)
 class ClaimSettings:
-    lease: float = 60.0
+    lease: float = 20.0
     batch: int = 256
     poll: float = 0.2
 
@@ -66,8 +72,32 @@ class ClaimSettings:
 
 
 def new_owner() -> str:
-    """This runner's name in the claims table: host, process, and a random part."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """This runner's name in the claims table: its process (host, pid, start time, boot) as JSON,
+    and a random part (two ``execute`` calls of one process are two owners)."""
+    process = this_process().model_dump()
+    return json.dumps({**process, "claim": uuid.uuid4().hex[:12]}, sort_keys=True)
+
+
+def owner_is_gone(owner: str) -> bool:
+    """Whether ``owner``'s process has ended, as far as this machine can tell (another machine's
+    runner, or an owner name of another form: False, its lease decides)."""
+    try:
+        named = json.loads(owner)
+        process = ProcessProvenance(**{field: named.get(field) for field in ProcessProvenance.model_fields})
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return process.host is not None and (process_is_gone(process) or _zombie(process))
+
+
+def _zombie(process: ProcessProvenance) -> bool:
+    """A killed process its parent has not reaped yet still answers to its pid, and is dead."""
+    if process.pid is None or process.host != socket.gethostname():
+        return False
+    try:
+        stat = Path(f"/proc/{process.pid}/stat").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2 :].startswith("Z")
 
 
 class LeaseKeeper:
@@ -126,12 +156,19 @@ def process_claimed(
 
     keeper = LeaseKeeper(store, owner, settings.lease)
     held: set[str] = set()  # seen held by another runner in this pass over ``pending``
+    verdicts: dict[str, bool] = {}  # other owners seen in this pass: is its process gone?
     try:
         while pending:
             window = [key for key in pending if key not in held][: settings.batch]
             if window:  # the next keys not known to be another's: claim what is free of them
                 others = store.claimed_by_others(window, owner)
-                held |= others
+                for other in set(others.values()) - set(verdicts):
+                    verdicts[other] = owner_is_gone(other)
+                dead = {other for other in others.values() if verdicts[other]}
+                if dead:  # a runner killed on this machine: its claims are free now
+                    store.drop_claims_of(dead)
+                    continue
+                held |= others.keys()
                 free = [key for key in window if key not in others]
                 mine, answered = store.claim(free, owner, settings.lease) if free else ([], set())
                 if answered:
@@ -148,6 +185,7 @@ def process_claimed(
             found = store.get_responses(pending)
             hand_over(found)
             held.clear()
+            verdicts.clear()
             if not found:
                 time.sleep(settings.poll)
         store.drop_claims(from_others)  # a dead runner's, on what it answered before it died

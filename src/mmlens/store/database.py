@@ -245,18 +245,17 @@ class Store:
             self._execute_where_in("DELETE FROM claims WHERE owner = ? AND key IN ({})", answered, (owner,))
         return [key for key in wanted if key in held and key not in answered], answered
 
-    def claimed_by_others(self, keys: Iterable[str], owner: str) -> set[str]:
-        """Which of ``keys`` another runner holds a live lease on."""
+    def claimed_by_others(self, keys: Iterable[str], owner: str) -> dict[str, str]:
+        """The keys among ``keys`` another runner holds a live lease on, and who."""
         with self._reading():
-            return {
-                key
-                for (key,) in self._select_where_in(
-                    f"SELECT key FROM claims WHERE owner <> ? AND expires >= {self.backend.clock} "
+            return dict(
+                self._select_where_in(
+                    f"SELECT key, owner FROM claims WHERE owner <> ? AND expires >= {self.backend.clock} "
                     "AND key IN ({})",
                     keys,
                     (owner,),
                 )
-            }
+            )
 
     def renew_claims(self, owner: str, lease: float) -> int:
         """Extend ``owner``'s leases to ``lease`` seconds from now; how many it holds."""
@@ -277,6 +276,13 @@ class Store:
                 self._execute_where_in("DELETE FROM claims WHERE owner = ? AND key IN ({})", keys, (owner,))
 
         self.flush(also=release)
+
+    def drop_claims_of(self, owners: Iterable[str]) -> None:
+        """Drop every claim of ``owners`` (runners known to have died: their leases are void now)."""
+        gone = list(owners)
+        if gone:
+            with self._transaction():
+                self._execute_where_in("DELETE FROM claims WHERE owner IN ({})", gone)
 
     def drop_claims(self, answered: Iterable[str]) -> None:
         """Drop every claim on ``answered`` (keys the store has responses for: whoever holds them,
