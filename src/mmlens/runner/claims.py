@@ -24,6 +24,7 @@ Settings (environment, for a cluster's runners and for tests):
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import socket
@@ -159,7 +160,8 @@ def process_claimed(
     verdicts: dict[str, bool] = {}  # other owners seen in this pass: is its process gone?
     try:
         while pending:
-            window = [key for key in pending if key not in held][: settings.batch]
+            # the first keys not known to be another's (a scan of pending's head, not all of it)
+            window = list(itertools.islice((key for key in pending if key not in held), settings.batch))
             if window:  # the next keys not known to be another's: claim what is free of them
                 others = store.claimed_by_others(window, owner)
                 for other in set(others.values()) - set(verdicts):
