@@ -136,3 +136,26 @@ def test_mmlens_view_rebuilds_a_postgresql_stores_report_when_a_run_writes(postg
     with Store(postgres_url) as writer:
         writer.begin_run("r", "t", "m", "/o", {})
     assert live.current() != first and len(built) == 2
+
+
+def test_names_tags_and_removal_on_either_backend(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], store_at: Path | str
+) -> None:
+    store = ["--store", str(store_at)]
+    assert (
+        main([*store, "run", "shapes_small", "--limit", "2", "--output-dir", str(tmp_path), "--no-progress"])
+        == 0
+    )
+    with Store(store_at, read_only=True) as opened:
+        (run,) = opened.find_runs()
+    assert main([*store, "tag", run.run_id, "first", "small", "--name", "baseline"]) == 0
+    assert main([*store, "tag", "baseline", "--remove", "small"]) == 0
+    with Store(store_at, read_only=True) as opened:
+        assert opened.run_names_and_tags() == {run.run_id: ("baseline", ["first"])}
+    capsys.readouterr()
+    assert main([*store, "show", "--tag", "first"]) == 0
+    assert run.run_id in capsys.readouterr().out
+    assert main([*store, "rm", "baseline", "--yes", "--keep-files"]) == 0
+    with Store(store_at, read_only=True) as opened:
+        assert opened.find_runs() == [] and opened.run_names_and_tags() == {}
+        assert opened.count_responses() == 2  # the cache is kept: a rerun costs nothing
