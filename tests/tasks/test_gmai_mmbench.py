@@ -219,3 +219,24 @@ def test_run_select_from_the_command_line_and_a_run_config(
     runs = sorted((tmp_path / "runs").rglob("results.json"))
     selected = [json.loads(path.read_text()) for path in runs]
     assert sorted(result["metrics"]["acc"]["n"] for result in selected) == [2, 3]
+
+
+def test_the_judge_profile_asks_only_where_can_infer_finds_nothing(tmp_path: Path) -> None:
+    data = build_gmai_val(tmp_path)
+    predictions = write_predictions(tmp_path / "p.jsonl", RESPONSES)  # only "2" defeats can_infer
+    scored = api.score(
+        "gmai_mmbench_val",
+        predictions,
+        data=data,
+        profile="vlmevalkit-judge",
+        roles={"judge": "constant"},
+        role_args={"judge": "text=The answer is (C)"},  # read by can_infer: C, right for row 2
+        store=tmp_path / "s.db",
+        output_dir=None,
+    )
+    by = {record.id: record.details.get("extracted_by") for record in scored.records}
+    assert by == {**dict.fromkeys("0134567", "rule"), "2": "judge"}  # a refusal's Z is the rule's
+    assert [record.answer for record in scored.records if record.id == "2"] == ["C"]
+    result = scored.results
+    assert result["metrics"]["acc"]["value"] == pytest.approx(6 / 8)
+    assert result["breakdown"]["department/Gastroenterology"]["acc"]["value"] == 1.0

@@ -27,6 +27,8 @@ from mmlens.core.parts import Aggregate, Extraction, Metric, Prediction, SampleR
 from mmlens.core.sample import Sample
 from mmlens.core.select import with_axis_breakdown
 from mmlens.metrics.aggregation import mean_metrics
+from mmlens.metrics.choice_judge import ChoiceRuleThenJudge
+from mmlens.metrics.extractors import extractors
 
 REFUSAL_PHRASES = (
     "Sorry, I can't help with images of people yet.",
@@ -91,6 +93,24 @@ class GMAIMMBenchAccuracy(Metric):
 
     def score(self, sample: Sample, extraction: Extraction) -> dict[str, float]:
         return {"acc": float(extraction.answer is not None and extraction.answer == sample.target)}
+
+    def aggregate(self, records: list[SampleRecord]) -> Aggregate:
+        overall = Aggregate(mean_metrics(records, ["acc"]))
+        return with_axis_breakdown(overall, records, REPORTED_AXES, lambda rows: mean_metrics(rows, ["acc"]))
+
+
+@extractors.register("vlmevalkit_can_infer")
+def extract_can_infer(sample: Sample, response: str) -> Extraction:
+    """``can_infer`` as a rule for ``choice_rule_then_judge`` (a judge reply is read by it too)."""
+    return extract_gmai_answer(response, sample.choices or [])
+
+
+@metrics.register("gmai_mmbench_judged")
+class GMAIMMBenchJudged(ChoiceRuleThenJudge):
+    """VLMEvalKit's judge policy: ``can_infer`` first, the judge where it finds nothing (no random
+    letter after a failed judge: counted wrong), with GMAI-MMBench's breakdowns."""
+
+    rule: str = "vlmevalkit_can_infer"
 
     def aggregate(self, records: list[SampleRecord]) -> Aggregate:
         overall = Aggregate(mean_metrics(records, ["acc"]))
