@@ -160,3 +160,17 @@ def test_a_server_store_refused_is_named_without_its_password(
         capsys, log, postgres_url.replace("mmlens@", "mmlens:***@", 1), "upgrade mmlens"
     )
     assert "hunter2" not in err
+
+
+def test_stores_opened_at_the_same_moment_create_the_layout_once(store_at: Path | str, raw: Raw) -> None:
+    """Six processes opening a new store together: the migration runs under a lock (PostgreSQL's
+    CREATE TABLE IF NOT EXISTS races otherwise), each open succeeds, the version is recorded."""
+    import subprocess
+    import sys
+
+    script = "import sys\nfrom mmlens.store.sqlite import Store\nStore(sys.argv[1]).close()"
+    command = [sys.executable, "-c", script, str(store_at)]
+    openers = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    failures = [opener.communicate()[1] for opener in openers if opener.wait() != 0]
+    assert failures == []
+    assert raw.version() == SCHEMA_VERSION
