@@ -30,6 +30,7 @@ from mmlens.core.sample import BadSample, Sample
 from mmlens.core.task import Task
 from mmlens.metrics.judge_panel import with_judge_panel
 from mmlens.models.base import Model, ModelSpec, build_model
+from mmlens.runner.collections_pause import freeze_loaded, with_fewer_collections
 from mmlens.runner.execute import ExecutionStats, Responder, RunInterrupted
 from mmlens.runner.judging import judging_summary
 from mmlens.runner.plan import load_samples, set_aside_samples_without_media
@@ -221,6 +222,7 @@ def check_request_kinds(task: Task, unique: dict[str, Request], models: dict[str
             )
 
 
+@with_fewer_collections
 def run_task(
     task: Task,
     model_spec: ModelSpec | Model,
@@ -249,6 +251,7 @@ def run_task(
         context = LoadContext(task.name, task.task_dir, data, limit)
         transform_roles = TransformRoles(roles, store, role_models)  # loads roles if a transform asks one
         samples, bad_from_data = load_samples(task, context, transform_roles.embed)
+        freeze_loaded()
         samples, without_media = set_aside_samples_without_media(task, samples, context.data_path)
         bad_from_data += without_media
         # images that decoded before (taken before this run's thumbnails come in, so the check below
