@@ -22,13 +22,16 @@ from tests.fixtures.numbers_bench import build_numbers_task
 COUNT = 30
 
 
-def _task(folder: Path) -> Path:
-    """The numbers task with one prompt per row (the server counts requests per prompt)."""
+def _task(folder: Path, slow_start: float = 0.0) -> Path:
+    """The numbers task with one prompt per row (the server counts requests per prompt); the first
+    three rows answered ``slow_start`` seconds late (whoever claims them first is busy that long)."""
     task = build_numbers_task(folder, count=COUNT, duplicates=0)
     data = folder / "numbers.jsonl"
     rows = [json.loads(line) for line in data.read_text().splitlines()]
     for i, row in enumerate(rows):
         row["question"] += f" (row {i})"
+        if slow_start and i < 3:
+            row["question"] += f" #fault=slow:{slow_start}"
     data.write_text("".join(json.dumps(row) + "\n" for row in rows))
     return task
 
@@ -55,8 +58,10 @@ def _results(out: Path) -> dict[str, object]:
 def test_runners_started_together_compute_each_request_once_and_agree(
     tmp_path: Path, store_at: Path | str
 ) -> None:
-    task = _task(tmp_path / "bench")
-    with FaultServer(latency=0.4) as server:
+    # the first runner up is held 8 s by its first batch: the others, however late they start on a
+    # busy machine, find work to claim
+    task = _task(tmp_path / "bench", slow_start=8)
+    with FaultServer(latency=0.3) as server:
         outs = [tmp_path / f"runs{i}" for i in range(3)]
         runners = [_runner(store_at, task, server.base_url, out, MMLENS_CLAIM_BATCH="3") for out in outs]
         for runner in runners:
