@@ -154,7 +154,7 @@ def decode_image_cell(cell: Any, base_dir: Path | None, label: str) -> Any:
     if isinstance(cell, bytes | bytearray | memoryview):
         return BytesImage(bytes(cell), label=label)
     if isinstance(cell, str):
-        if base_dir is not None and _is_file(base_dir / cell):
+        if base_dir is not None and len(cell) <= _MAX_PATH_LENGTH and _is_file(base_dir / cell):
             return FileImage(base_dir / cell)
         if len(cell) > _MIN_BASE64_LENGTH:
             try:
@@ -181,6 +181,11 @@ def _as_stored(cell: Any, read: Callable[[int | None], bytes], source: dict[str,
             stored(item, number) if isinstance(item, BytesImage) else item for number, item in enumerate(cell)
         ]
     return cell
+
+
+# Linux's PATH_MAX: a longer cell (a base64 image) is no file name, and parsing it as a path costs
+# more than decoding it
+_MAX_PATH_LENGTH = 4096
 
 
 def _is_file(path: Path) -> bool:
