@@ -28,3 +28,8 @@ def json_lines(lines: Iterable[str]) -> Iterator[JsonLine]:
             yield JsonLine(number, json.loads(line))
         except json.JSONDecodeError as error:
             yield JsonLine(number, error=f"not valid JSON ({error.msg})")
+
+
+def encode_record(record: Any) -> str:
+    """A sample record as one line of samples.jsonl and as the store keeps it (the same text)."""
+    return json.dumps(record, ensure_ascii=False)

@@ -8,12 +8,13 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 from mmlens.core.errors import DataError, MmlensError
+from mmlens.core.jsonlines import encode_record
 from mmlens.core.media import ImageRef
 from mmlens.core.parts import Inferencer, LoadContext, Metric, SampleRecord
 from mmlens.core.requests import MODEL_ROLE, Request, canonical_json
@@ -137,15 +138,20 @@ def _write_atomically(path: Path, lines: Iterable[str]) -> None:
     tmp.replace(path)
 
 
-def write_run_folder(run_dir: Path, results: dict[str, Any], records: list[dict[str, Any]]) -> None:
+def write_run_folder(
+    run_dir: Path,
+    results: dict[str, Any],
+    records: list[dict[str, Any]],
+    encoded: Sequence[str] | None = None,
+) -> None:
     """results.json is written last, and an older one removed first: a folder that has a
     results.json has the samples.jsonl of the same run, whatever moment a kill came at (a run is
-    marked done in the store only after this returns)."""
+    marked done in the store only after this returns). ``encoded``: the records already encoded
+    (``encode_record``), as the store gets them too."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "results.json").unlink(missing_ok=True)
-    _write_atomically(
-        run_dir / "samples.jsonl", (json.dumps(record, ensure_ascii=False) + "\n" for record in records)
-    )
+    lines = encoded if encoded is not None else [encode_record(record) for record in records]
+    _write_atomically(run_dir / "samples.jsonl", (line + "\n" for line in lines))
     _write_atomically(run_dir / "results.json", [json.dumps(results, indent=2, ensure_ascii=False) + "\n"])
     try:  # the renames themselves survive a power cut only once the folder is synced
         folder = os.open(run_dir, os.O_RDONLY)
@@ -432,7 +438,8 @@ def drive_and_save(
     if thumbnails is not None:
         thumbnails.finish()  # what the background thread has left when the last response is in
     record_dicts = [r.to_dict() for r in records]
+    encoded = [encode_record(record) for record in record_dicts]  # once, for the folder and the store
     if run_dir is not None:  # first: the store says done only once the folder is complete
-        write_run_folder(run_dir, results, record_dicts)
-    store.finish_run(run_id, results, record_dicts)
+        write_run_folder(run_dir, results, record_dicts, encoded)
+    store.finish_run(run_id, results, record_dicts, encoded)
     return RunResult(run_id, results, records, run_dir, model_stats)

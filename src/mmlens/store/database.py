@@ -32,12 +32,13 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mmlens.core.errors import DataError
+from mmlens.core.jsonlines import encode_record
 from mmlens.core.paths import default_store_path, store_location
 from mmlens.core.requests import Response, cap_reply
 from mmlens.core.results import Provenance, RunResults
@@ -314,20 +315,27 @@ class Store:
                 provenance = self.backend.json_set("provenance", "failure")
                 self._execute(f"UPDATE runs SET provenance={provenance} WHERE run_id=?", (failure, run_id))
 
-    def finish_run(self, run_id: str, results: dict[str, Any], records: list[dict[str, Any]]) -> None:
+    def finish_run(
+        self,
+        run_id: str,
+        results: dict[str, Any],
+        records: list[dict[str, Any]],
+        encoded: Sequence[str] | None = None,
+    ) -> None:
         """Save the run's records and results and mark it done. A record's long texts (its reply,
         the replies of its exchanges) go to ``texts``, where the response rows have put them
-        already: stored once."""
+        already: stored once. ``encoded``: the records as ``encode_record`` wrote them already
+        (for samples.jsonl), so that they are not encoded twice."""
         rows = []
         texts: dict[str, str] = {}
         for position, record in enumerate(records):
-            payload = json.dumps(record, ensure_ascii=False)
+            payload = encoded[position] if encoded is not None else encode_record(record)
             if len(payload) >= INLINE_TEXT_CHARS:  # else no string in it is long enough
                 found: dict[str, str] = {}
                 apart = set_apart(record, found)
                 if found:
                     texts.update(found)
-                    payload = json.dumps(apart, ensure_ascii=False)
+                    payload = encode_record(apart)
             rows.append((run_id, position, record["id"], payload))
         with self._transaction():
             # two runners finishing the same run (one command started on several machines): one
