@@ -28,9 +28,10 @@ from mmlens.cli.run_config import (
     format_combined_summary,
     resolve_run,
 )
+from mmlens.core.errors import ConfigError
 from mmlens.core.requests import MODEL_ROLE
 from mmlens.core.secrets import mask_command
-from mmlens.models.base import Model
+from mmlens.models.base import Model, ModelSpec
 from mmlens.summary import format_error_summary, format_summary, load_results
 
 
@@ -74,6 +75,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a price table (YAML/JSON: model label or glob -> {input: ..., output: ...} per million "
         "tokens): money per role in results.json judging.cost",
     )
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="answer with model replicas as Ray actors across a Ray cluster (one per GPU, else per CPU): "
+        "ADDRESS is auto, HOST:PORT or ray://HOST:10001; none: RAY_ADDRESS, else a local Ray",
+    )
+    parser.add_argument("--ray-workers", type=int, metavar="N", help="how many Ray workers (with --ray)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print results.json instead of the summary")
     add_run_label_options(parser)
@@ -97,7 +108,7 @@ def run_command(args: argparse.Namespace) -> int:
     results: list[dict[str, Any]] = []
     labelled: list[tuple[str, dict[str, Any]]] = []
     for spec in plan.models:
-        model = resolve_model(spec)
+        model = resolve_model(spec) if args.ray is None else ray_model(spec, args)
         try:
             for task in plan.tasks:
                 result = _run_one_task(task, model, roles, args, plan, data[task])
@@ -113,6 +124,15 @@ def run_command(args: argparse.Namespace) -> int:
         _print_reported(results, args.include)
     # exit 1 when a run finished incomplete (results are saved; the same command retries what failed)
     return 1 if any(not load_results(result).complete for result in results) else 0
+
+
+def ray_model(spec: ModelSpec, args: argparse.Namespace) -> Model:
+    """The model's replicas as Ray actors (--ray); the driver plans, claims and stores as usual."""
+    from mmlens.models.ray_pool import RayOptions, RayPoolModel
+
+    if args.ray_workers is not None and args.ray_workers < 1:
+        raise ConfigError(f"--ray-workers: expected at least 1, got {args.ray_workers}")
+    return RayPoolModel(spec, RayOptions(address=args.ray or None, workers=args.ray_workers))
 
 
 def _print_reported(results: list[dict[str, Any]], include: list[str]) -> None:
