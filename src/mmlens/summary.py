@@ -139,6 +139,9 @@ def format_summary(
         count_line += f", {counts.role_errors} of the errors in a role's requests"
     lines = [header, count_line]
     lines += [f"{name}: {describe_role(role)}" for name, role in run_roles(typed).items()]
+    judging = judging_line(typed)
+    if judging is not None:
+        lines.append(judging)
     reason = incomplete_reason(typed)
     suffix = ""
     if reason is not None:
@@ -177,6 +180,35 @@ def format_summary(
         lines += ["", f"bad samples ({counts.bad_samples or len(typed.bad_samples)}):"]
         lines += [f"  {item.id}: {item.reason}" for item in typed.bad_samples[:10]]
     return "\n".join(lines)
+
+
+def _judge_calls(calls: dict[str, Any]) -> str:
+    parts = []
+    if "unique" in calls:
+        parts.append(
+            f"{calls['unique']} calls ({calls.get('computed', 0)} computed, {calls.get('cached', 0)} cached)"
+        )
+    if calls.get("replayed"):
+        parts.append(f"{calls['replayed']} replies from the file")
+    return ", ".join(parts) or "no calls"
+
+
+def judging_line(results: RunResults) -> str | None:
+    """One line on a judged run's judges (results.json ``judging``): each judge's label, whether it
+    is the task's official judge, its calls; then the failures. None for a run without a judge."""
+    judging = (results.model_extra or {}).get("judging")
+    if not isinstance(judging, dict) or not judging.get("judges"):
+        return None
+    judges = []
+    for name, judge in judging["judges"].items():
+        label = judge.get("label") or judge.get("source") or "?"
+        official = "official" if judge.get("official") else "NOT the official judge"
+        judges.append(f"{name} {label} ({official}; {_judge_calls(judge.get('calls') or {})})")
+    failures = judging.get("failures") or {}
+    failed = f"{failures.get('call_errors', 0)} call errors, {failures.get('unparsed', 0)} unparsed"
+    if failures.get("official_fallback"):
+        failed += f", {failures['official_fallback']} official fallback"
+    return "judging: " + "; ".join(judges) + " · " + failed
 
 
 # -- what failed, by cause ------------------------------------------------------------------------

@@ -277,6 +277,12 @@ class LazyRoleModels:
             self.cached_keys = self._responder.cached_keys
         return self._responder(unique)
 
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """The live role models' request counts (provenance's ``by_role`` form); empty if none was asked."""
+        if self._responder is None:
+            return {}
+        return {name: stats.to_dict() for name, stats in self._responder.stats.items()}
+
     def close(self) -> None:
         close_role_models(self.chosen, self.models)
         if self._store is not None and not isinstance(self.store, Store):
@@ -362,4 +368,24 @@ def score_outputs(
     results = build_results(task, records, bad_samples + bad_from_plan, provenance)
     results.counts.missing_predictions = len(samples) - len(predicted)
     results.counts.predictions_past_limit = len(lines) - len(predicted)
+    judging = scored_judging(task, records, role_info, live, replayed.replayed())
+    if judging is not None:  # the same section ``mmlens run`` writes (runner.judging)
+        results.judging = judging  # type: ignore[attr-defined]  # an extra key of results.json
     return results, records
+
+
+def scored_judging(
+    task: Task,
+    records: list[SampleRecord],
+    roles: dict[str, RoleProvenance],
+    live: LazyRoleModels,
+    replayed: dict[str, int],
+) -> dict[str, Any] | None:
+    """results.json ``judging`` of a scored file: the live judges' calls, and ``replayed`` for the
+    replies the file gave (whose judge is unknown: never labelled official)."""
+    from mmlens.runner.judging import judging_summary
+
+    by_role = live.stats()
+    for name, count in replayed.items():
+        by_role.setdefault(name, {})["replayed"] = count
+    return judging_summary(task.metric, records, roles, by_role, None)
