@@ -6,11 +6,12 @@ import argparse
 import json
 import sys
 
-from mmlens.api import DEFAULT_OUTPUT_DIR, score
+from mmlens.api import DEFAULT_OUTPUT_DIR, RunResult, score
 from mmlens.cli.manage import add_run_label_options, label_runs
 from mmlens.cli.parser import add_role_options, add_task_options, role_options, task_options
 from mmlens.cli.registry import command
 from mmlens.core.errors import MmlensError
+from mmlens.inferencers.embed import candidate_vectors
 from mmlens.summary import format_summary
 
 
@@ -21,6 +22,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         help='JSONL file: one {"id", ...} per line with what the task returns: "response", '
         '"responses", "option_logprobs", "embedding", "roles"/"judge" (see the README)',
+    )
+    parser.add_argument(
+        "--candidates",
+        metavar="FILE",
+        help="embedding tasks that rank candidates (mmeb, mbeir): the candidates' vectors made "
+        'elsewhere, JSONL of {"text", "image", "embedding"} or .npz (embeddings, texts, images); '
+        'the predictions file then gives each query\'s "embedding"',
     )
     add_task_options(parser)
     add_role_options(parser)
@@ -53,7 +61,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def score_command(args: argparse.Namespace) -> int:
     if not args.save and (args.model_name or args.name or args.tag):
         raise MmlensError("--model-name, --name and --tag label a saved run: add --save")
-    result = score(
+    with candidate_vectors(args.candidates):
+        result = _score(args)
+    print(json.dumps(result.results, indent=2) if args.json else format_summary(result.results))
+    if args.save:
+        label_runs(args.store, [result.run_id], args.name, args.tag)
+        where = f": {result.run_dir}/results.json, samples.jsonl" if result.run_dir is not None else ""
+        print(f"saved as run {result.run_id}{where}", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
+def _score(args: argparse.Namespace) -> RunResult:
+    return score(
         args.task,
         args.predictions,
         **task_options(args),
@@ -63,9 +82,3 @@ def score_command(args: argparse.Namespace) -> int:
         model_name=args.model_name,
         output_dir=args.output_dir,
     )
-    print(json.dumps(result.results, indent=2) if args.json else format_summary(result.results))
-    if args.save:
-        label_runs(args.store, [result.run_id], args.name, args.tag)
-        where = f": {result.run_dir}/results.json, samples.jsonl" if result.run_dir is not None else ""
-        print(f"saved as run {result.run_id}{where}", file=sys.stderr if args.json else sys.stdout)
-    return 0

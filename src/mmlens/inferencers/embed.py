@@ -9,9 +9,21 @@ messages are what is embedded; the metric compares the vectors. The prediction h
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, ClassVar
 
-from mmlens.core.messages import Message
+import numpy as np
+
+from mmlens.core.errors import DataError
+from mmlens.core.jsonlines import json_lines
+from mmlens.core.media import FileImage
+from mmlens.core.messages import ImagePart, Message
 from mmlens.core.parts import Inferencer, Prediction, ReplayError, ReplayOutput, inferencers
 from mmlens.core.requests import Request, Response
 from mmlens.core.sample import Sample
@@ -57,3 +69,234 @@ def unit_vector(values: list[float]) -> list[float] | None:
     if not math.isfinite(norm) or norm == 0.0:
         return None
     return [value / norm for value in vector]
+
+
+# ----- ranking a query's own candidates (MMEB, M-BEIR) ------------------------------------------
+
+# A candidate as the benchmark keys it: (text, image path as written in the data, "" for none).
+# VLM2Vec's eval.py caches target vectors by exactly this pair, so identical candidates share one.
+CandidateKey = tuple[str, str]
+IMAGE_PLACEHOLDER = re.compile(r"<\|image_\d+\|>\s*")
+TOP_KEPT = 10  # the ranking kept on each prediction (RankingMetrics' largest k)
+
+
+@dataclass(frozen=True)
+class CandidateVectors:
+    """Candidate vectors made elsewhere, by candidate key (``read_candidate_vectors``)."""
+
+    index: dict[CandidateKey, int]
+    matrix: np.ndarray  # (n, d), rows L2-normalised
+    origin: str
+
+
+_replay_candidates: ContextVar[CandidateVectors | None] = ContextVar("replay_candidates", default=None)
+
+
+@contextmanager
+def candidate_vectors(path: str | Path | None) -> Iterator[None]:
+    """While active, ``embed_candidates`` replays (``mmlens score --candidates FILE``) read the
+    candidates' vectors from ``path``; None does nothing."""
+    token = _replay_candidates.set(read_candidate_vectors(path) if path is not None else None)
+    try:
+        yield
+    finally:
+        _replay_candidates.reset(token)
+
+
+def read_candidate_vectors(path: str | Path) -> CandidateVectors:
+    """Candidate vectors made elsewhere, keyed as the benchmark keys candidates.
+
+    ``.jsonl``: one ``{"text": ..., "image": ..., "embedding": [...]}`` per line (``image``: the
+    path as the data writes it, ``""`` or absent for a text candidate). ``.npz``: arrays
+    ``embeddings`` (n x d), ``texts`` and ``images`` (n strings each). A key given twice is refused."""
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(f"candidate embeddings file {file} does not exist")
+    keys: list[CandidateKey] = []
+    if file.suffix == ".npz":
+        try:
+            with np.load(file, allow_pickle=False) as arrays:
+                missing = {"embeddings", "texts", "images"} - set(arrays.files)
+                if missing:
+                    raise DataError(
+                        f"{file}: arrays {sorted(missing)} are missing (needs embeddings, texts, images)"
+                    )
+                matrix = np.asarray(arrays["embeddings"], dtype=np.float32)
+                texts, images = arrays["texts"].tolist(), arrays["images"].tolist()
+        except (OSError, ValueError) as error:
+            raise DataError(f"{file}: not a readable .npz file ({error})") from None
+        if matrix.ndim != 2 or not (len(texts) == len(images) == matrix.shape[0]):
+            raise DataError(f"{file}: embeddings must be (n, d) with n texts and n images")
+        keys = [(str(t), str(i)) for t, i in zip(texts, images, strict=True)]
+    else:
+        rows: list[list[float]] = []
+        with file.open(encoding="utf-8") as handle:
+            for line in json_lines(handle):
+                where = f"{file}, line {line.number}"
+                item = line.value
+                if line.error is not None or not isinstance(item, dict):
+                    raise DataError(
+                        f'{where}: expected {{"text", "image", "embedding"}} '
+                        f"({line.error or 'not an object'})"
+                    )
+                text, image, vector = item.get("text"), item.get("image") or "", item.get("embedding")
+                if not isinstance(text, str) or not isinstance(image, str):
+                    raise DataError(f'{where}: "text" (and "image", if given) must be strings')
+                if (
+                    not isinstance(vector, list)
+                    or not vector
+                    or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in vector)
+                ):
+                    raise DataError(f'{where}: "embedding" must be a non-empty list of numbers')
+                if rows and len(vector) != len(rows[0]):
+                    raise DataError(f"{where}: {len(vector)} dimensions, the first line has {len(rows[0])}")
+                keys.append((text, image))
+                rows.append(vector)
+        if not rows:
+            raise DataError(f"candidate embeddings file {file} is empty")
+        matrix = np.asarray(rows, dtype=np.float32)
+    index: dict[CandidateKey, int] = {}
+    for row, key in enumerate(keys):
+        if key in index:
+            raise DataError(f"{file}: candidate {key!r} is given twice (rows {index[key]} and {row})")
+        index[key] = row
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    bad = np.flatnonzero(~np.isfinite(norms[:, 0]) | (norms[:, 0] == 0))
+    if bad.size:
+        raise DataError(f"{file}: candidate {keys[int(bad[0])]!r} has a zero or non-finite vector")
+    return CandidateVectors(index, matrix / norms, str(file))
+
+
+def candidate_message(text: str, image: str, image_root: str) -> Message:
+    """A candidate as a model sees it: its image (if any) then its text, the data's
+    ``<|image_1|>`` placeholder removed (VLM2Vec puts each backbone's own image token there)."""
+    cleaned = IMAGE_PLACEHOLDER.sub("", text).strip()
+    parts: list[ImagePart | str] = []
+    if image:
+        parts.append(ImagePart(FileImage(Path(image_root) / image)))
+    if cleaned or not parts:
+        parts.append(cleaned)
+    return Message.user(*parts)
+
+
+@lru_cache(maxsize=1 << 20)
+def candidate_request(text: str, image: str, image_root: str) -> Request:
+    """One request object per distinct candidate (a class list shared by 1,000 queries costs one
+    object and one digest of each image, not 1,000)."""
+    return Request("embed", (candidate_message(text, image, image_root),))
+
+
+def rank_scores(scores: np.ndarray) -> dict[str, Any]:
+    """What the metric needs from one query's cosine scores, both official tie rules:
+    ``argmax`` (VLM2Vec V1: first maximum, so a tie goes to the positive, candidate 0) and the top
+    of ``np.argsort(-scores)`` (V2: numpy's default quicksort, not stable beyond 16 candidates)."""
+    order = np.argsort(-scores)[:TOP_KEPT]
+    return {
+        "argmax": int(np.argmax(scores)),
+        "top": [int(i) for i in order],
+        "positive_score": float(scores[0]),
+        "best_score": float(scores.max()),
+    }
+
+
+def candidate_scores(
+    queries: np.ndarray, candidates: np.ndarray, lists: np.ndarray, block: int = 256
+) -> np.ndarray:
+    """Cosine scores of each query against its own candidates, vectorised: ``queries`` (n, d) and
+    ``candidates`` (m, d) L2-normalised, ``lists`` (n, c) rows of candidate indices; returns (n, c).
+    Blocks of queries keep memory at block x m (or block x c x d when the pool is larger)."""
+    n, width = lists.shape
+    out = np.empty((n, width), dtype=np.float32)
+    for start in range(0, n, block):
+        rows = slice(start, min(start + block, n))
+        if candidates.shape[0] <= 4 * width * candidates.shape[1]:
+            full = queries[rows] @ candidates.T  # (block, m)
+            out[rows] = np.take_along_axis(full, lists[rows], axis=1)
+        else:  # a pool much larger than one list: gather each query's candidates instead
+            out[rows] = np.einsum("bd,bcd->bc", queries[rows], candidates[lists[rows]])
+    return out
+
+
+@inferencers.register("embed_candidates")
+class EmbedCandidates(Inferencer):
+    """The query (the instruction's messages) and each of its own candidates embedded, scored by
+    cosine. Candidates come from ``sample.metadata["candidates"]`` (``[text, image path]`` pairs,
+    the positive first) with images under ``sample.metadata["image_root"]``; identical candidates
+    are one request (the runner de-duplicates and caches by content hash), so a class list shared
+    by every query of a dataset is embedded once. The prediction's ``answer`` is the argmax index;
+    ``details`` keeps the top of the ranking (``rank_scores``)."""
+
+    def plan(self, sample: Sample, messages: list[Message]) -> list[Request]:
+        root = str(sample.metadata.get("image_root", ""))
+        pairs = sample.metadata.get("candidates") or []
+        return [Request("embed", tuple(messages))] + [
+            candidate_request(str(text), str(image), root) for text, image in pairs
+        ]
+
+    def combine(self, sample: Sample, requests: list[Request], responses: list[Response]) -> Prediction:
+        errors = [r.error for r in responses if r.error]
+        if errors:
+            return Prediction(text=None, error=errors[0])
+        vectors = [r.embedding for r in responses]
+        if any(not v for v in vectors):
+            return Prediction(text=None, error="the backend answered an embed request without a vector")
+        if len({len(v) for v in vectors if v}) != 1:
+            return Prediction(text=None, error="the query and candidate vectors differ in length")
+        matrix = np.asarray(vectors, dtype=np.float64)
+        norms = np.linalg.norm(matrix, axis=1)
+        if not np.all(np.isfinite(norms)) or np.any(norms == 0):
+            return Prediction(text=None, error="a vector holds NaN or infinity, or is all zeros")
+        matrix /= norms[:, None]
+        return self._prediction(matrix[0], matrix[1:])
+
+    @staticmethod
+    def _prediction(query: np.ndarray, candidates: np.ndarray) -> Prediction:
+        ranked = rank_scores(candidates @ query)
+        return Prediction(
+            text=str(ranked["argmax"]), answer=str(ranked["argmax"]), details=ranked, embedding=None
+        )
+
+    replay_fields: ClassVar[frozenset[str]] = frozenset({"embedding", "response"})
+
+    def replay(self, sample: Sample, output: ReplayOutput) -> Prediction:
+        """From the query's ``embedding`` (the candidates' vectors from ``--candidates FILE``), or
+        from a ranking made elsewhere: ``response`` = candidate indices, best first ("3 0 1")."""
+        if "response" in output.fields:
+            return self._replayed_ranking(sample, output.response)
+        known = _replay_candidates.get()
+        if known is None:
+            raise ReplayError(
+                "this task ranks candidates: give their vectors with --candidates FILE "
+                '(JSONL of {"text", "image", "embedding"} or .npz; see the task README)'
+            )
+        if not output.embedding:
+            raise ReplayError('give the query\'s "embedding" (a list of numbers)')
+        query = np.asarray(output.embedding, dtype=np.float64)
+        if query.shape[0] != known.matrix.shape[1]:
+            raise ReplayError(
+                f'"embedding" has {query.shape[0]} dimensions, '
+                f"the candidates in {known.origin} {known.matrix.shape[1]}"
+            )
+        norm = np.linalg.norm(query)
+        if not np.isfinite(norm) or norm == 0:
+            raise ReplayError('"embedding" holds NaN or infinity, or is all zeros')
+        rows = []
+        for text, image in sample.metadata.get("candidates") or []:
+            row = known.index.get((str(text), str(image)))
+            if row is None:
+                raise ReplayError(f"candidate {(text, image)!r} has no vector in {known.origin}")
+            rows.append(row)
+        return self._prediction(query / norm, known.matrix[rows].astype(np.float64))
+
+    @staticmethod
+    def _replayed_ranking(sample: Sample, response: str | None) -> Prediction:
+        count = len(sample.metadata.get("candidates") or [])
+        words = (response or "").replace(",", " ").split()
+        if not words or not all(word.isdigit() and int(word) < count for word in words):
+            raise ReplayError(
+                f'"response" must be candidate indices (0 to {count - 1}), best first, e.g. "0" or "3 0 1"'
+            )
+        top = [int(word) for word in words][:TOP_KEPT]
+        if len(set(top)) != len(top):
+            raise ReplayError('"response" names a candidate twice')
+        return Prediction(text=response, answer=str(top[0]), details={"argmax": top[0], "top": top})
