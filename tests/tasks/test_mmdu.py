@@ -233,3 +233,34 @@ def test_end_to_end_own_history_and_judge_through_a_local_server(tmp_path: Path)
     judging = first.results["judging"]
     assert judging["official"] is False and judging["failures"]["unparsed"] == 0
     assert second.results["metrics"]["overall_score"]["value"] == 2.75
+
+
+def test_vlmevalkit_profile_int_clip_all_and_valid(tmp_path: Path) -> None:
+    data = build_mmdu(tmp_path / "mmdu")
+    odd = (
+        "{'Creativity': '8', 'Richness': 12, 'Visual Perception': -1, 'Logical Coherence': 7.9, "
+        "'Answer Accuracy': None, 'Overall Score': 'x'}"
+    )
+    rows = [
+        {
+            "id": "d0",
+            "responses": ["a1", "a2", "a3"],
+            "roles": {"judge": [verdict(C=9, R=6, VP=7, LC=8, AA=7, IRU=5, O=7), odd, "no verdict"]},
+        },
+        {"id": "d1", "responses": ["b1"], "roles": {"judge": ["{'Overall Score': 5}"]}},
+    ]
+    result = api.score("mmdu", write(tmp_path / "p.jsonl", rows), data=data, profile="vlmevalkit")
+    metrics = {k: v["value"] for k, v in result.results["metrics"].items()}
+    valid = {k: v["value"] for k, v in result.results["breakdown"]["valid"].items()}
+    # int("8") = 8, clip(12) = 10, clip(-1) = 0, int(7.9) = 7; None, missing and "x" are not valid;
+    # 'all' divides by the 4 turns, 'valid' by the valid values
+    assert metrics["creativity"] == 42.5 and valid["creativity"] == 85.0  # (9 + 8)
+    assert metrics["richness"] == 40.0 and valid["richness"] == 80.0  # (6 + 10)
+    assert metrics["visual_perception"] == 17.5 and valid["visual_perception"] == 35.0  # (7 + 0)
+    assert metrics["logical_coherence"] == 37.5 and valid["logical_coherence"] == 75.0  # (8 + 7)
+    assert metrics["answer_accuracy"] == 17.5 and valid["answer_accuracy"] == 70.0
+    assert metrics["image_relationship_understanding"] == 12.5
+    assert metrics["overall_score"] == 30.0 and valid["overall_score"] == 60.0  # (7 + 5)
+    judge = next(e for e in {r.id: r for r in result.records}["d0"].exchanges if e.role == "judge")
+    assert [m["role"] for m in judge.prompt] == ["user"]  # no system message
+    assert [p["type"] for p in judge.prompt[0]["content"]] == ["text"]  # no images

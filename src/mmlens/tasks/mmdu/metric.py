@@ -23,6 +23,13 @@ Aggregation (``statistic.py``), per dialogue file then over all files:
 - each dimension's average = its total over all dialogues / the number of counted turns (a micro
   mean over turns), on the judge's 1-10 scale, not rounded, not clipped. ``scale`` multiplies them
   (profile ``paper``: x 10, the scale the paper's tables use).
+
+``protocol: vlmevalkit`` (VLMEvalKit ``vlmeval/dataset/utils/mmdu.py`` ``mmdu_score`` and
+``MMDUDataset.calculat_metric``): the same prompt as the only message (no system message, no
+images), temperature 0; a reply that does not evaluate counts as all seven values None; per
+dimension and turn, a value present and not None is ``int()``-ed and clipped to 0-10 (else not
+valid); headline = sum / turns x 10 (VLMEvalKit's ``all`` row), breakdown ``valid`` = sum / valid
+values x 10.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ import math
 from collections import defaultdict
 from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -132,6 +139,7 @@ class MMDUJudge(Metric):
     judge_max_new_tokens: int = Field(4096, ge=1)
     judge_temperature: float = Field(1.0, ge=0.0)
     scale: float = 1.0
+    protocol: Literal["official", "vlmevalkit"] = "official"
 
     def roles(self) -> tuple[str, ...]:
         return (JUDGE_ROLE,)
@@ -158,16 +166,19 @@ class MMDUJudge(Metric):
         settings = GenerationSettings(
             max_new_tokens=self.judge_max_new_tokens, temperature=self.judge_temperature
         )
+
+        def messages(text: str) -> tuple[Message, ...]:
+            if self.protocol == "vlmevalkit":  # model.generate(prompt): text only
+                return (Message.user(text),)
+            return (Message.system(SYSTEM), Message("user", (TextPart(text), *images)))
+
         requests = [
-            Request(
-                "generate",
-                (Message.system(SYSTEM), Message("user", (TextPart(judge_text(q, r, a)), *images))),
-                settings=settings,
-                role=JUDGE_ROLE,
-            )
+            Request("generate", messages(judge_text(q, r, a)), settings=settings, role=JUDGE_ROLE)
             for q, r, a in zip(questions, references, answers, strict=True)
         ]
         replies = yield requests
+        if self.protocol == "vlmevalkit":
+            return vlmevalkit_turns([reply.text for reply in replies])
         turns: list[dict[str, Any]] = []
         for reply in replies:
             verdict = parse_verdict(reply.text)
@@ -188,11 +199,17 @@ class MMDUJudge(Metric):
 
     def score(self, sample: Sample, extraction: Extraction) -> dict[str, float]:
         turns = extraction.details.get("turns") or []
+        if self.protocol == "vlmevalkit":
+            valid = [t["values"][OVERALL] for t in turns if (t.get("values") or {}).get(OVERALL) is not None]
+            overall = sum(valid) / len(valid) * 10 if valid else math.nan
+            return {"overall_score": overall, "turns": float(len(turns))}
         counted = [turn["added"][OVERALL] for turn in turns if turn.get("counted")]
         overall = sum(counted) / len(counted) * self.scale if counted else math.nan
         return {"overall_score": overall, "counted_turns": float(len(counted)), "turns": float(len(turns))}
 
     def aggregate(self, records: list[SampleRecord]) -> Aggregate:
+        if self.protocol == "vlmevalkit":
+            return vlmevalkit_aggregate(records)
         totals: dict[str, float] = defaultdict(float)
         count = 0
         judged = unparsed = 0
@@ -218,3 +235,57 @@ class MMDUJudge(Metric):
         values["counted_turns"] = MetricValue(float(count), n=judged)
         values["unparsed_turns"] = MetricValue(float(unparsed), n=judged)
         return Aggregate(values, {})
+
+
+def vlmevalkit_value(value: Any) -> int | None:
+    """``np.clip(int(line[k]), 0, 10)``, or None where the value is missing, None or ``int()`` fails."""
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return min(max(number, 0), 10)
+
+
+def vlmevalkit_turns(replies: list[str | None]) -> Extraction:
+    turns: list[dict[str, Any]] = []
+    for reply in replies:
+        span = "" if reply is None else reply[reply.find("{") : reply.rfind("}") + 1]
+        try:
+            verdict = ast.literal_eval(span)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            verdict = None
+        if not isinstance(verdict, dict):  # the except branch: {d: None for d in DIMS}
+            turns.append({"judge_parse": "unparsed", "values": dict.fromkeys(SUMMED)})
+            continue
+        values = {key: vlmevalkit_value(verdict.get(key)) for key in SUMMED}
+        turns.append({"judge_parse": "parsed", "values": values})
+    raw = [r for r in replies]
+    if all(turn["judge_parse"] == "unparsed" for turn in turns):
+        return unparsed_reply(raw[0] if len(raw) == 1 else None, judge_replies=raw, turns=turns)
+    extraction = parsed_reply("judged", raw[0] if len(raw) == 1 else None, judge_replies=raw, turns=turns)
+    if any(turn["judge_parse"] == "unparsed" for turn in turns):
+        extraction.details[JUDGE_PARSE_KEY] = "unparsed"
+    return extraction
+
+
+def vlmevalkit_aggregate(records: list[SampleRecord]) -> Aggregate:
+    sums: dict[str, float] = defaultdict(float)
+    valid: dict[str, int] = defaultdict(int)
+    total = 0
+    for record in records:
+        for turn in (record.details or {}).get("turns") or []:
+            total += 1
+            for key, value in (turn.get("values") or {}).items():
+                if value is not None:
+                    sums[key] += value
+                    valid[key] += 1
+    headline = {
+        metric_name(k): MetricValue(sums[k] / total * 10 if total else math.nan, n=total) for k in SUMMED
+    }
+    valid_set = {
+        metric_name(k): MetricValue(sums[k] / valid[k] * 10 if valid[k] else math.nan, n=valid[k])
+        for k in SUMMED
+    }
+    return Aggregate(headline, {"valid": valid_set})
