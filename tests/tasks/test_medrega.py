@@ -12,9 +12,16 @@ import pytest
 from mmlens import api
 from mmlens.core.errors import DataError
 from mmlens.tasks.medrega.classes import CLASS_LISTS
-from mmlens.tasks.medrega.metric import answer_classes, bleu1, grounding_iou, macro_f1, predicted_boxes
+from mmlens.tasks.medrega.metric import (
+    answer_classes,
+    bleu1,
+    grounding_iou,
+    macro_f1,
+    predicted_boxes,
+    vqa_scores,
+)
 from tests.fixtures.benchmark_data import write_predictions
-from tests.fixtures.medrega_data import build_busi, build_chexpert, build_grounding
+from tests.fixtures.medrega_data import build_busi, build_chexpert, build_grounding, build_vqa
 
 
 @pytest.mark.parametrize(
@@ -157,3 +164,46 @@ def test_a_run_shows_the_image_at_its_token(tmp_path: Path) -> None:
     absent = build_busi(tmp_path / "no_images", with_images=False)
     with pytest.raises(DataError, match="has no images"):
         api.evaluate("medrega_cls", "constant", data=absent, store=tmp_path / "s.db", output_dir=None)
+
+
+@pytest.mark.parametrize(
+    ("response", "reference", "recall", "f1", "bleu"),
+    [  # checked against vqa/postprocess_utils.py cleanStr and torchmetrics BLEUScore(n_gram=1)
+        ("Yes.", "yes", 0.0, 0.0, 0.0),  # cleanStr makes it "yes,"
+        ("The left lung", "left lung", 1.0, 0.8, 0.66666669),
+        ("Head CT", "brain ct", 1.0, 1.0, 1.0),  # the contraction head -> brain
+        ("x-ray, pa view", "posterior anterior", 1.0, 0.5714286, 0.4),
+        ("see image_1. it is liver", "liver", 1.0, 0.5, 0.33333334),  # a piece with "_" is dropped
+        ("right kidney and liver", "liver, right kidney", 2 / 3, 0.5714286, 0.5),
+    ],
+)
+def test_vqa_scores_match_medrega(
+    response: str, reference: str, recall: float, f1: float, bleu: float
+) -> None:
+    scores = vqa_scores(response, reference)
+    assert scores["recall"] == pytest.approx(recall)
+    assert scores["f1"] == pytest.approx(f1, abs=1e-6)
+    assert scores["bleu1"] == pytest.approx(bleu, abs=1e-6)
+
+
+def test_vqa_closed_and_open_by_hand(tmp_path: Path) -> None:
+    data = build_vqa(tmp_path / "vqa")
+    responses = {"0": "Yes.", "1": "no", "2": "The left lung", "3": "Head CT", "4": "right kidney"}
+    result = api.score(
+        "medrega_vqa", write_predictions(tmp_path / "p.jsonl", responses), data=data, output_dir=None
+    )
+    metrics = result.results["metrics"]
+    assert metrics["closed_acc"]["value"] == pytest.approx(1 / 2)
+    assert metrics["open_recall"]["value"] == pytest.approx(2 / 3)
+    assert metrics["open_acc"]["value"] == pytest.approx(2 / 3)
+    assert metrics["recall"]["value"] == pytest.approx(3 / 5)
+    assert metrics["bleu1"]["value"] == pytest.approx((1 + 0.66666669 + 1) / 5, abs=1e-6)
+    open_only = build_vqa(tmp_path / "open", references=["left lung", "liver"])
+    predictions = write_predictions(tmp_path / "q.jsonl", {"0": "left lung", "1": "liver"})
+    only_open = api.score("medrega_vqa", predictions, data=open_only, output_dir=None)
+    assert only_open.results["metrics"]["open_acc"]["value"] == 1.0
+    assert (
+        only_open.results["metrics"]["closed_acc"]["value"] == 0.0
+    )  # no closed question: 0, as MedRegA writes it
+    with pytest.raises(DataError, match="Chinese set"):
+        api.score("medrega_vqa", tmp_path / "q.jsonl", data=build_vqa(tmp_path / "zh", name="slake_zh_vqa"))

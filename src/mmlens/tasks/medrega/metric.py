@@ -191,3 +191,73 @@ class MedRegAGrounding(Metric):
 
     def aggregate(self, records: list[SampleRecord]) -> Aggregate:
         return mean_aggregate(records, ["acc25", "acc50", "acc75", "iou"])
+
+
+# vqa/postprocess_utils.py ``contractions``
+CONTRACTIONS = {
+    "pa": "posterior anterior",
+    "ivc": "inferior vena cava",
+    "head": "brain",
+    "both": "bilateral",
+    "tumour": "tumor",
+    "tumours": "tumors",
+}
+_SEPARATORS = re.compile(r"[,:.]")
+
+
+def clean_answer(text: str) -> str:
+    """``cleanStr``: split on , : . and drop pieces holding "_", lower-case, join with ","; split
+    again, expand CONTRACTIONS word by word, join with ","; "-" becomes a space. (So "yes." is
+    "yes,", a token that is not "yes".)"""
+    token = ",".join(part for part in _SEPARATORS.split(text) if "_" not in part).lower()
+    parts = [part for part in _SEPARATORS.split(token) if "_" not in part]
+    expanded = [" ".join(CONTRACTIONS.get(word, word) for word in part.split(" ")) for part in parts]
+    return ",".join(expanded).replace("-", " ")
+
+
+def vqa_scores(response: str, reference: str) -> dict[str, float]:
+    """One answer's scores (``VQAEvaluator.eval_pred_list``), by the cleaned texts' token sets."""
+    res, gt = clean_answer(response), clean_answer(reference)
+    predicted = set(res.split()) - {""}
+    correct = set(gt.split()) - {""}
+    common = len(predicted & correct)
+    precision = common / len(predicted) if predicted else 0.0
+    recall = common / len(correct) if correct else 0.0
+    scores = {
+        "bleu1": bleu1(res, gt),
+        "f1": 2 * (precision * recall) / (precision + recall + 1e-8),
+        "recall": recall,
+    }
+    if gt in ("yes", "no"):
+        scores["closed_acc"] = float(recall >= 0.8)
+    else:
+        scores["open_recall"] = recall
+        scores["open_acc"] = float(recall >= 0.75)
+    return scores
+
+
+@metrics.register("medrega_vqa")
+class MedRegAVQA(Metric):
+    """bleu1, f1, recall (all questions), closed_acc (yes/no references: recall >= 0.8),
+    open_recall and open_acc (the others: recall >= 0.75); an empty group scores 0 as there."""
+
+    primary = "recall"
+    correct_key = None
+
+    def extract(self, sample: Sample, prediction: Prediction) -> Extraction:
+        if prediction.text is None:
+            return Extraction(None, "failed")
+        return Extraction(clean_answer(prediction.text), "rule")
+
+    def score(self, sample: Sample, extraction: Extraction) -> dict[str, float]:
+        return vqa_scores(extraction.answer or "", sample.target or "")
+
+    def aggregate(self, records: list[SampleRecord]) -> Aggregate:
+        names = ["recall", "bleu1", "f1", "closed_acc", "open_recall", "open_acc"]
+        aggregate = mean_aggregate(records, names)
+
+        def zero_if_empty(values: dict[str, MetricValue]) -> dict[str, MetricValue]:
+            return {k: v if v.n else MetricValue(0.0, n=0) for k, v in values.items()}
+
+        breakdown = {node: zero_if_empty(values) for node, values in aggregate.breakdown.items()}
+        return Aggregate(zero_if_empty(aggregate.metrics), breakdown)

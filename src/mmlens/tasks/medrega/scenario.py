@@ -8,6 +8,7 @@ code reads: ``{"id", "image" (a path or a list), "conversations": [{"from": "hum
   of the file name (``chexpert_test_cls.jsonl`` -> ``chexpert_test``) unless ``dataset`` is set.
 - ``grounding`` (region-text-to-region, single region single object): the reference holds
   ``<ref>object</ref><box>[[x1, y1, x2, y2]]</box>`` on MedRegA's 0-999 grid.
+- ``vqa``: the reference is a free-text answer (English sets; a ``zh`` set is refused).
 Images are looked up relative to the JSONL's folder (or ``image_root``); a missing one is an
 ``AbsentImage`` (the question scores, a run is refused).
 """
@@ -54,11 +55,11 @@ def reference_boxes(reference: str) -> list[list[float]]:
 
 @scenarios.register("medrega")
 class MedRegAScenario(Scenario):
-    """Fields: ``kind`` (cls, grounding), ``dataset`` (cls: the class list; default from the file
+    """Fields: ``kind`` (cls, grounding, vqa), ``dataset`` (cls: the class list; default from the file
     name), ``image_root`` (relative to the JSONL's folder)."""
 
     id_scheme: ClassVar[str] = 'the "id" field of each line'
-    kind: Literal["cls", "grounding"] = "cls"
+    kind: Literal["cls", "grounding", "vqa"] = "cls"
     dataset: str | None = None
     image_root: str = "."
 
@@ -77,6 +78,11 @@ class MedRegAScenario(Scenario):
                 f"task {context.task_name}: {file.name} names dataset {dataset!r}, which MedRegA's "
                 f"classification evaluator does not know (known: {', '.join(sorted(CLASS_LISTS))}); "
                 "name the file <dataset>_..., e.g. chexpert_test_cls.jsonl"
+            )
+        if self.kind == "vqa" and "zh" in dataset:
+            raise DataError(
+                f"task {context.task_name}: {file.name} is a Chinese set ({dataset!r}: 'zh' in its name), "
+                "which MedRegA scores after jieba word segmentation; only the English VQA evaluator is here"
             )
         root = file.parent / self.image_root
         with file.open(encoding="utf-8") as handle:
@@ -127,7 +133,7 @@ class MedRegAScenario(Scenario):
                     sample_id, f"{where}: {dataset} is single-label, the reference names {gold}"
                 )
             metadata["gold_classes"] = [classes.index(name) for name in gold]
-        else:
+        elif self.kind == "grounding":
             try:
                 boxes = reference_boxes(gpt)
             except (ValueError, SyntaxError, TypeError):
