@@ -191,9 +191,11 @@ def rank_scores(scores: np.ndarray) -> dict[str, Any]:
     ``argmax`` (VLM2Vec V1: first maximum, so a tie goes to the positive, candidate 0) and the top
     of ``np.argsort(-scores)`` (V2: numpy's default quicksort, not stable beyond 16 candidates)."""
     order = np.argsort(-scores)[:TOP_KEPT]
+    stable = np.argsort(-scores, kind="stable")[:TOP_KEPT]  # ties to the earlier row (FAISS flat search)
     return {
         "argmax": int(np.argmax(scores)),
         "top": [int(i) for i in order],
+        "top_stable": [int(i) for i in stable],
         "positive_score": float(scores[0]),
         "best_score": float(scores.max()),
     }
@@ -299,4 +301,5 @@ class EmbedCandidates(Inferencer):
         top = [int(word) for word in words][:TOP_KEPT]
         if len(set(top)) != len(top):
             raise ReplayError('"response" names a candidate twice')
-        return Prediction(text=response, answer=str(top[0]), details={"argmax": top[0], "top": top})
+        details = {"argmax": top[0], "top": top, "top_stable": top}
+        return Prediction(text=response, answer=str(top[0]), details=details)
