@@ -245,3 +245,30 @@ def test_a_tiny_vlm_embeds_each_distinct_candidate_once_and_a_rerun_embeds_nothi
     again = api.evaluate(task, model, data=data, store=store, output_dir=tmp_path / "runs2", thumbnails=False)
     assert again.results["provenance"]["requests"]["computed"] == 0
     assert again.results["metrics"] == first.results["metrics"]
+
+
+def test_the_report_charts_meta_tasks_and_datasets_from_the_breakdown(tmp_path: Path) -> None:
+    from mmlens.report.payload import chart_data
+    from mmlens.report.runs import load_runs, select_runs
+    from mmlens.store.sqlite import Store
+
+    data = build_mmeb(tmp_path / "mmeb")
+    samples = samples_of(data)
+    predictions = tmp_path / "p.jsonl"
+    predictions.write_text(
+        "".join(
+            json.dumps({"id": s.id, "response": "0" if s.id.endswith("/0") else "1"}) + "\n" for s in samples
+        )
+    )
+    store_path = tmp_path / "store.db"
+    api.score("mmeb", predictions, data=data, save=True, store=store_path, output_dir=tmp_path / "runs")
+    with Store(store_path) as store:
+        runs = load_runs(store, select_runs(store, []))
+    chart = chart_data("mmeb", runs, {run.run_id: i for i, run in enumerate(runs)})
+    depth = {node["path"]: node["depth"] for node in chart["nodes"]}
+    # level 1: the 4 meta-tasks (the radar's axes); level 2: the 36 datasets (the bars)
+    assert sorted(p for p, d in depth.items() if d == 1) == sorted(META_TASKS)
+    assert len([p for p, d in depth.items() if d == 2]) == 36
+    values = dict(zip((node["path"] for node in chart["nodes"]), chart["values"], strict=True))
+    assert values["grounding"][0][1] == pytest.approx(0.5)  # the mean of its datasets' 1/2
+    assert values["vqa/GQA"][0][1] == pytest.approx(0.5)

@@ -1,0 +1,140 @@
+"""Embedding tasks: MMEB-shaped scoring, and embedding throughput with a tiny CLIP.
+
+    python benchmarks/bench_embeddings.py [--datasets 36] [--queries 1000] [--candidates 1000]
+        [--dim 768] [--pool 5000] [--requests 256] [--batch-sizes 1,32]
+
+1. Scoring: for each of ``--datasets`` datasets, ``--queries`` query vectors each ranked against its
+   own ``--candidates`` candidates drawn from a pool of ``--pool`` distinct candidate vectors
+   (MMEB's lists share candidates), with ``candidate_scores`` (vectorised, blocks of queries: no
+   Python loop per pair) then both official tie rules (argmax and the top 10 of argsort) per row.
+   Prints the time and the peak of memory allocated (tracemalloc, which sees numpy's buffers).
+2. Throughput: a tiny CLIP built offline (tests/fixtures/tiny_models.build_tiny_clip), the same
+   ``--requests`` embed requests (half texts, half images) at each batch size; then the same
+   requests through the Responder and a SQLite store twice: the first computes them, the rerun
+   computes nothing (every vector from the store).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.fixtures.tiny_models import build_tiny_clip  # noqa: E402
+
+from mmlens.core.media import PILImageRef  # noqa: E402
+from mmlens.core.messages import ImagePart, Message  # noqa: E402
+from mmlens.core.requests import Request, Response  # noqa: E402
+from mmlens.inferencers.embed import candidate_scores  # noqa: E402
+from mmlens.models.base import ModelSpec, build_model  # noqa: E402
+from mmlens.runner.execute import Responder  # noqa: E402
+from mmlens.store.sqlite import Store  # noqa: E402
+
+
+def unit_rows(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
+    rows = rng.standard_normal((n, dim), dtype=np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def bench_scoring(datasets: int, queries: int, candidates: int, dim: int, pool: int) -> None:
+    rng = np.random.default_rng(0)
+    shaped = [
+        (
+            unit_rows(rng, queries, dim),
+            unit_rows(rng, pool, dim),
+            rng.integers(0, pool, (queries, candidates)),
+        )
+        for _ in range(datasets)
+    ]
+    tracemalloc.start()
+    start = time.perf_counter()
+    accuracy = []
+    for query_vectors, pool_vectors, lists in shaped:
+        scores = candidate_scores(query_vectors, pool_vectors, lists)
+        correct_v1 = np.argmax(scores, axis=1) == 0  # first maximum: a tie goes to the positive
+        top = np.argsort(-scores, axis=1)[:, :10]  # V2's ranking
+        accuracy.append((float(correct_v1.mean()), float((top[:, 0] == 0).mean())))
+    elapsed = time.perf_counter() - start
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    pairs = datasets * queries * candidates
+    print(
+        f"scoring: {datasets} datasets x {queries} queries x {candidates} candidates "
+        f"(dim {dim}, pool {pool}): "
+        f"{elapsed:.2f} s ({pairs / elapsed / 1e6:.1f} M pairs/s), peak {peak / 2**20:.0f} MiB allocated "
+        f"while scoring; inputs {sum(q.nbytes + p.nbytes + c.nbytes for q, p, c in shaped) / 2**20:.0f} MiB"
+    )
+    print(f"  mean P@1 of random vectors: v1 {np.mean([a for a, _ in accuracy]):.4f}, "
+          f"v2 {np.mean([b for _, b in accuracy]):.4f} (chance {1 / candidates:.4f})")  # fmt: skip
+
+
+def clip_requests(count: int) -> list[Request]:
+    rng = np.random.default_rng(1)
+    requests = []
+    for i in range(count):
+        if i % 2:
+            pixels = rng.integers(0, 256, size=(20 + i % 13, 24 + i % 7, 3), dtype=np.uint8)
+            requests.append(
+                Request("embed", (Message.user(ImagePart(PILImageRef(Image.fromarray(pixels)))),))
+            )
+        else:
+            requests.append(Request("embed", (Message.user(f"a photo of object number {i} " * (1 + i % 3)),)))
+    return requests
+
+
+def bench_throughput(count: int, batch_sizes: list[int]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = build_tiny_clip(Path(tmp) / "clip")
+        requests = clip_requests(count)
+        base = None
+        for batch_size in batch_sizes:
+            model = build_model(
+                ModelSpec(backend="hf", name=str(folder), args={"dtype": "float32", "batch_size": batch_size})
+            )
+            answers: dict[int, Response] = {}
+            model.process(requests[:2], lambda i, r: None)  # load and warm up
+            start = time.perf_counter()
+            model.process(requests, answers.__setitem__)
+            elapsed = time.perf_counter() - start
+            assert len(answers) == count and all(r.ok for r in answers.values())
+            rate = count / elapsed
+            base = base or rate
+            print(f"tiny CLIP, batch {batch_size:>3}: {rate:8.1f} embeddings/s ({rate / base:.1f}x batch 1)")
+        keyed = {request.key(model.fingerprint_key()): request for request in requests}
+        with Store(Path(tmp) / "store.sqlite") as store:
+            for attempt in ("first run", "rerun"):
+                responder = Responder({"model": model}, store)
+                start = time.perf_counter()
+                responder(keyed)
+                stats = responder.stats["model"]
+                print(
+                    f"through the store, {attempt}: {stats.computed} computed, {stats.cached} cached "
+                    f"({time.perf_counter() - start:.2f} s)"
+                )
+            assert stats.computed == 0 and stats.cached == len(keyed)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", type=int, default=36)
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--candidates", type=int, default=1000)
+    parser.add_argument("--dim", type=int, default=768)
+    parser.add_argument("--pool", type=int, default=5000)
+    parser.add_argument("--requests", type=int, default=256)
+    parser.add_argument("--batch-sizes", default="1,32")
+    args = parser.parse_args()
+    bench_scoring(args.datasets, args.queries, args.candidates, args.dim, args.pool)
+    bench_throughput(args.requests, [int(b) for b in args.batch_sizes.split(",")])
+
+
+if __name__ == "__main__":
+    main()
