@@ -35,7 +35,9 @@ def test_a_run_collects_less_often_and_restores_the_collector(tmp_path: Path) ->
     before = gc.get_threshold()
     SEEN.clear()
     data = build_mmstar(tmp_path / "data")
-    result = api.evaluate("mmstar", "collector_probe", data=str(data), store=tmp_path / "s.sqlite")
+    result = api.evaluate(
+        "mmstar", "collector_probe", data=str(data), store=tmp_path / "s.sqlite", output_dir=tmp_path / "runs"
+    )
     assert result.records
     assert SEEN, "the model was never asked"
     threshold, frozen = SEEN[0]
