@@ -50,10 +50,12 @@ def ray_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     saved = {name: os.environ.get(name) for name in LIGHT_RAY}
     os.environ.update(LIGHT_RAY)  # this process is the driver
     ray_cli = Path(sys.executable).with_name("ray")
-    log = tmp_path_factory.mktemp("ray") / "head.log"
+    folder = tmp_path_factory.mktemp("ray")
+    log = folder / "head.log"
     command = [str(ray_cli), "start", "--head", "--block", "--node-ip-address", "127.0.0.1"]
     command += ["--port", str(port), "--num-cpus", "2", "--num-gpus", "0", "--include-dashboard", "false"]
     command += ["--object-store-memory", str(100 * 1024 * 1024), "--disable-usage-stats"]
+    command += ["--temp-dir", str(folder / "t")]  # its session files there, not in the machine's /tmp/ray
     with log.open("w") as out:
         head = subprocess.Popen(
             command,

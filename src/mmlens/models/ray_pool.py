@@ -142,7 +142,7 @@ class RayPoolModel(Model):
                 settings.update(include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE_BYTES)
                 self._started_ray = True
             try:
-                ray.init(address=address, **settings)
+                ray.init(address=address or "local", **settings)  # local: never another run's Ray
             except (ConnectionError, ValueError, RuntimeError) as error:
                 raise ModelUnavailable(
                     f"--ray {address}: cannot connect to the Ray cluster: {error}"
