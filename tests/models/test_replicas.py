@@ -5,9 +5,11 @@ one dies mid-run. The servers answer ``echo: <prompt>``, so an answer shows whic
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ from mmlens.core.requests import Request, Response
 from mmlens.models.base import ModelSpec, build_model, parse_model_args
 from mmlens.models.openai import OpenAIModel
 from tests.fixtures.fault_server import FaultServer
+from tests.fixtures.numbers_bench import build_numbers_task
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -166,3 +169,45 @@ def test_base_url_repeated_on_the_command_line_becomes_a_replica_list() -> None:
         "http://a:1/v1",
         "http://b:2/v1",
     ]
+
+
+def test_mmlens_run_over_replicas_stores_answers_any_replica_set_reuses(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Two runs of one task, on replicas A+B then on B+C: the second computes nothing (the stored
+    answers do not depend on which replica gave them) and both have the same numbers."""
+    from mmlens.cli import main
+
+    task = build_numbers_task(tmp_path / "bench", count=40, duplicates=0)
+    store = tmp_path / "s.sqlite"
+
+    def run(*urls: str) -> tuple[dict[str, Any], str]:
+        argv = [
+            "--store",
+            str(store),
+            "run",
+            "numbers",
+            "--include",
+            str(task),
+            "--model",
+            "openai:fault-model",
+        ]
+        argv += [item for url in urls for item in ("--base-url", url)]
+        argv += ["--output-dir", str(tmp_path / "runs"), "--no-progress", "--json", "--concurrency", "4"]
+        assert main(argv) == 0
+        captured = capsys.readouterr()
+        return json.loads(captured.out), captured.err
+
+    with FaultServer(latency=0.01) as a, FaultServer(latency=0.01) as b, FaultServer(latency=0.01) as c:
+        first, first_err = run(a.base_url, b.base_url)
+        second, second_err = run(b.base_url, c.base_url)
+        totals = [a.record.total, b.record.total, c.record.total]
+    assert first["provenance"]["requests"]["computed"] == 40
+    assert (
+        second["provenance"]["requests"]["computed"] == 0 and second["provenance"]["requests"]["cached"] == 40
+    )
+    assert totals[0] > 0 and totals[1] > 0 and totals[2] == 0 and sum(totals) == 40, totals
+    assert second["metrics"] == first["metrics"]
+    assert "base_url" not in json.dumps(first["provenance"]["model"]["fingerprint"])
+    assert f"answered by: {a.base_url} {totals[0]}, {b.base_url} {totals[1]}" in first_err
+    assert "answered by" not in second_err  # nothing was sent

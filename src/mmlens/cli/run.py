@@ -175,6 +175,12 @@ def _run_one_task(
         prices=args.prices,
     )
     label_runs(args.store, [result.run_id], args.name, args.tag)
+    serving = model.serving()
+    if serving:  # which replica or worker answered: never part of a stored answer
+        print(
+            "answered by: " + ", ".join(f"{where} {count}" for where, count in serving.items()),
+            file=sys.stderr,
+        )
     if args.wandb:
         for folder in wandb_log_runs(args.store, [result.run_id], args.wandb):
             print(f"wandb: logged to {folder}", file=sys.stderr)

@@ -59,6 +59,11 @@ class Model(ABC):
         KeyboardInterrupt must propagate (after emitting what is complete).
         """
 
+    def serving(self) -> dict[str, int]:
+        """Answers per replica or worker since the last call, for backends that spread a run over
+        several (``openai`` with base_urls, ``--ray``); empty for the others."""
+        return {}
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (servers, GPU memory)."""
 

@@ -60,7 +60,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from mmlens.core.errors import ConfigError, MmlensError, ModelUnavailable
 from mmlens.core.messages import Message
@@ -163,6 +163,12 @@ class OpenAIArgs(ModelArgs):
                 part.strip().strip("\"'") for part in value.strip().strip("[]").split(",") if part.strip()
             ]
         return [normalise_base_url(url) for url in value] if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _one_way_to_give_the_endpoint(self) -> OpenAIArgs:
+        if self.base_urls and "base_url" in self.model_fields_set:
+            raise ValueError("give base_url (one endpoint) or base_urls (replicas), not both")
+        return self
 
     @property
     def replica_urls(self) -> list[str]:
@@ -282,6 +288,10 @@ class OpenAIModel(Model):
             _run_beside_running_loop(run, emit)
         finally:
             self._record(run)
+
+    def serving(self) -> dict[str, int]:
+        answers, self.replica_answers = self.replica_answers, {}
+        return answers if len(answers) > 1 else {}
 
     def _record(self, run: _Run) -> None:
         stats = run.stats

@@ -117,6 +117,7 @@ class RayPoolModel(Model):
         self.supported_kinds: frozenset[RequestKind] = self.inner.supported_kinds  # type: ignore[misc]
         self.workers: list[_Worker] = []
         self.last_stats = RayRunStats()
+        self.worker_answers: dict[str, int] = {}  # since the last ``serving`` call
         self._started_ray = False
 
     backend: ClassVar[str] = "ray"
@@ -127,6 +128,10 @@ class RayPoolModel(Model):
 
     def fingerprint(self) -> dict[str, Any]:
         return self.inner.fingerprint()
+
+    def serving(self) -> dict[str, int]:
+        answers, self.worker_answers = self.worker_answers, {}
+        return answers
 
     # -- workers -------------------------------------------------------------------------------
 
@@ -240,6 +245,7 @@ class RayPoolModel(Model):
                     emit(indices[local], response)
                 worker.answered += len(answers)
                 stats.workers[worker.name] = stats.workers.get(worker.name, 0) + len(answers)
+                self.worker_answers[worker.name] = self.worker_answers.get(worker.name, 0) + len(answers)
                 fill(worker)
         except BaseException:
             for reference in sent:
