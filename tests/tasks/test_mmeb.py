@@ -14,7 +14,7 @@ import pytest
 
 from mmlens import api
 from mmlens.cli.app import main as cli_main
-from mmlens.core.errors import DataError
+from mmlens.core.errors import DataError, MmlensError
 from mmlens.core.parts import LoadContext
 from mmlens.core.task import Task, TaskCatalog
 from mmlens.inferencers.embed import candidate_scores, candidate_vectors, rank_scores
@@ -272,3 +272,28 @@ def test_the_report_charts_meta_tasks_and_datasets_from_the_breakdown(tmp_path: 
     values = dict(zip((node["path"] for node in chart["nodes"]), chart["values"], strict=True))
     assert values["grounding"][0][1] == pytest.approx(0.5)  # the mean of its datasets' 1/2
     assert values["vqa/GQA"][0][1] == pytest.approx(0.5)
+
+
+def test_a_tiny_clip_runs_the_dual_encoder_variant_end_to_end(
+    tmp_path: Path,
+    tiny_model_factory: TinyModelFactory,  # noqa: F811
+) -> None:
+    pytest.importorskip("transformers")
+    from tests.fixtures.tiny_models import build_tiny_clip
+
+    folder = build_tiny_clip(tmp_path / "clip")
+    data = build_mmeb(tmp_path / "mmeb", queries=2)
+    model = ModelSpec(backend="hf", name=str(folder), args={"dtype": "float32", "batch_size": 32})
+    store = tmp_path / "store.db"
+    # the plain task sends image + instruction, which a dual encoder refuses by name
+    with pytest.raises(MmlensError, match="dual encoder embeds either a text or one image"):
+        api.evaluate("mmeb", model, data=data, store=store, output_dir=tmp_path / "r0", thumbnails=False)
+    first = api.evaluate(
+        "mmeb_dual_encoder", model, data=data, store=store, output_dir=tmp_path / "r1", thumbnails=False
+    )
+    assert first.results["counts"]["errors"] == 0 and first.results["counts"]["scored"] == 72
+    again = api.evaluate(
+        "mmeb_dual_encoder", model, data=data, store=store, output_dir=tmp_path / "r2", thumbnails=False
+    )
+    assert again.results["provenance"]["requests"]["computed"] == 0
+    assert again.results["metrics"] == first.results["metrics"]

@@ -179,11 +179,18 @@ def candidate_message(text: str, image: str, image_root: str) -> Message:
     return Message.user(*parts)
 
 
+def image_alone(message: Message) -> Message:
+    """The message's image parts alone where it has any (else the message as it is)."""
+    images = tuple(part for part in message.content if isinstance(part, ImagePart))
+    return Message(message.role, images) if images else message
+
+
 @lru_cache(maxsize=1 << 20)
-def candidate_request(text: str, image: str, image_root: str) -> Request:
+def candidate_request(text: str, image: str, image_root: str, alone: bool = False) -> Request:
     """One request object per distinct candidate (a class list shared by 1,000 queries costs one
     object and one digest of each image, not 1,000)."""
-    return Request("embed", (candidate_message(text, image, image_root),))
+    message = candidate_message(text, image, image_root)
+    return Request("embed", (image_alone(message) if alone else message,))
 
 
 def rank_scores(scores: np.ndarray) -> dict[str, Any]:
@@ -228,11 +235,17 @@ class EmbedCandidates(Inferencer):
     by every query of a dataset is embedded once. The prediction's ``answer`` is the argmax index;
     ``details`` keeps the top of the ranking (``rank_scores``)."""
 
+    # For a dual encoder (CLIP, SigLIP), which embeds a text or an image, not both: a query or
+    # candidate with an image is embedded from its image alone (instructions are dropped).
+    image_alone: bool = False
+
     def plan(self, sample: Sample, messages: list[Message]) -> list[Request]:
         root = str(sample.metadata.get("image_root", ""))
         pairs = sample.metadata.get("candidates") or []
+        if self.image_alone:
+            messages = [image_alone(message) for message in messages]
         return [Request("embed", tuple(messages))] + [
-            candidate_request(str(text), str(image), root) for text, image in pairs
+            candidate_request(str(text), str(image), root, self.image_alone) for text, image in pairs
         ]
 
     def combine(self, sample: Sample, requests: list[Request], responses: list[Response]) -> Prediction:
