@@ -121,7 +121,7 @@ def turn_sums(verdict: dict[Any, Any]) -> tuple[dict[str, float], bool]:
     added: dict[str, float] = {}
     for key in SUMMED:
         value = verdict.get(key)
-        if not _is_number(value):
+        if not isinstance(value, int | float):  # ``total += value`` raises: the turn stops here
             return added, False
         added[key] = float(value)
     return added, True
@@ -185,8 +185,8 @@ class MMDUJudge(Metric):
             if verdict is None:
                 turns.append({"judge_parse": "unparsed"})
                 continue
-            added, counted = turn_sums(verdict)
-            turns.append({"judge_parse": "parsed", "added": added, "counted": counted})
+            added, is_counted = turn_sums(verdict)
+            turns.append({"judge_parse": "parsed", "added": added, "counted": is_counted})
         raw = [reply.text for reply in replies]
         if all(turn["judge_parse"] == "unparsed" for turn in turns):
             return unparsed_reply(raw[0] if len(raw) == 1 else None, judge_replies=raw, turns=turns)

@@ -188,7 +188,7 @@ class MMEEmotionJudges(Metric):
         frames = frame_images(sample)
         if not frames:  # the script: "No valid frames extracted" -> no score -> skipped
             return unparsed_reply(None, step=step.text, why="no video frames")
-        content = (TextPart(rating_text), *[ImagePart(frame) for frame in frames])
+        content: tuple[TextPart | ImagePart, ...] = (TextPart(rating_text), *[ImagePart(f) for f in frames])
         (rating,) = yield [
             Request(
                 "generate",
