@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--predictions",
         required=True,
         help='JSONL file: one {"id", ...} per line with what the task returns: "response", '
-        '"responses", "option_logprobs", "embedding", "roles"/"judge" (see the README)',
+        '"responses", "option_logprobs", "embedding", "rewards", "roles"/"judge" (see the README)',
     )
     parser.add_argument(
         "--candidates",

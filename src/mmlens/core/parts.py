@@ -91,6 +91,7 @@ class ReplayOutput:
     responses: list[str] | None = None
     option_logprobs: list[float] | None = None
     embedding: list[float] | None = None
+    rewards: list[float] | None = None
     role_replies: dict[str, list[str]] = field(default_factory=dict)
     fields: frozenset[str] = frozenset()  # the output fields the line has (response, responses, ...)
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from mmlens.core.messages import Message, canonical_messages
 
-RequestKind = Literal["generate", "loglikelihood", "embed"]
+RequestKind = Literal["generate", "loglikelihood", "embed", "reward"]
 
 # The model under test; any other role (``judge``, an embedder, ...) is named by the run.
 MODEL_ROLE = "model"
@@ -56,6 +56,8 @@ class Request:
         assistant's reply; with ``continuation_ends_turn`` it is the whole reply, so the token that
         closes the assistant's turn is scored too (and counted in ``usage["completion_tokens"]``).
     embed: messages -> a vector (``Response.embedding``).
+    reward: messages (the prompt, the response under judgement, optionally a critique as the
+        last assistant turn) -> a scalar (``Response.reward``), from a reward model's head.
 
     role: which of the run's models answers it (``model``, the model under test, or a named role
     such as ``judge``). It is not part of the canonical request: the key already holds the
@@ -125,6 +127,7 @@ class Response:
     error: str | None = None
     usage: dict[str, int] | None = None
     truncated_chars: int | None = None
+    reward: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -140,6 +143,7 @@ class Response:
             ("error", self.error),
             ("usage", self.usage),
             ("truncated_chars", self.truncated_chars),
+            ("reward", self.reward),
         )
         return {key: value for key, value in fields if value is not None}
 

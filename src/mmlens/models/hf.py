@@ -47,6 +47,14 @@ Embeddings (``embed`` requests), by the ``embedding`` option:
   takes is an error, not truncated. Such a model answers embed requests only.
 - ``auto`` (default): ``dual_encoder`` when the config is neither image-text-to-text nor a causal
   LM but a zero-shot image classification (CLIP/SigLIP-like) model, ``last_token`` otherwise.
+
+Rewards (``reward`` requests): a text sequence-classification model with one label (a reward
+model: ``architectures`` names a ``...ForSequenceClassification``, or ``kind=reward``) is loaded
+with ``AutoModelForSequenceClassification``; the request's messages are chat-formatted (with the
+generation prompt only when the last message is not the assistant's) and the head's logit is the
+reward. Each request runs unpadded on its own, so that the classification head reads the row's
+true last token whatever the padding token is. Such a model answers reward requests only; images
+are refused (a multimodal reward model needs its own head).
 """
 
 from __future__ import annotations
@@ -74,7 +82,7 @@ if TYPE_CHECKING:
     import torch
     from PIL import Image as PILImage
 
-Kind = Literal["auto", "image-text", "text"]
+Kind = Literal["auto", "image-text", "text", "reward"]
 EmbeddingMode = Literal["auto", "last_token", "dual_encoder"]
 # last_token embeddings pad on the right (see the module docstring); the pooling reads either side.
 EMBED_PADDING_SIDE: Literal["left", "right"] = "right"
@@ -119,6 +127,7 @@ class _Loaded:
     stop_token_ids: frozenset[int]
     supports_logits_to_keep: bool
     embedding: Literal["last_token", "dual_encoder"] = "last_token"
+    reward_model: bool = False
 
 
 @dataclass
@@ -141,7 +150,9 @@ class HFModel(Model):
 
     backend = "hf"
     Args = HFArgs
-    supported_kinds: ClassVar[frozenset[RequestKind]] = frozenset({"generate", "loglikelihood", "embed"})
+    supported_kinds: ClassVar[frozenset[RequestKind]] = frozenset(
+        {"generate", "loglikelihood", "embed", "reward"}
+    )
 
     def __init__(self, name: str, args: ModelArgs) -> None:
         if not name:
@@ -211,10 +222,17 @@ class HFModel(Model):
 
     def process(self, requests: Sequence[Request], emit: Emit) -> None:
         loaded = self.load()
-        by_kind: dict[RequestKind, list[_Item]] = {"generate": [], "loglikelihood": [], "embed": []}
+        by_kind: dict[RequestKind, list[_Item]] = {
+            "generate": [],
+            "loglikelihood": [],
+            "embed": [],
+            "reward": [],
+        }
         for index, request in enumerate(requests):
             try:
-                if loaded.embedding == "dual_encoder":
+                if loaded.reward_model or request.kind == "reward":
+                    item = self._prepare_reward(loaded, index, request)
+                elif loaded.embedding == "dual_encoder":
                     item = self._prepare_dual_encoder(loaded, index, request)
                 else:
                     item = self._prepare(loaded, index, request)
@@ -240,6 +258,8 @@ class HFModel(Model):
             embed_group, embed_batch = _embed_group, _embed_batch
         for batch in self._batches(by_kind["embed"], embed_group):
             self._run_safely(self._with_images(batch, emit), lambda items: embed_batch(loaded, items), emit)
+        for item in by_kind["reward"]:
+            self._run_safely([item], lambda items: _reward_batch(loaded, items), emit)
 
     @staticmethod
     def _with_images(batch: list[_Item], emit: Emit) -> list[_Item]:
@@ -276,6 +296,25 @@ class HFModel(Model):
             assert request.continuation is not None
             end_of_turn = end_of_turn_token(loaded, chat.messages, request.continuation)
         return _Item(index, request, prompt, chat, add_special_tokens, end_of_turn)
+
+    def _prepare_reward(self, loaded: _Loaded, index: int, request: Request) -> _Item:
+        if not loaded.reward_model:
+            raise MmlensError(
+                f"hf model {self.name!r} ({loaded.model_type}) is not a reward model: a reward request needs "
+                "a sequence-classification model with one label (kind=reward)"
+            )
+        if request.kind != "reward":
+            raise MmlensError(f"hf model {self.name!r} is a reward model: it answers reward requests only")
+        chat = to_chat(request.messages, self._media_settings(loaded))
+        if chat.media:
+            raise DataError("the hf reward model reads text only; this request has images or video")
+        add_generation_prompt = not request.messages or request.messages[-1].role != "assistant"
+        prompt = loaded.processor.apply_chat_template(
+            chat.messages, add_generation_prompt=add_generation_prompt, tokenize=False
+        )
+        bos = loaded.tokenizer.bos_token
+        add_special_tokens = not (bos is not None and prompt.startswith(bos))
+        return _Item(index, request, prompt, chat, add_special_tokens)
 
     def _media_settings(self, loaded: _Loaded) -> MediaSettings:
         return MediaSettings(
@@ -561,6 +600,26 @@ def _embed_batch(loaded: _Loaded, items: list[_Item]) -> list[Response]:
     ]
 
 
+def _reward_batch(loaded: _Loaded, items: list[_Item]) -> list[Response]:
+    """The reward head's logit for each request, run unpadded one at a time."""
+    import torch
+
+    responses = []
+    for item in items:
+        encoded = loaded.tokenizer(
+            item.prompt, return_tensors="pt", add_special_tokens=item.add_special_tokens
+        )
+        length = int(encoded["input_ids"].shape[1])
+        if loaded.context_limit is not None and length > loaded.context_limit:
+            raise DataError(
+                f"the reward prompt has {length} tokens, more than the model's {loaded.context_limit}"
+            )
+        with torch.inference_mode():
+            logits = loaded.model(**_model_inputs(loaded, encoded), use_cache=False).logits
+        responses.append(Response(reward=float(logits[0, 0].float()), usage={"prompt_tokens": length}))
+    return responses
+
+
 def _last_hidden_state(loaded: _Loaded, inputs: dict[str, Any]) -> torch.Tensor:
     """The final layer's output (after the final norm) at every position.
 
@@ -833,6 +892,47 @@ def embedding_mode(config: Any, args: HFArgs) -> Literal["last_token", "dual_enc
     return "last_token"
 
 
+def is_reward_config(config: Any, args: HFArgs) -> bool:
+    """A sequence-classification model with one label (``kind=reward``, or what ``auto`` reads)."""
+    if args.kind == "reward":
+        return True
+    architectures = getattr(config, "architectures", None) or []
+    return args.kind == "auto" and any(str(a).endswith("ForSequenceClassification") for a in architectures)
+
+
+def _load_reward(
+    name: str, config: Any, args: HFArgs, hub_kwargs: dict[str, Any], model_kwargs: dict[str, Any]
+) -> _Loaded:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    if getattr(config, "num_labels", 1) != 1:
+        raise ConfigError(
+            f"hf model {name!r}: a reward model has one label; this one has {config.num_labels}"
+        )
+    try:
+        model: Any = AutoModelForSequenceClassification.from_pretrained(name, **model_kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(name, **hub_kwargs)
+    except (OSError, ValueError, ImportError, KeyError, RuntimeError) as error:
+        raise ConfigError(f"hf model {name!r}: cannot load it as a reward model: {one_line(error)}") from None
+    if not args.device_map:
+        model.to(resolve_device(args.device))
+    model.eval()
+    if getattr(tokenizer, "chat_template", None) is None:
+        raise ConfigError(f"hf model {name!r} has no chat template; mmlens sends chat messages")
+    text_config = config.get_text_config()
+    return _Loaded(
+        model=model,
+        processor=tokenizer,
+        tokenizer=tokenizer,
+        text_only=True,
+        model_type=config.model_type,
+        context_limit=getattr(text_config, "max_position_embeddings", None),
+        stop_token_ids=frozenset(),
+        supports_logits_to_keep=False,
+        reward_model=True,
+    )
+
+
 def _load_dual_encoder(
     name: str, config: Any, args: HFArgs, hub_kwargs: dict[str, Any], model_kwargs: dict[str, Any]
 ) -> _Loaded:
@@ -893,6 +993,8 @@ def _load(name: str, args: HFArgs) -> _Loaded:
         model_kwargs["attn_implementation"] = args.attn_implementation
     if args.device_map:
         model_kwargs["device_map"] = args.device_map
+    if is_reward_config(config, args):
+        return _load_reward(name, config, args, hub_kwargs, model_kwargs)
     if embedding_mode(config, args) == "dual_encoder":
         return _load_dual_encoder(name, config, args, hub_kwargs, model_kwargs)
     kind = detect_kind(config) if args.kind == "auto" else args.kind

@@ -7,6 +7,7 @@ A line (JSON object) has ``id`` and, by what the task sends:
 - ``option_logprobs``: one number per option, the log-probability used for ranking (likelihood
   tasks; normalised as the task's ranking normalises: summed, per character, or per token),
 - ``embedding``: the vector (embedding tasks),
+- ``rewards``: the reward model's scalars, one per scored response (reward-model tasks),
 - ``roles``: ``{"judge": "raw reply"}`` (or a list of replies, one per judge request, in order) to
   replay a judged evaluation offline; ``"judge": ...`` at the top level is a shorthand.
 Role requests a line has no reply for go to the live role model: ``--judge`` / ``--role``, or the
@@ -46,7 +47,7 @@ from mmlens.runner.scoring import NO_PREDICTION, build_results, score_outcome
 from mmlens.store.sqlite import Store
 
 # What the model under test returned, by request kind; role replies come under "roles".
-MODEL_OUTPUT_FIELDS = ("response", "responses", "option_logprobs", "embedding")
+MODEL_OUTPUT_FIELDS = ("response", "responses", "option_logprobs", "embedding", "rewards")
 
 
 @dataclass
@@ -84,6 +85,8 @@ def parse_output(item: dict[str, Any]) -> ReplayOutput:
         output.option_logprobs = _numbers(item["option_logprobs"], "option_logprobs")
     if "embedding" in item:
         output.embedding = _numbers(item["embedding"], "embedding")
+    if "rewards" in item:
+        output.rewards = _numbers(item["rewards"], "rewards")
     if not isinstance(item.get("roles") or {}, dict):
         raise ReplayError('"roles" must be an object: {"judge": "reply", ...}')
     roles = dict(item.get("roles") or {})
