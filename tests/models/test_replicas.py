@@ -211,3 +211,19 @@ def test_mmlens_run_over_replicas_stores_answers_any_replica_set_reuses(
     assert "base_url" not in json.dumps(first["provenance"]["model"]["fingerprint"])
     assert f"answered by: {a.base_url} {totals[0]}, {b.base_url} {totals[1]}" in first_err
     assert "answered by" not in second_err  # nothing was sent
+
+
+def test_an_overloaded_replica_is_backed_off_alone() -> None:
+    """Replica a takes 2 requests at a time (429 past that), b takes everything: a's limit comes down
+    while b keeps its own 8 in flight, and every request is answered."""
+    requests = [ask(f"q{i}") for i in range(200)]
+    with FaultServer(latency=0.02, capacity=2) as a, FaultServer(latency=0.02) as b:
+        model = make_model([a.base_url, b.base_url], concurrency=8, max_retries=8, retry_backoff=0.01)
+        responses = answers(model, requests)
+        rejected, b_most = a.record.rejected_for_capacity, b.record.max_in_flight
+    assert texts(responses) == {i: f"echo: q{i}" for i in range(200)}
+    assert rejected > 0 and model.last_stats.overload_signals > 0
+    assert b_most == 8
+    assert model.last_stats.lowest_concurrency < 8  # a's limit, halved
+    counts = model.last_stats.replicas
+    assert counts[b.base_url] > counts[a.base_url], counts
