@@ -297,3 +297,17 @@ def test_a_tiny_clip_runs_the_dual_encoder_variant_end_to_end(
     )
     assert again.results["provenance"]["requests"]["computed"] == 0
     assert again.results["metrics"] == first.results["metrics"]
+
+
+def test_candidates_that_nothing_reads_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = build_mmeb(tmp_path / "mmeb", datasets=DATASETS)
+    samples = samples_of(data)
+    _, candidates, _ = embeddings_made_elsewhere(tmp_path, samples)
+    rankings = tmp_path / "rankings.jsonl"
+    rankings.write_text("".join(json.dumps({"id": s.id, "response": "0"}) + "\n" for s in samples))
+    arguments = ["score", "mmeb", "--data", str(data), "--predictions", str(rankings)]
+    code = cli_main([*arguments, "--candidates", str(candidates), "--store", str(tmp_path / "s.db")])
+    assert code != 0
+    assert "read no query embedding against them" in capsys.readouterr().err

@@ -61,8 +61,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def score_command(args: argparse.Namespace) -> int:
     if not args.save and (args.model_name or args.name or args.tag):
         raise MmlensError("--model-name, --name and --tag label a saved run: add --save")
-    with candidate_vectors(args.candidates):
+    with candidate_vectors(args.candidates) as candidates:
         result = _score(args)
+    if candidates is not None and not candidates.used:
+        raise MmlensError(
+            f"--candidates {args.candidates}: task {args.task} read no query embedding against them "
+            '(it does not rank candidates, or the predictions give "response" rankings)'
+        )
     print(json.dumps(result.results, indent=2) if args.json else format_summary(result.results))
     if args.save:
         label_runs(args.store, [result.run_id], args.name, args.tag)

@@ -81,25 +81,27 @@ IMAGE_PLACEHOLDER = re.compile(r"<\|image_\d+\|>\s*")
 TOP_KEPT = 10  # the ranking kept on each prediction (RankingMetrics' largest k)
 
 
-@dataclass(frozen=True)
+@dataclass
 class CandidateVectors:
     """Candidate vectors made elsewhere, by candidate key (``read_candidate_vectors``)."""
 
     index: dict[CandidateKey, int]
     matrix: np.ndarray  # (n, d), rows L2-normalised
     origin: str
+    used: bool = False  # set once a replay read them (a task that does not rank candidates never does)
 
 
 _replay_candidates: ContextVar[CandidateVectors | None] = ContextVar("replay_candidates", default=None)
 
 
 @contextmanager
-def candidate_vectors(path: str | Path | None) -> Iterator[None]:
+def candidate_vectors(path: str | Path | None) -> Iterator[CandidateVectors | None]:
     """While active, ``embed_candidates`` replays (``mmlens score --candidates FILE``) read the
     candidates' vectors from ``path``; None does nothing."""
-    token = _replay_candidates.set(read_candidate_vectors(path) if path is not None else None)
+    vectors = read_candidate_vectors(path) if path is not None else None
+    token = _replay_candidates.set(vectors)
     try:
-        yield
+        yield vectors
     finally:
         _replay_candidates.reset(token)
 
@@ -316,6 +318,7 @@ class EmbedCandidates(Inferencer):
         norm = np.linalg.norm(query)
         if not np.isfinite(norm) or norm == 0:
             raise ReplayError('"embedding" holds NaN or infinity, or is all zeros')
+        known.used = True
         rows = []
         for text, image in sample.metadata.get("candidates") or []:
             row = known.index.get((str(text), str(image)))
