@@ -206,3 +206,32 @@ def test_hf_backend_shows_the_sampled_frames(clip: Path, tiny_model_factory: Tin
     from_video, from_images = run(hf_model(folder, video_frames=5), [as_video, as_images])
     assert_ok([from_video, from_images])
     assert from_video.logprob == pytest.approx(from_images.logprob, abs=1e-5)
+
+
+def test_questions_about_one_video_in_flight_decode_it_once(
+    clip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import mmlens.media.sampling as sampling_module
+    from mmlens.models.openai_payload import ImageEncoder, ImageSettings
+
+    calls = []
+    real = sampling_module.decode_frames
+
+    def counted(path: Path, sampling: FrameSampling) -> list[Any]:
+        calls.append(path)
+        return real(path, sampling)
+
+    monkeypatch.setattr(sampling_module, "decode_frames", counted)
+    encoder = ImageEncoder(ImageSettings())
+    part = VideoPart(VideoRef(clip), sampling=FrameSampling("videomme", 4))
+    results: list[list[str]] = []
+    threads = [threading.Thread(target=lambda: results.append(encoder.frame_urls(part))) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1 and len(results) == 3 and results[0] == results[1] == results[2]
+    other = VideoPart(VideoRef(clip), sampling=FrameSampling("videomme", 5))
+    assert len(encoder.frame_urls(other)) == 5 and len(calls) == 2

@@ -143,6 +143,7 @@ class ImageEncoder:
         self._lock = threading.Lock()
         self._pinned: dict[str, str] = {}
         self._videos: OrderedDict[str, list[str]] = OrderedDict()
+        self._decoding: dict[str, threading.Lock] = {}
 
     def data_url(self, image: ImageRef) -> str:
         url = self.cached_url(image)  # an image known by URL is passed through: the server fetches it
@@ -215,19 +216,23 @@ class ImageEncoder:
         assert part.sampling is not None
         key = part.video.digest + "\n" + json.dumps(part.sampling.canonical(), sort_keys=True)
         with self._lock:
-            cached = self._videos.get(key)
-            if cached is not None:
-                self._videos.move_to_end(key)
-                return cached
-        frame_format: ImageFormat = "png" if self.settings.image_format == "png" else "jpeg"
-        urls = []
-        for frame in decode_frames(part.video.local_path(), part.sampling):
-            mime, data = encode_image(PILImageRef(frame), frame_format, self.settings.max_pixels)
-            urls.append(f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}")
-        with self._lock:
-            self._videos[key] = urls
-            if len(self._videos) > VIDEO_CACHE_SIZE:
-                self._videos.popitem(last=False)
+            decoding = self._decoding.setdefault(key, threading.Lock())
+        with decoding:  # the questions about one video in flight together decode it once
+            with self._lock:
+                cached = self._videos.get(key)
+                if cached is not None:
+                    self._videos.move_to_end(key)
+                    return cached
+            frame_format: ImageFormat = "png" if self.settings.image_format == "png" else "jpeg"
+            urls = []
+            for frame in decode_frames(part.video.local_path(), part.sampling):
+                mime, data = encode_image(PILImageRef(frame), frame_format, self.settings.max_pixels)
+                urls.append(f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}")
+            with self._lock:
+                self._videos[key] = urls
+                if len(self._videos) > VIDEO_CACHE_SIZE:
+                    self._videos.popitem(last=False)
+                self._decoding.pop(key, None)
         return urls
 
 
