@@ -206,6 +206,9 @@ class Metric(Part):
 
     primary: ClassVar[str] = "acc"
     correct_key: ClassVar[str | None] = "acc"
+    # The per-sample score kept as the record's ``score`` when it is not the primary metric (a
+    # correlation's primary is over samples; each sample has its predicted value). None: primary.
+    score_key: ClassVar[str | None] = None
     # True where the metric scores a benchmark's own published option rotations (MMBench's
     # CircularEval): the circular transform then leaves the task as it is.
     scores_rotations: ClassVar[bool] = False

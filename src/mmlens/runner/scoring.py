@@ -27,7 +27,7 @@ def score_outcome(
     scores = metric.score(sample, extraction)
     correct_key = type(metric).correct_key
     correct = bool(scores[correct_key] == 1.0) if correct_key is not None and correct_key in scores else None
-    primary = scores.get(type(metric).primary) if correct is None else None
+    primary = scores.get(type(metric).score_key or type(metric).primary) if correct is None else None
     details = dict(prediction.details)
     applied = sample.metadata.get("transform_details")  # what a transform did (a corruption's steps)
     if applied:
