@@ -234,3 +234,38 @@ def test_the_reward_model_refuses_generation(tmp_path: Path, reward_model_dir: P
     )
     assert result.results["counts"]["errors"] == 1
     assert "answers reward requests only" in (result.records[0].error or "")
+
+
+def test_mmlens_score_reads_rewards_on_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mmlens.cli import main
+
+    data = build_rewardbench(tmp_path / "rb", with_media=False)
+    rewards = {
+        "m1/0": [1, 0],
+        "m1/1": [1, 0],
+        "l1/0": [0.2, 0.1],
+        "s1/0": [0, 1],
+        "v1/0": [1, 0],
+        "v1/1": [2, 1],
+    }
+    predictions = tmp_path / "p.jsonl"
+    predictions.write_text("".join(json.dumps({"id": i, "rewards": r}) + "\n" for i, r in rewards.items()))
+    code = main(
+        [
+            "--store",
+            str(tmp_path / "s.sqlite"),
+            "score",
+            "mm_rlhf_rewardbench",
+            "--predictions",
+            str(predictions),
+        ]
+        + ["--data", str(data), "--json"]
+    )
+    results = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert (
+        results["metrics"]["acc"]["value"] == round(5 / 6, 2)
+        and results["metrics"]["acc_plus"]["value"] == 0.75
+    )
