@@ -44,3 +44,26 @@ def test_evaluate_end_to_end_with_two_images(tmp_path: Path) -> None:
     content = result.records[0].prompt[0]["content"]
     assert [part["type"] for part in content] == ["image", "image", "text"]
     assert content[2]["text"] == QUESTION
+
+
+CHOICES = {"A": "1", "B": "2", "C": "3", "D": "4", "E": "None of the above choices are correct"}
+
+
+@pytest.mark.parametrize(
+    ("response", "letter"),
+    [
+        # worked out from zhouyiks/MMVMEvalKit@34ecca27 vlmeval/utils/matching_util.py
+        ("C) because of its colour and shape which is distinctive", "C"),  # a lone letter anywhere
+        ("The answer is B and not A", None),  # two letters, no option text: Z (no "answer is" rule)
+        ("I'm sorry, but without the image provided I cannot tell", "Z"),
+        ("Z", "Z"),
+        ("Failed to obtain answer via API: timeout, option 2", "B"),  # only the letter rule gives up
+        ("The object that matches is the one numbered 2, " + "clearly so " * 20, "B"),  # no length cap
+        ("none of the above choices are correct", "E"),
+        ("1 or 2", None),  # two option texts
+    ],
+)
+def test_the_forks_can_infer(response: str, letter: str | None) -> None:
+    from mmlens.tasks.mmvm.matching import can_infer
+
+    assert can_infer(response, dict(CHOICES)) == letter

@@ -1,7 +1,8 @@
 """MMVM's MMatch scorer (zhouyiks/MMVMEvalKit@34ecca27, CrossImageMatchDataset).
 
-Extraction is VLMEvalKit's ``can_infer`` under ``exact_matching`` (mmlens.tasks.ai2d.harness_rules):
-an option letter, else the one option text the response contains, else "Z" (wrong). hit = the
+Extraction is ``can_infer`` under ``exact_matching`` as the fork has it (``matching.py``: older than
+upstream VLMEvalKit's): an option letter, else the one option text the response contains, else "Z"
+(wrong). hit = the
 letter equals ``answer``. Overall = mean(hit) over all questions (0-1). Per match type CL, SP, TM,
 SZ, RP, OO, BR, OM (ids 1-8): a question counts in every type its ``match_type`` lists; a cell
 that ``eval()`` cannot read counts as [1, 5], an id outside 1-8 as 2 (the official quirks).
@@ -12,7 +13,7 @@ from __future__ import annotations
 from mmlens.core.parts import Aggregate, Extraction, Metric, Prediction, SampleRecord, metrics
 from mmlens.core.sample import Sample
 from mmlens.metrics.aggregation import mean_aggregate, mean_metrics
-from mmlens.tasks.ai2d.harness_rules import can_infer
+from mmlens.tasks.mmvm.matching import can_infer
 
 MATCH_TYPES = {1: "CL", 2: "SP", 3: "TM", 4: "SZ", 5: "RP", 6: "OO", 7: "BR", 8: "OM"}
 
