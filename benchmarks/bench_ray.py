@@ -8,7 +8,9 @@ model loaded, every batch shape seen), so the times are answering only; each row
 ``--repeats`` passes. The driver's overhead is its CPU time per request while the workers answer
 (sending chunks, receiving and emitting answers). The load average is printed before and after: on
 a machine whose cores other processes use, the workers share what is left and the speed-up shows
-it. Expect the 2-worker time to be about half of the 1-worker one on a machine with 2 free cores.
+it: "core share" is the workers' CPU time over their wall time (100%: each had a whole core), and
+"worker CPU ms/req" the work itself, which should not grow with the number of workers. Expect the
+2-worker time to be about half of the 1-worker one on a machine with 2 free cores.
 
     python benchmarks/bench_ray.py [--requests 2000] [--workers 1,2] [--chunk 32]
 """
@@ -105,8 +107,8 @@ def main() -> None:
         f"worker; {os.cpu_count()} CPUs here, load average {os.getloadavg()[0]:.1f}"
     )
     print(
-        f"{'workers':>8} {'seconds':>8} {'req/s':>8} {'speed-up':>8} {'driver CPU us/req':>17}  "
-        "answers per worker"
+        f"{'workers':>8} {'seconds':>8} {'req/s':>8} {'speed-up':>8} {'driver CPU us/req':>17} "
+        f"{'worker CPU ms/req':>17} {'core share':>10}  answers per worker"
     )
     print(
         f"{'no Ray':>8} {baseline:>8.2f} {arguments.requests / baseline:>8.1f} {'':>8} {'':>17}  "
@@ -117,16 +119,20 @@ def main() -> None:
         pool = RayPoolModel(spec, RayOptions(workers=workers, chunk_size=arguments.chunk))
         try:
             timed(pool, requests)  # warm: actors up, the model loaded and run on every shape in each
-            seconds, cpu = sorted(timed(pool, requests) for _ in range(arguments.repeats))[
-                arguments.repeats // 2
-            ]
+            actors = [worker.actor for worker in pool.workers]
+            cpu_before = sum(ray.get([actor.cpu_seconds.remote() for actor in actors]))
+            runs = [timed(pool, requests) for _ in range(arguments.repeats)]
+            cpu_after = sum(ray.get([actor.cpu_seconds.remote() for actor in actors]))
+            worker_cpu = (cpu_after - cpu_before) / len(runs)
+            seconds, cpu = sorted(runs)[arguments.repeats // 2]
             split = list(pool.last_stats.workers.values())
         finally:
             pool.close()
         first = first if first is not None else seconds * workers
         print(
             f"{workers:>8} {seconds:>8.2f} {arguments.requests / seconds:>8.1f} {first / seconds:>8.2f} "
-            f"{cpu / arguments.requests * 1e6:>17.0f}  {split}"
+            f"{cpu / arguments.requests * 1e6:>17.0f} {worker_cpu / arguments.requests * 1e3:>17.2f} "
+            f"{worker_cpu / (statistics.mean(run[0] for run in runs) * workers):>10.0%}  {split}"
         )
     ray.shutdown()
     print(f"load average after: {os.getloadavg()[0]:.1f}")
