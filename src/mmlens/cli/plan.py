@@ -102,6 +102,21 @@ def _format_request(request: dict[str, Any]) -> list[str]:
         lines.append(f"    settings: {settings}")
     if "continuation" in request:
         lines.append(f"    continuation: {json.dumps(request['continuation'], ensure_ascii=False)}")
+    lines += [f"    {line}" for frames in request.get("frames", []) for line in _format_frames(frames)]
+    return lines
+
+
+def _format_frames(frames: dict[str, Any]) -> list[str]:
+    """``frames of [video sha256:…]: 32 of 300 (10 fps) by videomme, pyav 18.1.0`` and the times."""
+    sampling = frames.get("sampling", {})
+    rule = f"by {sampling.get('rule')}, {sampling.get('decoder')}"
+    head = f"frames of [video {short_digest(str(frames.get('video')))}]"
+    if "error" in frames:
+        return [f"{head}: {rule}; {frames['error']}"]
+    count = len(frames.get("indices", []))
+    lines = [f"{head}: {count} of {frames.get('frame_count')} ({frames.get('fps'):g} fps) {rule}"]
+    lines.append("  indices " + ", ".join(str(index) for index in frames.get("indices", [])))
+    lines.append("  at " + ", ".join(f"{time:g}" for time in frames.get("times", [])) + " s")
     return lines
 
 

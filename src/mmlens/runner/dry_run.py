@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from mmlens.core.errors import DataError
+from mmlens.core.messages import VideoPart
 from mmlens.core.parts import Inferencer, LoadContext
+from mmlens.core.requests import Request
 from mmlens.core.task import Task
 from mmlens.runner.evaluate import with_run_seed
 from mmlens.runner.plan import load_samples
@@ -17,9 +20,44 @@ class PlannedRequest:
     role: str
     kind: str
     canonical: dict[str, Any]
+    # per video part with a frame sampling, in order: the frames it would show (``frame_plan``)
+    frames: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"role": self.role, **self.canonical}
+        shown = {"role": self.role, **self.canonical}
+        if self.frames:
+            shown["frames"] = self.frames
+        return shown
+
+
+def frame_plan(part: VideoPart) -> dict[str, Any]:
+    """Which frames ``part`` shows (indices, times in seconds, of how many at what rate), read from
+    the container's header only; or why it cannot be said (a video missing from the local copy)."""
+    from mmlens.media.sampling import plan_frames
+
+    assert part.sampling is not None
+    planned: dict[str, Any] = {"video": part.video.digest, "sampling": part.sampling.canonical()}
+    try:
+        frames = plan_frames(part.video.local_path(), part.sampling)
+    except DataError as error:
+        return {**planned, "error": str(error)}
+    return {
+        **planned,
+        "frame_count": frames.info.frame_count,
+        "fps": frames.info.fps,
+        "indices": frames.indices,
+        "times": [round(time, 3) for time in frames.times],
+    }
+
+
+def planned_request(request: Request) -> PlannedRequest:
+    videos = [
+        part
+        for message in request.messages
+        for part in message.content
+        if isinstance(part, VideoPart) and part.sampling is not None
+    ]
+    return PlannedRequest(request.role, request.kind, request.canonical(), [frame_plan(v) for v in videos])
 
 
 @dataclass
@@ -63,10 +101,7 @@ def plan_first_round(
     samples, bad = load_samples(task, context)
     task = with_run_seed(task, seed)
     flows, bad_from_plan = start_flows(task, samples)
-    planned = [
-        (item.sample.id, [PlannedRequest(r.role, r.kind, r.canonical()) for r in item.pending])
-        for item in flows
-    ]
+    planned = [(item.sample.id, [planned_request(r) for r in item.pending]) for item in flows]
     for item in flows:
         item.rounds.close()
     multi_round = type(task.inferencer).rounds is not Inferencer.rounds
