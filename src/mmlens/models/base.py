@@ -73,6 +73,8 @@ BUILTIN_BACKENDS = {
     "hf": "mmlens.models.hf",
     "openai": "mmlens.models.openai",
     "reference": "mmlens.models.reference",
+    "served": "mmlens.models.served",
+    "vllm": "mmlens.models.vllm",
 }
 models: Registry[type[Model]] = Registry("model backend", BUILTIN_BACKENDS)
 
