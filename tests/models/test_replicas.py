@@ -210,6 +210,9 @@ def test_mmlens_run_over_replicas_stores_answers_any_replica_set_reuses(
     assert second["metrics"] == first["metrics"]
     assert "base_url" not in json.dumps(first["provenance"]["model"]["fingerprint"])
     assert f"answered by: {a.base_url} {totals[0]}, {b.base_url} {totals[1]}" in first_err
+    # the same counts in results.json's provenance (never in the fingerprint or a stored answer)
+    assert first["provenance"]["model"]["answered_by"] == {a.base_url: totals[0], b.base_url: totals[1]}
+    assert "answered_by" not in second["provenance"]["model"]
     assert "answered by" not in second_err  # nothing was sent
 
 

@@ -175,7 +175,7 @@ def _run_one_task(
         prices=args.prices,
     )
     label_runs(args.store, [result.run_id], args.name, args.tag)
-    serving = model.serving()
+    serving = result.results.get("provenance", {}).get("model", {}).get("answered_by")
     if serving:  # which replica or worker answered: never part of a stored answer
         print(
             "answered by: " + ", ".join(f"{where} {count}" for where, count in serving.items()),

@@ -281,7 +281,9 @@ class TaskProvenance(_Model):
 
 
 class ModelProvenance(_Model):
-    """The model under test: its label and its fingerprint (backend, name, options, weights)."""
+    """The model under test: its label and its fingerprint (backend, name, options, weights); and,
+    for a run spread over replicas or Ray workers, ``answered_by`` (answers per replica URL or
+    worker, never part of a stored answer)."""
 
     label: str | None = None
     fingerprint: dict[str, Any] = Field(default_factory=dict)

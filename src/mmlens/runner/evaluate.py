@@ -407,8 +407,13 @@ def drive_and_save(
             )
         )
     model_stats = responder.stats[MODEL_ROLE]
+    serving = responder.models[MODEL_ROLE].serving()  # answers per replica or Ray worker, if several
+    model_provenance = provenance.model
+    if serving:
+        model_provenance = model_provenance.model_copy(update={"answered_by": serving})
     provenance = provenance.model_copy(
         update={
+            "model": model_provenance,
             "finished": time.time(),
             "requests": RequestCounts(
                 planned=planned,
