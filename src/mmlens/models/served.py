@@ -274,7 +274,9 @@ class ServedModel(Model):
         if self.servers:
             return [server.base_url for server in self.servers]
         args = self.served_args
-        if threading_main():
+        # Only where SIGTERM still has its default meaning: mmlens's command line already turns it
+        # into Ctrl-C, which reaches close().
+        if threading_main() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
             signal.signal(signal.SIGTERM, _on_sigterm)
         # Defaults only: what the environment sets wins.
         env = {key: value for key, value in SERVER_ENV.get(self.server, {}).items() if key not in os.environ}
