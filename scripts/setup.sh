@@ -24,4 +24,6 @@ if [ -n "$APT_PACKAGES" ]; then
     # shellcheck disable=SC2086
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $APT_PACKAGES >/dev/null
 fi
+# A real vLLM (CPU build) in its own .venv-vllm: the vllm and served:vllm backends' tests use it.
+bash scripts/setup_vllm.sh
 echo "setup done: activate with '. .venv/bin/activate'"
