@@ -101,3 +101,47 @@ def test_vllm_backend_outside_its_venv_says_where_to_run() -> None:
 
     with pytest.raises(ConfigError, match="setup_vllm.sh"):
         build_model(ModelSpec(backend="vllm", name="some/model"))
+
+
+# Runs inside .venv-vllm: vllm and hf answer the image requests there, with the same transformers
+# (the image processors of transformers 5.19 and 5.24 resize differently, by about 0.02 in logprob).
+IMAGES_IN_VLLM_VENV = """
+import json, sys
+from mmlens.models.base import ModelSpec, build_model
+from tests.fixtures.tiny_vllm_models import answer_all, image_requests
+
+if __name__ == "__main__":
+    folder, out = sys.argv[1], sys.argv[2]
+    engine = {"dtype": "float32", "max_model_len": 512, "enforce_eager": True, "max_images": 1}
+    answers = {}
+    for backend, args in (("vllm", engine), ("hf", {"dtype": "float32"})):
+        model = build_model(ModelSpec(backend=backend, name=folder, args=args))
+        answers[backend] = [a.to_dict() for a in answer_all(model, image_requests())]
+        model.close()
+    json.dump(answers, open(out, "w"))
+"""
+
+
+def test_in_process_vllm_image_chat_and_likelihood_like_hf(tmp_path: Path) -> None:
+    from tests.fixtures.tiny_vllm_models import build_vllm_llava
+
+    python = require_vllm_venv()
+    folder = build_vllm_llava(tmp_path / "llava")
+    script, out = tmp_path / "images.py", tmp_path / "answers.json"
+    script.write_text(IMAGES_IN_VLLM_VENV)
+    repo = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [str(python), str(script), str(folder), str(out)],
+        cwd=repo,
+        env={**os.environ, **VLLM_ENV, "PYTHONPATH": str(repo)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(out.read_text())
+    got = [Response.from_dict(a) for a in data["vllm"]]
+    assert_same_answers(got, [Response.from_dict(a) for a in data["hf"]], "vllm vs hf, images")
+    # the image reaches the model: three images, three different answers and log-likelihoods
+    assert len({a.text for a in got[:3]}) == 3
+    assert len({round(a.logprob, 4) for a in got[3:]}) == 3

@@ -200,10 +200,12 @@ class VLLMModel(Model):
         outputs = _run(engine, prompts, params, items, emit)
         for item, output in outputs:
             completion = output.outputs[0]
+            # Decoded as hf does (vLLM's own text holds back a trailing incomplete UTF-8 character).
+            text = tokenizer.decode(list(completion.token_ids), skip_special_tokens=True)
             emit(
                 item.index,
                 Response(
-                    text=completion.text,
+                    text=truncate_at_stop(text, item.request.settings.stop),
                     usage={
                         "prompt_tokens": len(item.prompt_ids),
                         "completion_tokens": len(completion.token_ids),
@@ -279,6 +281,12 @@ def vllm_version() -> str:
         except PackageNotFoundError:
             continue
     return "unknown"
+
+
+def truncate_at_stop(text: str, stop: Sequence[str]) -> str:
+    from mmlens.models.hf import truncate_at_stop as cut
+
+    return cut(text, stop)
 
 
 def _describe(error: BaseException) -> str:
