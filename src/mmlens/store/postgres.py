@@ -9,11 +9,16 @@ another); the layout version is the one row of ``mmlens_schema``. Opened read-on
 
 from __future__ import annotations
 
+import logging
 from typing import Any, ClassVar
 
 from mmlens.core.paths import redacted
 from mmlens.store.backend import Backend, FoundColumn, StoreError
 from mmlens.store.schema import StoreLayoutError, check_schema
+
+# psycopg logs "error ignored terminating <Pipeline ...>" (a warning, to stderr through logging's last
+# resort) when a failed write's connection is closed; the store's own one-line error says it all.
+logging.getLogger("psycopg").addHandler(logging.NullHandler())
 
 try:
     import psycopg
