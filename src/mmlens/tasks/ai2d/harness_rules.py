@@ -158,7 +158,7 @@ def lmms_eval_realworldqa_correct(response: str, target: str) -> tuple[str, bool
 # --- VLMEvalKit --------------------------------------------------------------------------------
 
 _VERBOSE_ANSWER = re.compile(r"(?i)(?:correct\s+)?answer\s+is\s+\**([ABCD])\**")
-_REJECTIONS = (
+REJECTIONS = (
     "Sorry, I can't help with images of people yet.",
     "I can't process this file.",
     "I'm sorry, but without the image provided",
@@ -166,16 +166,26 @@ _REJECTIONS = (
 )
 
 
+def is_rejection(answer: str) -> bool:
+    """One of VLMEvalKit's refusal phrases is in ``answer`` (its can_infer_option reads "Z")."""
+    return any(rejection in answer for rejection in REJECTIONS)
+
+
+def answer_words(answer: str) -> list[str]:
+    """``answer`` with ``.()[],:;!*#{}`` turned into spaces, split into words (can_infer_option)."""
+    modified = answer
+    for char in ".()[],:;!*#{}":
+        modified = modified.replace(char, " ")
+    return [x.strip() for x in modified.split()]
+
+
 def can_infer_option(answer: str, choices: dict[str, str]) -> str | None:
     """VLMEvalKit's ``can_infer_option`` (VERBOSE unset): a letter, "Z" (a refusal), or None."""
     if "Failed to obtain answer via API" in answer:
         return None
-    if any(rejection in answer for rejection in _REJECTIONS):
+    if is_rejection(answer):
         return "Z"
-    modified = answer
-    for char in ".()[],:;!*#{}":
-        modified = modified.replace(char, " ")
-    splits = [x.strip() for x in modified.split()]
+    splits = answer_words(answer)
     count = sum(1 for ch in choices if ch in splits)
     if count == 1:
         for ch in choices:

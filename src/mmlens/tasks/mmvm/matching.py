@@ -1,8 +1,9 @@
 """``can_infer`` as MMVM's own VLMEvalKit fork has it (zhouyiks/MMVMEvalKit@34ecca27,
 ``vlmeval/utils/matching_util.py``, VERBOSE unset), which the MMatch scorer calls.
 
-It is older than the upstream VLMEvalKit rule (``mmlens.tasks.ai2d.harness_rules.can_infer``) and
-differs from it in three ways, each changing some verdicts:
+It is older than the upstream VLMEvalKit rule (``mmlens.tasks.ai2d.harness_rules.can_infer``,
+whose refusal phrases and word split it shares) and differs from it in three ways, each changing
+some verdicts:
 
 - one option letter among the words is the answer wherever it stands (upstream: only among the last
   five words), so "C) because of its colour and shape" is C here, failed upstream;
@@ -14,24 +15,16 @@ differs from it in three ways, each changing some verdicts:
 
 from __future__ import annotations
 
-_REJECTIONS = (
-    "Sorry, I can't help with images of people yet.",
-    "I can't process this file.",
-    "I'm sorry, but without the image provided",
-    "Cannot determine the answer",
-)
+from mmlens.tasks.ai2d.harness_rules import answer_words, is_rejection
 
 
 def can_infer_option(answer: str, choices: dict[str, str]) -> str | None:
     """A letter, "Z" (a refusal, or a lone "Z" and no option letter), or None (the fork's False)."""
     if "Failed to obtain answer via API" in answer:
         return None
-    if any(rejection in answer for rejection in _REJECTIONS):
+    if is_rejection(answer):
         return "Z"
-    modified = answer
-    for char in ".()[],:;!*#{}":
-        modified = modified.replace(char, " ")
-    splits = [x.strip() for x in modified.split()]
+    splits = answer_words(answer)
     count = sum(1 for letter in choices if letter in splits)
     if count == 1:
         return next(letter for letter in choices if letter in splits)
