@@ -198,7 +198,10 @@ def test_mmlens_run_with_ray_gives_the_numbers_of_a_plain_run(
     plain = run("plain")
     with_ray = run("ray", "--ray", ray_address, "--ray-workers", "2")
     assert with_ray["metrics"] == plain["metrics"]
-    assert with_ray["provenance"]["model"] == plain["provenance"]["model"]  # type: ignore[index]
+    ray_model = dict(with_ray["provenance"]["model"])  # type: ignore[index]
+    answered_by = ray_model.pop("answered_by")  # which worker answered: recorded, never in the fingerprint
+    assert sum(answered_by.values()) == 24 and "answered_by" not in plain["provenance"]["model"]  # type: ignore[index]
+    assert ray_model == plain["provenance"]["model"]  # type: ignore[index]
     assert with_ray["provenance"]["requests"]["computed"] == 24  # type: ignore[index]
     samples = {p.name: p for p in (tmp_path / "plain").rglob("samples.jsonl")}
     ray_samples = {p.name: p for p in (tmp_path / "ray").rglob("samples.jsonl")}
