@@ -20,6 +20,8 @@ from mmlens.store.schema import StoreLayoutError, check_schema
 # resort) when a failed write's connection is closed; the store's own one-line error says it all.
 logging.getLogger("psycopg").addHandler(logging.NullHandler())
 
+IDLE_IN_TRANSACTION_TIMEOUT = "20s"
+
 try:
     import psycopg
     from psycopg import pq
@@ -61,6 +63,9 @@ class PostgresBackend(Backend):
             )
         try:
             db = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+            # A runner stopped inside a transaction (SIGSTOP, a hung machine) would hold its locks,
+            # and so every other runner, forever: the server ends such a transaction after 20 s.
+            db.execute(f"SET idle_in_transaction_session_timeout = '{IDLE_IN_TRANSACTION_TIMEOUT}'")
         except psycopg.Error as error:
             raise StoreError(f"cannot connect to the store {self.location}: {self.cause(error)}") from None
         try:
