@@ -20,8 +20,6 @@ by the official code, but a ``--select`` on it adds it).
 
 from __future__ import annotations
 
-import re
-
 from mmlens.core.options import LETTERS
 from mmlens.core.parts import Aggregate, Extraction, Metric, Prediction, SampleRecord, metrics
 from mmlens.core.sample import Sample
@@ -29,54 +27,15 @@ from mmlens.core.select import with_axis_breakdown
 from mmlens.metrics.aggregation import mean_metrics
 from mmlens.metrics.choice_judge import ChoiceRuleThenJudge
 from mmlens.metrics.extractors import extractors
+from mmlens.tasks.ai2d.harness_rules import can_infer
 
-REFUSAL_PHRASES = (
-    "Sorry, I can't help with images of people yet.",
-    "I can't process this file.",
-    "I'm sorry, but without the image provided",
-    "Cannot determine the answer",
-)
-API_FAILURE = "Failed to obtain answer via API"
-_PUNCTUATION = ".()[],:;!*#{}"
-_ANSWER_IS = re.compile(r"(?i)(?:correct\s+)?answer\s+is\s+\**([ABCD])\**")
 NO_OPTION = "Z"
 REPORTED_AXES = ("l2-category", "category", "clinical vqa task", "department", "perceptual granularity")
 
 
-def infer_option(response: str, options: dict[str, str]) -> str | None:
-    """``can_infer_option``: an option letter, "Z", or None."""
-    if API_FAILURE in response:
-        return None
-    if any(phrase in response for phrase in REFUSAL_PHRASES):
-        return NO_OPTION
-    text = response
-    for character in _PUNCTUATION:
-        text = text.replace(character, " ")
-    words = text.split()
-    present = [letter for letter in options if letter in words]
-    if len(present) == 1:
-        if words.index(present[0]) > len(words) - 5:
-            return present[0]
-    elif not present and NO_OPTION in words:
-        return NO_OPTION
-    match = _ANSWER_IS.search(response)
-    if match and match.group(1).upper() in options:
-        return match.group(1).upper()
-    return None
-
-
-def infer_text(response: str, options: dict[str, str]) -> str | None:
-    """``can_infer_text``: the one option whose text a short enough response contains."""
-    lowered = response.lower()
-    if len(lowered) > 2 * sum(len(text) for text in options.values()):
-        return None
-    found = [letter for letter, text in options.items() if text.lower() in lowered]
-    return found[0] if len(found) == 1 else None
-
-
 def extract_gmai_answer(response: str, choices: list[str]) -> Extraction:
     options = {LETTERS[i]: choice for i, choice in enumerate(choices)}
-    letter = infer_option(response, options) or infer_text(response, options)
+    letter = can_infer(response, options)  # VLMEvalKit's, as GMAI's matching_util.py has it
     if letter is None:
         return Extraction(None, "failed")
     return Extraction(letter, "exact" if response.strip() == letter else "rule")
