@@ -15,17 +15,18 @@ A reference answer can be more than one string: ``"answers": ["2", "two"]`` (any
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from mmlens.core.errors import DataError
+from mmlens.core.errors import DataError, SampleError
 from mmlens.core.jsonlines import json_lines
 from mmlens.core.media import FileImage, file_problem
 from mmlens.core.messages import ImagePart, Message, TextPart
 from mmlens.core.options import option_letters
 from mmlens.core.parts import LoadContext, Scenario, scenarios
 from mmlens.core.sample import AcceptedAnswers, BadSample, NumberWithTolerance, Reference, Sample
+from mmlens.scenarios.local_images import inside_folder
 
 RESERVED_KEYS = {"id", "question", "image", "answer", "answers", "tolerance", "relative", "choices"}
 
@@ -76,7 +77,7 @@ class JsonlScenario(Scenario):
         if not all(isinstance(path, str) and path for path in paths):
             return BadSample(sample_id, f"{file}, line {number}: image must be a path or a list of paths")
         if not self.allow_outside_media:
-            outside = next((path for path in paths if not _inside(file.parent, path)), None)
+            outside = next((path for path in paths if not inside_folder(file.parent, path)), None)
             if outside is not None:
                 return BadSample(
                     sample_id,
@@ -120,6 +121,25 @@ class JsonlScenario(Scenario):
         )
 
 
+def object_lines(
+    file: Path, build: Callable[[str, dict[str, Any], str], Sample], id_field: str = "id"
+) -> Iterator[Sample | BadSample]:
+    """A benchmark's JSONL file, one sample per JSON object: ``build(sample_id, row, where)`` makes it
+    (``where`` names the file and line for messages); a line that is not an object, or whose ``build``
+    raises SampleError, is a bad sample. The id is the row's ``id_field``, else ``line<N>``."""
+    with file.open(encoding="utf-8") as handle:
+        for line in json_lines(handle):
+            where = f"{file}, line {line.number}"
+            if line.error is not None or not isinstance(line.value, dict):
+                yield BadSample(f"line{line.number}", f"{where}: {line.error or 'expected a JSON object'}")
+                continue
+            sample_id = str(line.value.get(id_field, f"line{line.number}"))
+            try:
+                yield build(sample_id, line.value, where)
+            except SampleError as error:
+                yield BadSample(sample_id, error.reason)
+
+
 def _usable_id(value: Any) -> bool:
     """A non-empty string or a number: a null, empty or structured id would merge or hide samples."""
     if isinstance(value, bool):
@@ -127,14 +147,6 @@ def _usable_id(value: Any) -> bool:
     if isinstance(value, int | float):
         return math.isfinite(value)
     return isinstance(value, str) and value.strip() != ""
-
-
-def _inside(folder: Path, relative: str) -> bool:
-    """Whether ``folder / relative``, symlinks followed, stays inside ``folder``."""
-    try:
-        return (folder / relative).resolve().is_relative_to(folder.resolve())
-    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL in the name
-        return False
 
 
 def _reference(row: dict[str, Any]) -> Reference | None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Any
 
-from mmlens.core.media import AbsentImage, FileImage, ImageRef
+from mmlens.core.errors import SampleError
+from mmlens.core.media import AbsentImage, FileImage, ImageRef, file_problem
 
 
 class ImageNotFound(LookupError):
@@ -41,3 +43,25 @@ class LocalImages:
         if self._has_images:
             raise ImageNotFound(f"image file {name} not found (looked in {self.searched})")
         return AbsentImage(self.label_prefix + name, self.hint)
+
+
+def confined_image(sample_id: str, path: Any, root: Path, where: str, absent_note: str) -> ImageRef:
+    """The image a data file names by a path relative to ``root``, which must stay inside it (no
+    absolute path, no ``..``; symlinks are followed). A missing file is an AbsentImage (the question
+    still loads for scoring; a run is refused) whose hint is the problem followed by ``absent_note``."""
+    if not isinstance(path, str) or not path:
+        raise SampleError(sample_id, f"{where}: image path {path!r} is not a path")
+    relative = PurePosixPath(path)
+    if relative.is_absolute() or ".." in relative.parts or not inside_folder(root, path):
+        raise SampleError(sample_id, f"{where}: image path {path!r} must be relative to {root}")
+    image = FileImage(root / relative)
+    problem = file_problem(image.path)
+    return image if problem is None else AbsentImage(path, problem + absent_note)
+
+
+def inside_folder(folder: Path, relative: str) -> bool:
+    """Whether ``folder / relative``, symlinks followed, stays inside ``folder``."""
+    try:
+        return (folder / relative).resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL in the name
+        return False

@@ -19,15 +19,16 @@ import ast
 import re
 import string
 from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from mmlens.core.errors import DataError, SampleError
-from mmlens.core.jsonlines import json_lines
-from mmlens.core.media import AbsentImage, FileImage, ImageRef, file_problem
+from mmlens.core.media import ImageRef
 from mmlens.core.messages import ImagePart, Message, TextPart
 from mmlens.core.parts import LoadContext, Scenario, scenarios
 from mmlens.core.sample import BadSample, Sample
+from mmlens.scenarios.jsonl import object_lines
+from mmlens.scenarios.local_images import confined_image
 from mmlens.tasks.medrega.classes import CLASS_LISTS, MULTILABEL
 
 IMAGE_TOKEN = "<image>"
@@ -85,29 +86,12 @@ class MedRegAScenario(Scenario):
                 "which MedRegA scores after jieba word segmentation; only the English VQA evaluator is here"
             )
         root = file.parent / self.image_root
-        with file.open(encoding="utf-8") as handle:
-            for line in json_lines(handle):
-                where = f"{file}, line {line.number}"
-                if line.error is not None or not isinstance(line.value, dict):
-                    yield BadSample(
-                        f"line{line.number}", f"{where}: {line.error or 'expected a JSON object'}"
-                    )
-                    continue
-                sample_id = str(line.value.get("id", f"line{line.number}"))
-                try:
-                    yield self._sample(sample_id, line.value, dataset, root, where)
-                except SampleError as error:
-                    yield BadSample(sample_id, error.reason)
+        yield from object_lines(
+            file, lambda sample_id, row, where: self._sample(sample_id, row, dataset, root, where)
+        )
 
     def _image(self, sample_id: str, path: Any, root: Path, where: str) -> ImageRef:
-        if not isinstance(path, str) or not path:
-            raise SampleError(sample_id, f"{where}: image {path!r} is not a path")
-        relative = PurePosixPath(path)
-        if relative.is_absolute() or ".." in relative.parts:
-            raise SampleError(sample_id, f"{where}: image path {path!r} must be relative to {root}")
-        image = FileImage(root / relative)
-        problem = file_problem(image.path)
-        return image if problem is None else AbsentImage(path, f"{problem} (images go under {root})")
+        return confined_image(sample_id, path, root, where, f" (images go under {root})")
 
     def _sample(self, sample_id: str, row: dict[str, Any], dataset: str, root: Path, where: str) -> Sample:
         turns = row.get("conversations")

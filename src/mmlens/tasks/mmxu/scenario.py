@@ -12,16 +12,17 @@ loads for ``mmlens score`` and a run is refused, naming the path.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, ClassVar
 
 from mmlens.core.errors import DataError, SampleError
-from mmlens.core.jsonlines import json_lines
-from mmlens.core.media import AbsentImage, FileImage, ImageRef, file_problem
+from mmlens.core.media import ImageRef
 from mmlens.core.messages import ImagePart, Message, TextPart
 from mmlens.core.parts import LoadContext, Scenario, scenarios
 from mmlens.core.sample import BadSample, Sample
 from mmlens.core.select import AXES_KEY
+from mmlens.scenarios.jsonl import object_lines
+from mmlens.scenarios.local_images import confined_image
 
 DATA_FILE = "MMXU-test.jsonl"
 CONTENT_TYPES = ("no change", "worsen", "improved")
@@ -48,32 +49,11 @@ class MMXUScenario(Scenario):
         if not file.is_file():
             raise DataError(f"task {context.task_name}: data file {file} does not exist")
         root = file.parent / self.image_root
-        with file.open(encoding="utf-8") as handle:
-            for line in json_lines(handle):
-                where = f"{file}, line {line.number}"
-                if line.error is not None or not isinstance(line.value, dict):
-                    yield BadSample(
-                        f"line{line.number}", f"{where}: {line.error or 'expected a JSON object'}"
-                    )
-                    continue
-                sample_id = str(line.value.get("id", f"line{line.number}"))
-                try:
-                    yield self._sample(sample_id, line.value, root, where)
-                except SampleError as error:
-                    yield BadSample(sample_id, error.reason)
+        yield from object_lines(file, lambda sample_id, row, where: self._sample(sample_id, row, root, where))
 
     def _image(self, sample_id: str, path: Any, root: Path, where: str) -> ImageRef:
-        if not isinstance(path, str) or not path:
-            raise SampleError(sample_id, f"{where}: image path {path!r} is not a path")
-        relative = PurePosixPath(path)
-        if relative.is_absolute() or ".." in relative.parts:
-            raise SampleError(sample_id, f"{where}: image path {path!r} must be relative to {root}")
-        image = FileImage(root / relative)
-        problem = file_problem(image.path)
-        if problem is None:
-            return image
-        hint = f"{problem}; MIMIC-CXR-JPG (PhysioNet) images go under {root} (link its files/ folder there)"
-        return AbsentImage(path, hint)
+        note = f"; MIMIC-CXR-JPG (PhysioNet) images go under {root} (link its files/ folder there)"
+        return confined_image(sample_id, path, root, where, note)
 
     def _sample(self, sample_id: str, row: dict[str, Any], root: Path, where: str) -> Sample:
         options = row.get("options")
