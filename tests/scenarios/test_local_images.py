@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from mmlens.core.media import AbsentImage, FileImage
 from mmlens.core.errors import SampleError
+from mmlens.core.media import AbsentImage, FileImage
 from mmlens.scenarios.local_images import ImageNotFound, LocalImages, confined_image
 
 
