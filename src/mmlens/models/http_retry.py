@@ -12,6 +12,7 @@ import asyncio
 import random
 import time
 from collections import deque
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 
 
@@ -76,7 +77,6 @@ class AdaptiveConcurrency:
         return max(self.minimum, int(self.limit))
 
     async def acquire(self) -> int:
-        loop = asyncio.get_running_loop()
         while True:
             delay = self._paused_until - time.monotonic()
             if delay > 0:
@@ -86,16 +86,7 @@ class AdaptiveConcurrency:
                 self.in_flight += 1
                 self.max_in_flight = max(self.max_in_flight, self.in_flight)
                 return self._epoch
-            waiter: asyncio.Future[None] = loop.create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            except asyncio.CancelledError:
-                if waiter.done() and not waiter.cancelled():
-                    self._wake()  # woken but cancelled before running: hand the slot on
-                elif waiter in self._waiters:
-                    self._waiters.remove(waiter)
-                raise
+            await wait_in_line(self._waiters, self._wake)
 
     def release(self) -> None:
         self.in_flight -= 1
@@ -125,3 +116,18 @@ class AdaptiveConcurrency:
             if not waiter.done():
                 waiter.set_result(None)
                 free -= 1
+
+
+async def wait_in_line(waiters: deque[asyncio.Future[None]], wake: Callable[[], None]) -> None:
+    """Waits in ``waiters`` until ``wake`` resolves this waiter (it pops waiters from the left). A
+    waiter woken but cancelled before it ran hands its slot on, so no slot is lost to a cancel."""
+    waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    waiters.append(waiter)
+    try:
+        await waiter
+    except asyncio.CancelledError:
+        if waiter.done() and not waiter.cancelled():
+            wake()
+        elif waiter in waiters:
+            waiters.remove(waiter)
+        raise

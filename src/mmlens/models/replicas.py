@@ -31,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from mmlens.core.secrets import mask_url
-from mmlens.models.http_retry import AdaptiveConcurrency
+from mmlens.models.http_retry import AdaptiveConcurrency, wait_in_line
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +123,6 @@ class ReplicaPool:
 
     async def acquire(self, avoid: Iterable[Replica] = ()) -> Lease:
         """A slot on the healthy replica with the most room, outside ``avoid`` while one is healthy."""
-        loop = asyncio.get_running_loop()
         avoided = set(map(id, avoid))
         while True:
             candidates = self.healthy
@@ -143,16 +142,7 @@ class ReplicaPool:
             if all(until > time.monotonic() for until in paused):
                 await asyncio.sleep(max(0.0, min(paused) - time.monotonic()))
                 continue
-            waiter: asyncio.Future[None] = loop.create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            except asyncio.CancelledError:
-                if waiter.done() and not waiter.cancelled():
-                    self._wake()  # woken but cancelled before running: hand the slot on
-                elif waiter in self._waiters:
-                    self._waiters.remove(waiter)
-                raise
+            await wait_in_line(self._waiters, self._wake)
 
     def release(self, lease: Lease) -> None:
         lease.replica.limiter.in_flight -= 1
