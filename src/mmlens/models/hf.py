@@ -48,13 +48,22 @@ Embeddings (``embed`` requests), by the ``embedding`` option:
 - ``auto`` (default): ``dual_encoder`` when the config is neither image-text-to-text nor a causal
   LM but a zero-shot image classification (CLIP/SigLIP-like) model, ``last_token`` otherwise.
 
-Rewards (``reward`` requests): a text sequence-classification model with one label (a reward
-model: ``architectures`` names a ``...ForSequenceClassification``, or ``kind=reward``) is loaded
-with ``AutoModelForSequenceClassification``; the request's messages are chat-formatted (with the
-generation prompt only when the last message is not the assistant's) and the head's logit is the
-reward. Each request runs unpadded on its own, so that the classification head reads the row's
-true last token whatever the padding token is. Such a model answers reward requests only; images
-are refused (a multimodal reward model needs its own head).
+Rewards (``reward`` requests), from one of two kinds of reward model:
+
+- a sequence-classification model with one label (``architectures`` names a
+  ``...ForSequenceClassification``, or ``kind=reward``), loaded with
+  ``AutoModelForSequenceClassification``: the head's logit is the reward. A text model's (Qwen2,
+  Llama, ...) requests are text only (``drop_images=true`` strips the media); one of an image-text
+  family (``Gemma3ForSequenceClassification``) gets the model's processor and reads the images.
+- an image-text model with ``kind=reward`` and a scalar head in ``reward_head.safetensors`` beside
+  its weights (``hf_reward_head``: MM-RLHF's dense-tanh-out_proj ``RewardHead``, or a linear
+  ``score``): the head applied to the final hidden state (after the final norm) of the last token,
+  as MM-RLHF's ``rm_forward`` reads it.
+
+The request's messages are chat-formatted (with the generation prompt only when the last message is
+not the assistant's) and encoded with their images as for generation. Each request runs unpadded on
+its own, so that the head reads the row's true last token whatever the padding token is. A reward
+model answers reward requests only.
 """
 
 from __future__ import annotations
@@ -81,6 +90,8 @@ from mmlens.models.hf_media import ChatInput, MediaSettings, to_chat
 if TYPE_CHECKING:
     import torch
     from PIL import Image as PILImage
+
+    from mmlens.models.hf_reward_head import RewardHead
 
 Kind = Literal["auto", "image-text", "text", "reward"]
 EmbeddingMode = Literal["auto", "last_token", "dual_encoder"]
@@ -128,6 +139,7 @@ class _Loaded:
     supports_logits_to_keep: bool
     embedding: Literal["last_token", "dual_encoder"] = "last_token"
     reward_model: bool = False
+    reward_head: RewardHead | None = None  # an image-text model's scalar head (kind=reward)
 
 
 @dataclass
@@ -259,7 +271,9 @@ class HFModel(Model):
         for batch in self._batches(by_kind["embed"], embed_group):
             self._run_safely(self._with_images(batch, emit), lambda items: embed_batch(loaded, items), emit)
         for item in by_kind["reward"]:
-            self._run_safely([item], lambda items: _reward_batch(loaded, items), emit)
+            self._run_safely(
+                self._with_images([item], emit), lambda items: _reward_batch(loaded, items), emit
+            )
 
     @staticmethod
     def _with_images(batch: list[_Item], emit: Emit) -> list[_Item]:
@@ -301,13 +315,19 @@ class HFModel(Model):
         if not loaded.reward_model:
             raise MmlensError(
                 f"hf model {self.name!r} ({loaded.model_type}) is not a reward model: a reward request needs "
-                "a sequence-classification model with one label (kind=reward)"
+                "a sequence-classification model with one label, or an image-text model with a "
+                "reward_head.safetensors (kind=reward)"
             )
         if request.kind != "reward":
             raise MmlensError(f"hf model {self.name!r} is a reward model: it answers reward requests only")
-        chat = to_chat(request.messages, self._media_settings(loaded))
-        if chat.media:
-            raise DataError("the hf reward model reads text only; this request has images or video")
+        try:
+            chat = to_chat(request.messages, self._media_settings(loaded))
+        except DataError:
+            raise DataError(
+                f"the hf reward model {self.name!r} ({loaded.model_type}) reads text only and this request "
+                "has images or video: set drop_images=true to score without them, or use a multimodal reward "
+                "model (an image-text model with reward_head.safetensors, kind=reward)"
+            ) from None
         add_generation_prompt = not request.messages or request.messages[-1].role != "assistant"
         prompt = loaded.processor.apply_chat_template(
             chat.messages, add_generation_prompt=add_generation_prompt, tokenize=False
@@ -601,22 +621,33 @@ def _embed_batch(loaded: _Loaded, items: list[_Item]) -> list[Response]:
 
 
 def _reward_batch(loaded: _Loaded, items: list[_Item]) -> list[Response]:
-    """The reward head's logit for each request, run unpadded one at a time."""
+    """Each request's reward, run unpadded one at a time: a sequence-classification model's logit,
+    or an image-text model's reward head on the last token's final hidden state."""
     import torch
 
     responses = []
     for item in items:
-        encoded = loaded.tokenizer(
-            item.prompt, return_tensors="pt", add_special_tokens=item.add_special_tokens
-        )
+        if loaded.text_only:
+            encoded = loaded.tokenizer(
+                item.prompt, return_tensors="pt", add_special_tokens=item.add_special_tokens
+            )
+        else:
+            encoded = _encode(loaded, [item], "right")  # one row: nothing is padded
         length = int(encoded["input_ids"].shape[1])
         if loaded.context_limit is not None and length > loaded.context_limit:
             raise DataError(
                 f"the reward prompt has {length} tokens, more than the model's {loaded.context_limit}"
             )
-        with torch.inference_mode():
-            logits = loaded.model(**_model_inputs(loaded, encoded), use_cache=False).logits
-        responses.append(Response(reward=float(logits[0, 0].float()), usage={"prompt_tokens": length}))
+        inputs = _model_inputs(loaded, encoded)
+        if loaded.reward_head is not None:
+            # MM-RLHF rm_forward: rm_head(hidden_states[-1]) read at the last position (llava_qwen.py:120-131)
+            hidden = _last_hidden_state(loaded, inputs)[0, -1]
+            with torch.inference_mode():
+                reward = loaded.reward_head(hidden)[0]
+        else:
+            with torch.inference_mode():
+                reward = loaded.model(**inputs, use_cache=False).logits[0, 0]
+        responses.append(Response(reward=float(reward.float()), usage={"prompt_tokens": length}))
     return responses
 
 
@@ -896,8 +927,22 @@ def is_reward_config(config: Any, args: HFArgs) -> bool:
     """A sequence-classification model with one label (``kind=reward``, or what ``auto`` reads)."""
     if args.kind == "reward":
         return True
+    return args.kind == "auto" and _is_sequence_classification(config)
+
+
+def _is_sequence_classification(config: Any) -> bool:
     architectures = getattr(config, "architectures", None) or []
-    return args.kind == "auto" and any(str(a).endswith("ForSequenceClassification") for a in architectures)
+    return any(str(a).endswith("ForSequenceClassification") for a in architectures)
+
+
+def is_head_reward_config(config: Any, args: HFArgs) -> bool:
+    """``kind=reward`` on an image-text model that is not a sequence classifier: the VLM plus its
+    ``reward_head.safetensors`` (``hf_reward_head``)."""
+    return (
+        args.kind == "reward"
+        and not _is_sequence_classification(config)
+        and detect_kind(config) == "image-text"
+    )
 
 
 def _load_reward(
@@ -905,26 +950,31 @@ def _load_reward(
 ) -> _Loaded:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    from mmlens.models.hf_hooks import load_processor
+
     if getattr(config, "num_labels", 1) != 1:
         raise ConfigError(
             f"hf model {name!r}: a reward model has one label; this one has {config.num_labels}"
         )
     try:
         model: Any = AutoModelForSequenceClassification.from_pretrained(name, **model_kwargs)
-        tokenizer = AutoTokenizer.from_pretrained(name, **hub_kwargs)
-    except (OSError, ValueError, ImportError, KeyError, RuntimeError) as error:
+        # an image-text family's classifier (Gemma 3) reads images through the model's processor
+        image_text = detect_kind(config) == "image-text"
+        processor = load_processor(name, **hub_kwargs) if image_text else None
+        tokenizer = processor.tokenizer if image_text else AutoTokenizer.from_pretrained(name, **hub_kwargs)
+    except (OSError, ValueError, ImportError, KeyError, RuntimeError, TypeError) as error:
         raise ConfigError(f"hf model {name!r}: cannot load it as a reward model: {one_line(error)}") from None
     if not args.device_map:
         model.to(resolve_device(args.device))
     model.eval()
-    if getattr(tokenizer, "chat_template", None) is None:
+    if getattr(processor or tokenizer, "chat_template", None) is None:
         raise ConfigError(f"hf model {name!r} has no chat template; mmlens sends chat messages")
     text_config = config.get_text_config()
     return _Loaded(
         model=model,
-        processor=tokenizer,
+        processor=processor or tokenizer,
         tokenizer=tokenizer,
-        text_only=True,
+        text_only=not image_text,
         model_type=config.model_type,
         context_limit=getattr(text_config, "max_position_embeddings", None),
         stop_token_ids=frozenset(),
@@ -993,11 +1043,12 @@ def _load(name: str, args: HFArgs) -> _Loaded:
         model_kwargs["attn_implementation"] = args.attn_implementation
     if args.device_map:
         model_kwargs["device_map"] = args.device_map
-    if is_reward_config(config, args):
+    head_reward = is_head_reward_config(config, args)
+    if is_reward_config(config, args) and not head_reward:
         return _load_reward(name, config, args, hub_kwargs, model_kwargs)
     if embedding_mode(config, args) == "dual_encoder":
         return _load_dual_encoder(name, config, args, hub_kwargs, model_kwargs)
-    kind = detect_kind(config) if args.kind == "auto" else args.kind
+    kind = "image-text" if head_reward else detect_kind(config) if args.kind == "auto" else args.kind
     if kind is None:
         raise ConfigError(
             f"hf model {name!r}: model type {config.model_type!r} is neither image-text-to-text nor a causal "
@@ -1041,6 +1092,11 @@ def _load(name: str, args: HFArgs) -> _Loaded:
     stop_ids = {tokenizer.pad_token_id, tokenizer.eos_token_id, *_as_list(generation_config.eos_token_id)}
     text_config = config.get_text_config()
     forward_parameters = inspect.signature(model.forward).parameters
+    reward_head = None
+    if head_reward:
+        from mmlens.models.hf_reward_head import load_reward_head
+
+        reward_head = load_reward_head(name, args.revision, model)
     return _Loaded(
         model=model,
         processor=processor,
@@ -1050,6 +1106,8 @@ def _load(name: str, args: HFArgs) -> _Loaded:
         context_limit=getattr(text_config, "max_position_embeddings", None),
         stop_token_ids=frozenset(i for i in stop_ids if i is not None),
         supports_logits_to_keep="logits_to_keep" in forward_parameters,
+        reward_model=head_reward,
+        reward_head=reward_head,
     )
 
 
