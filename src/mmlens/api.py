@@ -196,12 +196,13 @@ def plan(
     model_args: str | None = None,
     seed: int = 0,
     transforms: list[str | dict[str, Any]] | None = None,
+    generation: GenerationOverrides | None = None,
 ) -> PlanResult:
     """The requests a run would send first, without any model (nothing is loaded or sent).
 
     Later rounds (a dialogue's next turn, a judge's call) depend on the model's answers and are
     not listed; ``later_rounds`` says whether the task has any."""
-    task_obj = load_task(task, include, profile, transforms)
+    task_obj = load_task(task, include, profile, transforms, generation)
     if model is not None:
         resolve_model_spec(model, model_args)  # validated, never loaded
     label = model.label if isinstance(model, Model | ModelSpec) else model

@@ -16,6 +16,7 @@ from typing import Any
 from mmlens.api import plan
 from mmlens.cli.parser import add_model_options, add_task_options, transform_options
 from mmlens.cli.registry import command
+from mmlens.cli.run_config import add_video_options, overrides_from_options, video_from_args
 from mmlens.core.errors import MmlensError
 
 DIGEST_SHOWN = 8  # hex digits of a media digest shown in the text rendering
@@ -29,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="the seed of run --seed (default 0)")
     parser.add_argument("--json", action="store_true", help="print the plan as JSON instead of text")
     parser.add_argument("--output", metavar="FILE", help="write the plan as JSON to FILE")
+    add_video_options(parser)
 
 
 @command("plan", "show the requests a run would send (no model is called)", add_arguments)
@@ -43,6 +45,7 @@ def plan_command(args: argparse.Namespace) -> int:
         model_args=args.model_args,
         seed=args.seed,
         transforms=transform_options(args) or None,
+        generation=overrides_from_options(**video_from_args(args)) or None,
     ).to_dict()
     if args.output:
         write_plan(Path(args.output), planned)

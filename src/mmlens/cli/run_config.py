@@ -33,6 +33,7 @@ from mmlens.core.results import RunConfigProvenance
 from mmlens.core.select import selection_spec
 from mmlens.core.suites import SUITE_PREFIX, SuiteTask, expand_task_settings, load_suites
 from mmlens.core.task import YAML_LOADER, Task, TaskCatalog, yaml_error_line
+from mmlens.media.instruction import FRAME_OPTIONS
 from mmlens.models.base import (
     ModelSpec,
     _split_top_level,
@@ -66,6 +67,10 @@ class GenerationConfig(_Strict):
     temperature: float | None = Field(default=None, ge=0.0)
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
     system_prompt: str | None = None
+    video_frames: int | None = Field(default=None, ge=0)  # --video-frames ... (mmlens.media.instruction)
+    video_sampling: str | None = None
+    video_fps: float | None = Field(default=None, gt=0.0)
+    video_decoder: str | None = None
     args: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -164,6 +169,32 @@ def add_generation_options(parser: argparse.ArgumentParser) -> None:
         help="more settings: a field of the task's inferencer (stop, seed, ...) or a chat-template "
         "argument (enable_thinking=false); values are JSON where they parse as JSON; repeatable",
     )
+    add_video_options(parser)
+
+
+def add_video_options(parser: argparse.ArgumentParser) -> None:
+    """--video-frames, --video-sampling, --video-fps, --video-decoder: the frame settings of the
+    video tasks' instructions (mmlens.media.instruction), as a task file sets them."""
+    group = parser.add_argument_group(
+        "video frame overrides (video tasks only; in every request's key, as the task file's settings)"
+    )
+    group.add_argument(
+        "--video-frames", type=int, metavar="N", help="frames per video (rule fps: at most N; 0: no cap)"
+    )
+    group.add_argument(
+        "--video-sampling",
+        metavar="RULE",
+        help="which frames: videomme (segment middles), linspace (lmms-eval), vlmevalkit, fps",
+    )
+    group.add_argument("--video-fps", type=float, metavar="R", help="frames per second (rule fps)")
+    group.add_argument("--video-decoder", metavar="NAME", help="pyav, decord or torchcodec (where installed)")
+
+
+def video_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The --video-* options given (GenerationOverrides fields), for GenerationOverrides."""
+    return {
+        field: getattr(args, field, None) for field in FRAME_OPTIONS if getattr(args, field, None) is not None
+    }
 
 
 def generation_from_args(args: argparse.Namespace) -> GenerationOverrides:
@@ -176,14 +207,20 @@ def generation_from_args(args: argparse.Namespace) -> GenerationOverrides:
             if not equals or not key.strip():
                 raise ConfigError(f"--gen-args: expected key=value, got {item.strip()!r}")
             gen_args[key.strip()] = _json_or_text(value.strip())
+    return overrides_from_options(
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        system_prompt=args.system_prompt,
+        args=gen_args,
+        **video_from_args(args),
+    )
+
+
+def overrides_from_options(**fields: Any) -> GenerationOverrides:
+    """GenerationOverrides of the options' values; a bad value is one error naming its option."""
     try:
-        return GenerationOverrides(
-            max_new_tokens=args.max_new_tokens,
-            temperature=args.temperature,
-            top_p=args.top_p,
-            system_prompt=args.system_prompt,
-            args=gen_args,
-        )
+        return GenerationOverrides(**fields)
     except ValidationError as error:
         problem = error.errors()[0]
         option = "--" + str(problem["loc"][0]).replace("_", "-")

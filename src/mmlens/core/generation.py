@@ -9,7 +9,9 @@ task's inferencer sets that field (``max_new_tokens``, ``stop``, ``seed``, ``ans
 ...); any other key is a chat-template keyword argument (``enable_thinking=false``), passed to the
 backend with each generation request (``hf``: ``apply_chat_template``; ``openai``: the request's
 ``chat_template_kwargs``, as vLLM and SGLang read it). A setting the task's inferencer does not have
-(a temperature on a likelihood ranking) is one error naming the option."""
+(a temperature on a likelihood ranking) is one error naming the option. ``--video-frames``,
+``--video-sampling``, ``--video-fps`` and ``--video-decoder`` set a video task's frame settings
+(mmlens.media.instruction.with_frame_options); tasks without video are left as they are."""
 
 from __future__ import annotations
 
@@ -37,6 +39,11 @@ class GenerationOverrides(BaseModel):
     temperature: float | None = Field(default=None, ge=0.0)
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
     system_prompt: str | None = None
+    # --video-frames, ...: the frame settings of a video task's instruction (mmlens.media.instruction)
+    video_frames: int | None = Field(default=None, ge=0)
+    video_sampling: str | None = None
+    video_fps: float | None = Field(default=None, gt=0.0)
+    video_decoder: str | None = None
     # --gen-args: inferencer fields, or chat-template keyword arguments
     args: dict[str, Any] = Field(default_factory=dict)
 
@@ -109,6 +116,10 @@ class GenerationOverrides(BaseModel):
         return updates
 
     def _instruction(self, task_name: str, instruction: parts.Instruction, kind: str) -> parts.Instruction:
+        from mmlens.media.instruction import FRAME_OPTIONS, with_frame_options
+
+        frames = {option: getattr(self, option) for option in FRAME_OPTIONS}
+        instruction = with_frame_options(task_name, instruction, frames)
         if self.system_prompt is None:
             return instruction
         cls = type(instruction)

@@ -1,11 +1,23 @@
-"""The frame settings every video task's instruction shares."""
+"""The frame settings every video task's instruction shares, and the run options that change them."""
 
 from __future__ import annotations
 
-from pydantic import model_validator
+from typing import Any
 
+from pydantic import ValidationError, model_validator
+
+from mmlens.core.errors import ConfigError
 from mmlens.core.parts import Instruction
 from mmlens.media.sampling import FrameSampling
+
+# The run options (--video-frames, ...; a run config's generation: video_frames) and the
+# VideoInstruction field each sets.
+FRAME_OPTIONS = {
+    "video_frames": "frames",
+    "video_sampling": "sampling",
+    "video_fps": "fps",
+    "video_decoder": "decoder",
+}
 
 
 class VideoInstruction(Instruction):
@@ -25,3 +37,23 @@ class VideoInstruction(Instruction):
 
     def frame_sampling(self) -> FrameSampling:
         return FrameSampling(self.sampling, self.frames, self.fps, self.decoder)
+
+
+def with_frame_options(task_name: str, instruction: Instruction, options: dict[str, Any]) -> Instruction:
+    """``instruction`` with the run's frame options (``video_frames``, ``video_sampling``,
+    ``video_fps``, ``video_decoder``; None: the task's own) set on its fields, as a validated copy:
+    the same as setting them in the task file, so a value equal to the task's gives the same
+    requests and another value other requests. An instruction that shows no video is returned as
+    it is (a run of image and video tasks changes only the video ones)."""
+    updates = {FRAME_OPTIONS[key]: value for key, value in options.items() if value is not None}
+    if not updates or not isinstance(instruction, VideoInstruction):
+        return instruction
+    values = {name: getattr(instruction, name) for name in type(instruction).model_fields}
+    try:
+        return type(instruction).model_validate({**values, **updates})
+    except (ValidationError, ConfigError) as error:
+        option = " ".join(
+            f"--{key.replace('_', '-')} {value}" for key, value in options.items() if value is not None
+        )
+        problem = str(error) if isinstance(error, ConfigError) else error.errors()[0]["msg"]
+        raise ConfigError(f"{option}: task {task_name}: {problem}") from None

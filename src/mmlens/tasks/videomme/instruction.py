@@ -17,9 +17,10 @@ from pydantic import model_validator
 from mmlens.core.errors import DataError, SampleError
 from mmlens.core.media import AbsentVideo
 from mmlens.core.messages import Message, TextPart, VideoPart
-from mmlens.core.parts import Instruction, instructions
+from mmlens.core.parts import instructions
 from mmlens.core.sample import Sample
-from mmlens.media.sampling import FrameSampling, plan_frames
+from mmlens.media.instruction import VideoInstruction
+from mmlens.media.sampling import plan_frames
 from mmlens.media.subtitles import SubtitleSelection
 
 PROMPT = (
@@ -31,7 +32,7 @@ SUBTITLES_BLOCK = "This video's subtitles are listed below:\n{subtitles}\n"
 
 
 @instructions.register("videomme")
-class VideoMMEInstruction(Instruction):
+class VideoMMEInstruction(VideoInstruction):
     """Fields: ``template`` ({question}, {options}); ``subtitles`` (attach them) and
     ``subtitles_template`` ({subtitles}); frames: ``frames``, ``sampling`` (videomme, linspace,
     vlmevalkit, fps), ``fps``, ``decoder``; ``subtitle_rule`` (videomme, lmms_eval) and
@@ -41,21 +42,14 @@ class VideoMMEInstruction(Instruction):
     template_with_subtitles: str | None = None  # where the prompt itself changes (lmms-eval)
     subtitles: bool = False
     subtitles_template: str = SUBTITLES_BLOCK
-    frames: int = 32
     sampling: str = "videomme"
-    fps: float | None = None
-    decoder: str = "pyav"
     subtitle_rule: str = "videomme"
     subtitle_frames: int = 0
 
     @model_validator(mode="after")
-    def _check(self) -> VideoMMEInstruction:
-        self.frame_sampling()
+    def _check_subtitles(self) -> VideoMMEInstruction:
         SubtitleSelection(self.subtitle_rule, self.subtitle_frames)
         return self
-
-    def frame_sampling(self) -> FrameSampling:
-        return FrameSampling(self.sampling, self.frames, self.fps, self.decoder)
 
     def subtitle_lines(self, sample: Sample, video: VideoPart) -> list[str]:
         if isinstance(video.video, AbsentVideo):
