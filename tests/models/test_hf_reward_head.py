@@ -180,3 +180,51 @@ def test_extract_the_official_head(tmp_path: Path, vlm_rewards: dict[str, Path])
     (official / "model.safetensors.index.json").unlink()
     with pytest.raises(ConfigError, match="no rm_head.. tensors"):
         extract_official_head(official, tmp_path / "again")
+
+
+def build_gemma3_classifier(out_dir: Path) -> Path:
+    """A tiny Gemma3ForSequenceClassification (one label) with Gemma 3's processor."""
+    import torch
+    from transformers import AutoConfig, Gemma3ForSequenceClassification
+
+    from tests.fixtures.tiny_models import _sharpen, build_tiny_model
+
+    build_tiny_model("gemma3", out_dir)
+    config = AutoConfig.from_pretrained(out_dir)
+    config.num_labels = 1
+    torch.manual_seed(2)
+    model = Gemma3ForSequenceClassification(config)
+    _sharpen(model)  # as the tiny builders do: Gemma 3's zero-initialised image projection gets values
+    for weights in out_dir.glob("model*.safetensors"):
+        weights.unlink()
+    model.save_pretrained(out_dir)
+    return out_dir
+
+
+def test_an_image_text_sequence_classifier_reads_the_images(tmp_path: Path) -> None:
+    """Gemma3ForSequenceClassification (``architectures``, no kind needed): the processor's inputs,
+    images included, and the classifier's logit, as transformers computes it."""
+    import torch
+    from transformers import AutoProcessor, Gemma3ForSequenceClassification
+
+    folder = build_gemma3_classifier(tmp_path / "gemma3-rm")
+    model = build_model(ModelSpec(backend="hf", name=str(folder), args={"dtype": "float32"}))
+    assert isinstance(model, HFModel)
+    first, other, blind = run(
+        model, [reward_request(0, CRITIQUE), reward_request(1, CRITIQUE), reward_request(None, CRITIQUE)]
+    )
+    direct_model = Gemma3ForSequenceClassification.from_pretrained(folder, dtype=torch.float32).eval()
+    processor = AutoProcessor.from_pretrained(folder)
+    messages = [
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": QUESTION}]},
+        {"role": "assistant", "content": [{"type": "text", "text": CRITIQUE}]},
+    ]
+    prompt = processor.apply_chat_template(messages, tokenize=False)
+    inputs = processor(
+        text=[prompt], images=[[IMAGES[0].pil()]], return_tensors="pt", add_special_tokens=False
+    )
+    with torch.inference_mode():
+        expected = float(direct_model(**inputs).logits[0, 0])
+    assert first.error is None and first.reward == pytest.approx(expected, abs=1e-5)
+    assert other.reward is not None and blind.reward is not None
+    assert abs(other.reward - first.reward) > 1e-4 and abs(blind.reward - first.reward) > 1e-4
