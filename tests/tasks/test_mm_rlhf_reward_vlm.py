@@ -102,3 +102,45 @@ def test_mmlens_run_with_a_multimodal_reward_model(tmp_path: Path, reward_vlm: P
             assert after == before  # the video did not change (and its rewards come from the store)
         else:
             assert all(abs(a - b) > 1e-4 for a, b in zip(after, before, strict=True)), sample_id
+
+
+@pytest.mark.parametrize("profile", [None, "reference_critic", "no_critic"])
+def test_a_system_prompt_goes_first(tmp_path: Path, profile: str | None) -> None:
+    """--system-prompt (the official qwen_1_5 conversation's "You are a helpful assistant.") reaches
+    every request, ahead of the user turn; without it the requests are unchanged."""
+    from mmlens import api
+    from mmlens.core.generation import GenerationOverrides
+
+    data = build_rewardbench(tmp_path / "rb")
+    system = GenerationOverrides(system_prompt="You are a helpful assistant.")
+    with_system = api.plan("mm_rlhf_rewardbench", data=data, profile=profile, generation=system).to_dict()
+    plain = api.plan("mm_rlhf_rewardbench", data=data, profile=profile).to_dict()
+    for request, bare in zip(
+        with_system["samples"][0]["requests"], plain["samples"][0]["requests"], strict=True
+    ):
+        roles = [message["role"] for message in request["messages"]]
+        assert (
+            roles[0] == "system"
+            and request["messages"][0]["content"][0]["text"] == "You are a helpful assistant."
+        )
+        assert request["messages"][1:] == bare["messages"] and "system" not in [
+            m["role"] for m in bare["messages"]
+        ]
+
+
+def test_an_empty_reason_is_no_assistant_turn(tmp_path: Path) -> None:
+    """conversation.py:88-94 renders a falsy message as the bare generation prompt: so does an empty
+    (or missing) reason here, as the no_critic request."""
+    from mmlens import api
+
+    data = build_rewardbench(tmp_path / "rb")
+    file = data / "mm_reward_bench.jsonl"
+    lines = [json.loads(line) for line in file.read_text().splitlines()]
+    lines[0]["chosen_reason"] = ""
+    del lines[0]["rejected_reason"]
+    file.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    reference = api.plan("mm_rlhf_rewardbench", data=data, profile="reference_critic").to_dict()
+    bare = api.plan("mm_rlhf_rewardbench", data=data, profile="no_critic").to_dict()
+    assert reference["samples"][0]["requests"] == bare["samples"][0]["requests"]
+    roles = [m["role"] for m in reference["samples"][1]["requests"][0]["messages"]]
+    assert roles == ["user", "assistant"]

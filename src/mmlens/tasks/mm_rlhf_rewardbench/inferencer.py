@@ -10,6 +10,8 @@ official ``<image>\\n`` prefix). The reward request is that user turn plus, by `
 - ``reference`` (``--use_gt_critic``): the line's ``chosen_reason`` / ``rejected_reason``;
 - ``none`` (``--wo_critic``): no assistant turn (the prompt ends with the generation prompt).
 
+A system turn from the instruction (``--system-prompt``) goes first in every request.
+
 ``--num_critic`` > 1 (the mean reward over several critiques) is not offered: one critique.
 Predictions made elsewhere (``mmlens score``): ``{"id": "<id>/<k>", "rewards": [chosen,
 rejected]}``; or ``"response"``: ``"chosen"``, ``"rejected"`` or ``"tie"``, a preference decided
@@ -50,6 +52,13 @@ def media_details(sample: Sample) -> dict[str, object]:
     return {"image": sample.metadata.get("image"), "video": sample.metadata.get("video")}
 
 
+def with_critique(turn: tuple[Message, ...], critique: str) -> tuple[Message, ...]:
+    """The conversation with the critique as the assistant's turn. An empty critique is no turn: the
+    official ``conv.append_message(roles[1], critic)`` renders a falsy message as the bare generation
+    prompt (``conversation.py:88-94``: ``if message: ... else: ret += role + "\\n"``)."""
+    return (*turn, Message.assistant(critique)) if critique else turn
+
+
 @inferencers.register("reward_pair")
 class RewardPair(Inferencer):
     """Fields: critic (generated, reference, none), critic_max_new_tokens (4096)."""
@@ -65,16 +74,19 @@ class RewardPair(Inferencer):
         return Message("user", (*media, TextPart(text)))
 
     def plan(self, sample: Sample, messages: list[Message]) -> list[Request]:
-        turns = [self.user_turn(sample, sample.metadata[name]) for name in ANSWERS]
+        # --system-prompt: the instruction's system turn goes first (the official qwen_1_5 conversation
+        # has "You are a helpful assistant."; a chat template without a default system turn needs it)
+        system = tuple(message for message in messages if message.role == "system")
+        turns = [(*system, self.user_turn(sample, sample.metadata[name])) for name in ANSWERS]
         if self.critic == "generated":
             settings = GenerationSettings(max_new_tokens=self.critic_max_new_tokens, temperature=0.0)
-            return [Request("generate", (turn,), settings) for turn in turns]
+            return [Request("generate", turn, settings) for turn in turns]
         if self.critic == "reference":
             return [
-                Request("reward", (turn, Message.assistant(str(sample.metadata.get(REASONS[name]) or ""))))
+                Request("reward", with_critique(turn, str(sample.metadata.get(REASONS[name]) or "")))
                 for turn, name in zip(turns, ANSWERS, strict=True)
             ]
-        return [Request("reward", (turn,)) for turn in turns]
+        return [Request("reward", turn) for turn in turns]
 
     def rounds(self, sample: Sample, messages: list[Message]) -> Rounds[Prediction]:
         requests = self.plan(sample, messages)
@@ -88,7 +100,7 @@ class RewardPair(Inferencer):
                 return Prediction(text=None, error=failed, details=media_details(sample))
             critiques = [(r.text or "").strip() for r in responses]
             requests = [
-                Request("reward", (request.messages[0], Message.assistant(critique)))
+                Request("reward", with_critique(request.messages, critique))
                 for request, critique in zip(requests, critiques, strict=True)
             ]
             responses = yield requests
