@@ -57,9 +57,9 @@ class HumanLabels:
     def for_pair(self, uniq_id: str, first: str, second: str, model_pair: str) -> dict[str, str | float]:
         """The pair's labels, in its own order (a pair labelled the other way round is mirrored)."""
         labels = dict(self.by_key.get(("name", uniq_id, model_pair), {}))
-        labels.update(self.by_key.get(("ids", uniq_id, first, second), {}))
-        for rubric, value in self.by_key.get(("ids", uniq_id, second, first), {}).items():
-            labels.setdefault(rubric, MIRRORED[str(value)])
+        stored = self.by_key.get(("ids", uniq_id, *sorted((first, second))), {})
+        flip = first > second  # pairs by response_ids are kept in sorted order (see ``read_labels``)
+        labels.update({rubric: MIRRORED[str(v)] if flip else v for rubric, v in stored.items()})
         return labels
 
     def for_response(self, uniq_id: str, response_id: str, model_name: str) -> dict[str, str | float]:
@@ -103,6 +103,13 @@ def read_labels(path: Path, mode: Mode) -> HumanLabels:
     single = "choice" if mode == "pair" else "score"
     for where, row in read_rows(path, "human label file"):
         key = _key(mode, row, where)
+        reversed_pair = mode == "pair" and key[0] == "ids" and key[2] > key[3]
+        if reversed_pair:  # one key per pair whichever way round it is given: conflicts are seen
+            key = (key[0], key[1], key[3], key[2])
+
+        def oriented(value: str | float, flip: bool = reversed_pair) -> str | float:
+            return MIRRORED[str(value)] if flip else value
+
         found = 0
         if "rubric_name" in row:
             rubric = RUBRIC_NAMES.get(str(row["rubric_name"]))
@@ -111,12 +118,12 @@ def read_labels(path: Path, mode: Mode) -> HumanLabels:
                 raise DataError(f"{where}: rubric_name {row['rubric_name']!r} is not one of {known}")
             if single not in row:
                 raise DataError(f"{where}: a row with rubric_name needs {single!r}")
-            labels.add(key, rubric, _value(mode, row[single], single, where), where)
+            labels.add(key, rubric, oriented(_value(mode, row[single], single, where)), where)
             found += 1
         for rubric in ALL_RUBRICS:
             name = value_key(mode, rubric)
             if name in row and row[name] is not None:
-                labels.add(key, rubric, _value(mode, row[name], name, where), where)
+                labels.add(key, rubric, oriented(_value(mode, row[name], name, where)), where)
                 found += 1
         if not found:
             raise DataError(
