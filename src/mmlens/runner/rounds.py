@@ -28,6 +28,21 @@ T = TypeVar("T")
 Answer = Callable[[dict[str, Request]], dict[str, Response]]
 
 
+class Waiting(list):  # type: ignore[type-arg]
+    """What a flow yields for a round in which it waits for other flows (a pool of candidates that
+    one sample embeds while every query of the pool waits to be ranked against it): no requests,
+    answered by an empty list. Any other empty round is an error."""
+
+
+WAIT = Waiting()
+
+
+class SharedRequests(list):  # type: ignore[type-arg]
+    """Requests a flow sends on behalf of other flows (the candidates of a pool shared by many
+    queries): answered, de-duplicated and cached like any other, but not recorded as the sample's
+    own exchanges nor counted as its rounds."""
+
+
 @dataclass
 class RoundFailure:
     """A round in which a request failed: the sample ends there, as an error."""
@@ -130,6 +145,8 @@ class SampleFlow:
         except StopIteration as stop:
             self.pending, self.outcome = [], stop.value
             return
+        if isinstance(self.pending, Waiting | SharedRequests):
+            return  # not the sample's own round
         if not self.pending:
             raise SampleError(self.sample.id, "a round yielded no requests")
         self.round += 1
@@ -137,7 +154,7 @@ class SampleFlow:
             self.first_prompt = self.pending[0].canonical()["messages"]
 
     def record_exchanges(self, responses: list[Response], cached: set[str]) -> None:
-        if not self.keeps_exchanges:
+        if not self.keeps_exchanges or isinstance(self.pending, SharedRequests):
             return
         for request, key, response in zip(self.pending, self.keys, responses, strict=True):
             canonical = request.canonical()
@@ -218,7 +235,7 @@ def drive(
     ``first_unique``: the first round, already keyed (the caller looked it up to set aside samples
     with unreadable images). ``cached_keys`` collects the keys answered from the store.
     ``progress`` is told each round's samples and their keys (the answerer reports the answers)."""
-    rounds = planned = 0
+    rounds = planned = idle = 0
     cached = cached_keys if cached_keys is not None else set()
     unique = first_unique
     while True:
@@ -229,6 +246,11 @@ def drive(
             return rounds, planned
         if unique is None:
             unique = key_requests(active, fingerprints)
+        idle = idle + 1 if not unique else 0
+        if idle > 2:  # every flow waiting on the others, round after round: none would ever end
+            raise MmlensError(
+                f"samples {active[0].sample.id}, ...: every sample waits and none sends a request"
+            )
         if progress is not None:
             progress.start_round(rounds + 1, [item.keys for item in active])
         responses = answer(unique)

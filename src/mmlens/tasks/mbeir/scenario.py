@@ -6,15 +6,20 @@
 global ``cand_pool/global/mbeir_union_test_cand_pool.jsonl``, and the qrels
 ``qrels/test/mbeir_<name>_test_qrels.txt`` (``qid 0 did relevance task_id``; relevance > 0 is
 relevant). Image paths are relative to DIR. ``<name>`` is a dataset and task, e.g. ``mscoco_task0``.
-Sample id: the query's ``qid``.
+Sample id: the query's ``qid``. With ``query_instructions`` (the default), each query's text is
+prefixed with an instruction from ``instructions/query_instructions.tsv``, as UniIR's
+``MBEIRMainDataset`` does; texts are cleaned by UniIR's ``format_string``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterator
+import random
+import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from mmlens.core.errors import DataError
 from mmlens.core.parts import LoadContext, Scenario, scenarios
@@ -33,6 +38,70 @@ TASK_NAMES = {
     0: "qt->ci", 1: "qt->ct", 2: "qt->(ci,ct)", 3: "qi->ct", 4: "qi->ci",
     5: "qi->(ci,ct)", 6: "(qi,qt)->ct", 7: "(qi,qt)->ci", 8: "(qi,qt)->(ci,ct)",
 }  # fmt: skip
+
+
+def format_string(text: str | None) -> str:
+    """UniIR's ``format_string`` (``src/data/preprocessing/utils.py@98dc570``, line 110): strip,
+    drop carriage returns and surrounding double quotes, capitalise the first character, end with
+    a period unless it ends with ".", "?" or "!"."""
+    text = (text or "").replace("\r", "").strip().strip('"')
+    if text:
+        text = text[0].upper() + text[1:]
+        text = text + "." if text[-1] not in (".", "?", "!") else text
+    return text
+
+
+def read_instructions(path: Path) -> dict[str, list[str]]:
+    """UniIR's ``_load_query_instructions`` (``src/data/mbeir_dataset.py@98dc570``, line 75): the
+    header skipped, each row keyed ``"<dataset_id>, <query_modality>, <cand_modality>"`` (columns
+    4, 1, 2), its non-empty columns from the 5th on the instructions."""
+    if not path.is_file():
+        raise DataError(
+            f"{path} does not exist: M-BEIR's query instructions (instructions/query_instructions.tsv "
+            "of TIGER-Lab/M-BEIR); for queries without instructions use --profile no_instruction"
+        )
+    prompts: dict[str, list[str]] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines()[1:], 2):
+        parts = line.strip().split("\t")
+        if not line.strip():
+            continue
+        if len(parts) < 5:
+            raise DataError(
+                f"{path}, line {number}: expected query_modality, cand_modality, name, id, prompts"
+            )
+        prompts[f"{parts[3]}, {parts[0]}, {parts[1]}"] = [p for p in parts[4:] if p]
+    return prompts
+
+
+class CandidatePool(Sequence[tuple[str, str]]):
+    """One candidate pool file, shared by every query of it: ``(txt, img_path)`` per row as the file
+    writes them (the key of vectors made elsewhere); ``embedded_pair`` is what is embedded (the text
+    through ``format_string``, as UniIR's ``MBEIRCandidatePoolDataset``). Its ``str`` names the
+    file and its content digest, so the dataset fingerprint holds one line per query, not the pool."""
+
+    def __init__(self, path: Path, texts: list[str], images: list[str], modalities: list[str], digest: str):
+        self.origin = str(path)
+        self.texts, self.images, self.modalities, self.digest = texts, images, modalities, digest
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[str, str]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[tuple[str, str]]: ...
+    def __getitem__(self, index: int | slice) -> tuple[str, str] | list[tuple[str, str]]:
+        if isinstance(index, slice):
+            return list(zip(self.texts[index], self.images[index], strict=True))
+        return self.texts[index], self.images[index]
+
+    def embedded_pair(self, index: int) -> tuple[str, str]:
+        return format_string(self.texts[index]), self.images[index]
+
+    def __str__(self) -> str:
+        return f"{Path(self.origin).name} ({len(self)} candidates, sha256 {self.digest})"
+
+    __repr__ = __str__
 
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -66,12 +135,17 @@ def read_qrels(path: Path) -> dict[str, list[str]]:
 @scenarios.register("mbeir")
 class MBEIRScenario(Scenario):
     """Fields: ``datasets`` (default the 16 test sets), ``pool`` (``local``: each dataset's own
-    pool, the paper's M-BEIR_local; ``global``: the union pool), ``split`` (``test``)."""
+    pool, the paper's M-BEIR_local; ``global``: the union pool), ``split`` (``test``),
+    ``query_instructions`` (prefix UniIR's instruction to each query, for instruction-tuned
+    retrievers; off for zero-shot models), ``instruction_seed`` (the instruction drawn per query:
+    ``random.Random(f"{seed}:{qid}")``; 2023 is UniIR's config seed)."""
 
     id_scheme = 'the query\'s "qid", e.g. "9:1"'
     datasets: tuple[str, ...] = DATASETS
     pool: Literal["local", "global"] = "local"
     split: str = "test"
+    query_instructions: bool = True
+    instruction_seed: int = 2023
 
     def load(self, context: LoadContext) -> Iterator[Sample | BadSample]:
         if context.data_path is None:
@@ -79,7 +153,12 @@ class MBEIRScenario(Scenario):
                 f"task {context.task_name}: give --data DIR, the M-BEIR folder (query/, cand_pool/, qrels/)"
             )
         root = Path(context.data_path)
-        pools: dict[str, tuple[list[list[str]], dict[str, int]]] = {}
+        prompts = (
+            read_instructions(root / "instructions" / "query_instructions.tsv")
+            if self.query_instructions
+            else {}
+        )
+        pools: dict[str, tuple[CandidatePool, dict[str, int]]] = {}
         for name in self.datasets:
             pool_name = name if self.pool == "local" else "union"
             pool_file = root / "cand_pool" / self.pool / f"mbeir_{pool_name}_{self.split}_cand_pool.jsonl"
@@ -100,9 +179,15 @@ class MBEIRScenario(Scenario):
                     continue
                 task_id = int(row.get("task_id", name.rsplit("task", 1)[-1]))
                 relevant_rows = [position[did] for did in relevant if did in position]
-                query = candidate_message(
-                    row.get("query_txt") or "", row.get("query_img_path") or "", str(root)
-                )
+                text = format_string(row.get("query_txt"))
+                instruction = None
+                if self.query_instructions:
+                    instruction = self._instruction(row, qid, candidates, position, relevant, prompts)
+                    if instruction.startswith("!"):
+                        yield BadSample(qid, f"{where}: {instruction[1:]}")
+                        continue
+                    text = format_string(f"{instruction} {row.get('query_txt') or ''}")
+                query = candidate_message(text, row.get("query_img_path") or "", str(root))
                 yield Sample(
                     id=qid,
                     messages=[query],
@@ -114,21 +199,61 @@ class MBEIRScenario(Scenario):
                         "relevant": relevant_rows,
                         "relevant_dids": relevant,
                         "pool": pool_file.name,
+                        "instruction": instruction,
                     },
                 )
 
+    def _instruction(
+        self,
+        row: dict[str, Any],
+        qid: str,
+        pool: CandidatePool,
+        position: dict[str, int],
+        relevant: list[str],
+        prompts: dict[str, list[str]],
+    ) -> str:
+        """The query's instruction as UniIR's MBEIRMainDataset.__getitem__ (eval mode) draws it: a
+        positive from ``pos_cand_list`` of the query's own dataset (random.choice), its modality
+        and the query's keying the instructions, then random.choice among them. The draws here
+        are seeded per query; UniIR's follow its DataLoader workers' seeds (seed 2023 + rank,
+        5 workers, the batch order), so the instruction each query gets is not reproduced, only
+        how it is chosen. A reason starting with "!" when the row cannot be keyed."""
+        dataset_id = qid.split(":")[0]
+        positives = [
+            str(d) for d in row.get("pos_cand_list") or relevant if str(d).split(":")[0] == dataset_id
+        ]
+        known = [d for d in positives if d in position]
+        if not known:
+            return f"!no positive candidate of dataset {dataset_id} in the pool to key the instruction"
+        rng = random.Random(f"{self.instruction_seed}:{qid}")
+        positive = rng.choice(known)
+        key = f"{dataset_id}, {row.get('query_modality')}, {pool.modalities[position[positive]]}"
+        choices = prompts.get(key)
+        if not choices:
+            return f"!instructions/query_instructions.tsv has no instruction for {key!r}"
+        return format_string(rng.choice(choices))
+
     @staticmethod
-    def _pool(path: Path) -> tuple[list[list[str]], dict[str, int]]:
-        candidates: list[list[str]] = []
+    def _pool(path: Path) -> tuple[CandidatePool, dict[str, int]]:
+        texts: list[str] = []
+        images: list[str] = []
+        modalities: list[str] = []
         position: dict[str, int] = {}
+        digest = hashlib.sha256()
+        if path.is_file():
+            with path.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
         for number, row in read_jsonl(path):
             did = str(row.get("did", ""))
             if not did or did in position:
                 raise DataError(
                     f"{path}, line {number}: {'no did' if not did else f'did {did} appears twice'}"
                 )
-            position[did] = len(candidates)
-            candidates.append([row.get("txt") or "", row.get("img_path") or ""])
-        if not candidates:
+            position[did] = len(texts)
+            texts.append(row.get("txt") or "")
+            images.append(row.get("img_path") or "")
+            modalities.append(sys.intern(str(row.get("modality"))))
+        if not texts:
             raise DataError(f"{path}: the candidate pool is empty")
-        return candidates, position
+        return CandidatePool(path, texts, images, modalities, digest.hexdigest()[:16]), position
