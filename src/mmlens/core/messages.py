@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from mmlens.core.canonical import canonical_json
 from mmlens.core.media import ImageRef, VideoRef
 from mmlens.media.sampling import FrameSampling
 
@@ -78,7 +78,7 @@ class Message:
         """The canonical form as canonical JSON text (sorted keys, no spaces), computed once."""
         text: str | None = self.__dict__.get("_canonical_json")
         if text is None:
-            text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            text = canonical_json(self.canonical())
             object.__setattr__(self, "_canonical_json", text)
         return text
 

@@ -7,11 +7,11 @@ A request never names a task; a model never knows about tasks. The request's con
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Literal
 
+from mmlens.core.canonical import canonical_json, canonical_json_object
 from mmlens.core.messages import Message, canonical_messages
 
 RequestKind = Literal["generate", "loglikelihood", "embed", "reward"]
@@ -20,8 +20,14 @@ RequestKind = Literal["generate", "loglikelihood", "embed", "reward"]
 MODEL_ROLE = "model"
 
 
-def canonical_json(data: Any) -> str:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+# GenerationSettings.canonical_json by value: a run's requests share a few settings, each request
+# its own instance. Keyed by exact values (a float by its bits: 0.0 and -0.0 are written apart).
+_SETTINGS_JSON: dict[tuple[Any, ...], str] = {}
+_SETTINGS_JSON_LIMIT = 4096
+
+
+def _exact(value: Any) -> tuple[Any, Any]:
+    return (float, value.hex()) if type(value) is float else (type(value), value)
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,28 @@ class GenerationSettings:
         if self.chat_template_kwargs:  # only when set: the keys of requests without any stay the same
             data["chat_template_kwargs"] = dict(self.chat_template_kwargs)
         return data
+
+    def canonical_json(self) -> str:
+        """``canonical_json(self.canonical())``, computed once per distinct settings."""
+        if self.chat_template_kwargs or any(type(stop) is not str for stop in self.stop):
+            return canonical_json(self.canonical())
+        key = (
+            _exact(self.max_new_tokens),
+            _exact(self.temperature),
+            _exact(self.top_p),
+            self.stop,
+            _exact(self.seed),
+        )
+        try:
+            return _SETTINGS_JSON[key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable value where a number belongs: encoded as it is
+            return canonical_json(self.canonical())
+        if len(_SETTINGS_JSON) >= _SETTINGS_JSON_LIMIT:
+            _SETTINGS_JSON.clear()
+        text = _SETTINGS_JSON[key] = canonical_json(self.canonical())
+        return text
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,18 +117,13 @@ class Request:
 
     def canonical_text(self) -> str:
         """``canonical_json(self.canonical())``, assembled from each message's cached JSON (a
-        dialogue re-sends its history every round, so each message is encoded once)."""
+        dialogue re-sends its history every round, so each message is encoded once) and the
+        settings' (shared by a run's requests)."""
         data = self.canonical()
-        if len(self.messages) < 3:  # no history to reuse: one encoding of the whole is cheaper
-            return canonical_json(data)
-        fields = []
-        for name in sorted(data):  # the names are plain identifiers: quoting them is their JSON
-            if name == "messages":
-                value = "[" + ",".join(message.canonical_json() for message in self.messages) + "]"
-            else:
-                value = canonical_json(data[name])
-            fields.append(f'"{name}":{value}')
-        return "{" + ",".join(fields) + "}"
+        encoded = {"messages": "[" + ",".join(message.canonical_json() for message in self.messages) + "]"}
+        if "settings" in data:
+            encoded["settings"] = self.settings.canonical_json()
+        return canonical_json_object(data, encoded)
 
     def key(self, model_fingerprint: str) -> str:
         text = model_fingerprint + "\n" + self.canonical_text()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import mmlens
-from mmlens.core.requests import canonical_json
+from mmlens.core.canonical import canonical_json_object
 from mmlens.core.results import ProcessProvenance, TaskProvenance
 from mmlens.core.sample import Sample
 from mmlens.core.task import Task
@@ -41,9 +41,12 @@ def git_commit() -> str | None:
 
 
 def dataset_fingerprint(samples: list[Sample]) -> str:
+    """The hash of every sample's ``canonical_json(sample.canonical())``, one a line (each
+    message's cached canonical JSON reused: the request keys encoded the same messages)."""
     digest = hashlib.sha256()
     for sample in samples:
-        digest.update(canonical_json(sample.canonical()).encode("utf-8"))
+        messages = "[" + ",".join(message.canonical_json() for message in sample.messages) + "]"
+        digest.update(canonical_json_object(sample.canonical(), {"messages": messages}).encode("utf-8"))
         digest.update(b"\n")
     return digest.hexdigest()
 
