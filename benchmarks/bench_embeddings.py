@@ -2,13 +2,18 @@
 
     python benchmarks/bench_embeddings.py [--datasets 36] [--queries 1000] [--candidates 1000]
         [--dim 768] [--pool 5000] [--requests 256] [--batch-sizes 1,32]
+        [--pool-queries 1000] [--pool-size 100000] [--ranking-mb 256]
 
 1. Scoring: for each of ``--datasets`` datasets, ``--queries`` query vectors each ranked against its
    own ``--candidates`` candidates drawn from a pool of ``--pool`` distinct candidate vectors
    (MMEB's lists share candidates), with ``candidate_scores`` (vectorised, blocks of queries: no
    Python loop per pair) then both official tie rules (argmax and the top 10 of argsort) per row.
    Prints the time and the peak of memory allocated (tracemalloc, which sees numpy's buffers).
-2. Throughput: a tiny CLIP built offline (tests/fixtures/tiny_models.build_tiny_clip), the same
+2. Pool ranking (M-BEIR live runs): ``--pool-queries`` query vectors ranked against one pool of
+   ``--pool-size`` candidates with ``pool_top_k`` (blocks of about ``--ranking-mb`` of scores,
+   exact top 10, ties by pool row), checked against a stable argsort on a sample of queries.
+   Prints the time and the peak allocated while ranking (the inputs excluded).
+3. Throughput: a tiny CLIP built offline (tests/fixtures/tiny_models.build_tiny_clip), the same
    ``--requests`` embed requests (half texts, half images) at each batch size; then the same
    requests through the Responder and a SQLite store twice: the first computes them, the rerun
    computes nothing (every vector from the store).
@@ -34,6 +39,7 @@ from mmlens.core.media import PILImageRef  # noqa: E402
 from mmlens.core.messages import ImagePart, Message  # noqa: E402
 from mmlens.core.requests import Request, Response  # noqa: E402
 from mmlens.inferencers.embed import candidate_scores  # noqa: E402
+from mmlens.inferencers.pool_ranking import pool_top_k  # noqa: E402
 from mmlens.models.base import ModelSpec, build_model  # noqa: E402
 from mmlens.runner.execute import Responder  # noqa: E402
 from mmlens.store.sqlite import Store  # noqa: E402
@@ -74,6 +80,27 @@ def bench_scoring(datasets: int, queries: int, candidates: int, dim: int, pool: 
     )
     print(f"  mean P@1 of random vectors: v1 {np.mean([a for a, _ in accuracy]):.4f}, "
           f"v2 {np.mean([b for _, b in accuracy]):.4f} (chance {1 / candidates:.4f})")  # fmt: skip
+
+
+def bench_pool_ranking(queries: int, size: int, dim: int, memory_mb: int) -> None:
+    rng = np.random.default_rng(1)
+    query_vectors, pool_vectors = unit_rows(rng, queries, dim), unit_rows(rng, size, dim)
+    tracemalloc.start()
+    start = time.perf_counter()
+    indices, _ = pool_top_k(query_vectors, pool_vectors, 10, memory_mb << 20)
+    elapsed = time.perf_counter() - start
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    full = queries * size * 4
+    print(
+        f"pool ranking: {queries} queries x {size} candidates (dim {dim}, top 10, blocks ~{memory_mb} MiB): "
+        f"{elapsed:.2f} s ({queries * size / elapsed / 1e6:.0f} M scores/s), peak {peak / 2**20:.0f} MiB "
+        f"allocated while ranking (a full float32 score matrix: {full / 2**20:.0f} MiB); "
+        f"inputs {(query_vectors.nbytes + pool_vectors.nbytes) / 2**20:.0f} MiB"
+    )
+    check = rng.choice(queries, size=min(queries, 20), replace=False)
+    expected = np.argsort(-(query_vectors[check] @ pool_vectors.T), axis=1, kind="stable")[:, :10]
+    assert np.array_equal(indices[check], expected), "pool_top_k differs from a stable argsort"
 
 
 def clip_requests(count: int) -> list[Request]:
@@ -131,8 +158,17 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=5000)
     parser.add_argument("--requests", type=int, default=256)
     parser.add_argument("--batch-sizes", default="1,32")
+    parser.add_argument("--pool-queries", type=int, default=1000)
+    parser.add_argument("--pool-size", type=int, default=100_000)
+    parser.add_argument("--ranking-mb", type=int, default=256)
+    parser.add_argument("--only", choices=("scoring", "pool", "throughput"), help="run one part")
     args = parser.parse_args()
-    bench_scoring(args.datasets, args.queries, args.candidates, args.dim, args.pool)
+    if args.only in (None, "scoring"):
+        bench_scoring(args.datasets, args.queries, args.candidates, args.dim, args.pool)
+    if args.only in (None, "pool"):
+        bench_pool_ranking(args.pool_queries, args.pool_size, args.dim, args.ranking_mb)
+    if args.only not in (None, "throughput"):
+        return
     bench_throughput(args.requests, [int(b) for b in args.batch_sizes.split(",")])
 
 
