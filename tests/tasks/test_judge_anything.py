@@ -77,7 +77,7 @@ def test_prompt_files_match_the_repository_byte_for_byte(tmp_path: Path) -> None
         (tmp_path / f"{module}.py").write_text(source)
         strings = runpy.run_path(str(tmp_path / f"{module}.py"))
         for name in ("SYS_PROMPT", "OVERALL_SCORE_PROMPT", "RELEVANCE_PROMPT", "COMPLETENESS_PROMPT"):
-            assert official_text(mode, name) == strings[name]  # type: ignore[arg-type]
+            assert official_text(mode, name) == strings[name]
 
 
 def test_system_prompts_are_built_as_prompt_builder_does() -> None:

@@ -19,6 +19,7 @@ from tests.fixtures.dialogue_server import text_of
 from tests.fixtures.judge_anything_data import build_judge_anything
 from tests.fixtures.scripted_server import ScriptedServer
 from tests.fixtures.tiny_models import TinyModelFactory, tiny_model_factory  # noqa: F401 - fixture
+from tests.fixtures.videos import make_video
 
 
 def judge(body: dict[str, Any]) -> str:
@@ -146,3 +147,51 @@ def test_a_tiny_hf_judge_end_to_end(tmp_path: Path, tiny_model_factory: TinyMode
     assert [p["type"] for p in image_record.prompt[1]["content"]] == ["text", "text", "image"]
     rerun = api.evaluate("judge_anything_score", f"hf:{model}", **options)
     assert [r.response for r in rerun.records] == [r.response for r in run.records]
+
+
+def test_a_video_query_is_sent_as_frames_at_one_per_second(tmp_path: Path) -> None:
+    data = build_judge_anything(tmp_path / "ja")
+    tasks = data / "X2XRawBenchmark" / "TaskAnything.json"
+    query = {
+        "uniq_id": "v2t",
+        "task_name": "Video2Text",
+        "video_path": "videos/C/clip.mp4",
+        "question": "What?",
+    }
+    tasks.write_text(json.dumps([query]))
+    make_video(data / "X2XRawBenchmark" / "videos" / "C" / "clip.mp4", frame_count=75, fps=25)  # 3 s
+    answers = data / "ResponseCollection" / "JudgeAnything.json"
+    rows = [
+        {
+            "uniq_id": "v2t",
+            "response_id": r,
+            "task_name": "Video2Text",
+            "model_name": r,
+            "response": {"type": "text", "content": t},
+        }  # noqa: E501
+        for r, t in (("e1", "good: a dog"), ("e2", "a cat"))
+    ]
+    answers.write_text(json.dumps(rows))
+    with ScriptedServer(chat=judge) as server:
+        result = api.evaluate(
+            "judge_anything_pair",
+            "openai:judge-under-test",
+            model_args=f"base_url={server.base_url}",
+            data=str(data),
+            store=tmp_path / "s.sqlite",
+            output_dir=None,
+        )
+        (body,) = server.bodies()
+    assert result.results["counts"]["errors"] == 0 and result.results["metrics"]["unlabelled"]["value"] == 1
+    kinds = [part["type"] for part in body["messages"][1]["content"]]
+    assert kinds == [
+        "text",
+        "image_url",
+        "image_url",
+        "image_url",
+        "text",
+        "text",
+        "text",
+        "text",
+    ]  # frames 0, 25, 50
+    assert result.records[0].answer == "overall=0"

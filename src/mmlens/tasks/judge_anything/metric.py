@@ -32,6 +32,7 @@ import math
 import warnings
 from typing import ClassVar, Literal
 
+from mmlens.core.errors import ConfigError
 from mmlens.core.parts import Aggregate, Extraction, Metric, MetricValue, Prediction, SampleRecord, metrics
 from mmlens.core.sample import Sample
 from mmlens.metrics.stats import mean_interval
@@ -75,7 +76,10 @@ def slices(units: list[Unit]) -> dict[str, list[Unit]]:
 
 
 def correlations(pairs: list[tuple[float, float]]) -> dict[str, float]:
-    from scipy.stats import pearsonr, spearmanr
+    try:
+        from scipy.stats import pearsonr, spearmanr
+    except ImportError:  # pragma: no cover - scipy ships with the judges extra
+        raise ConfigError("judge_anything's correlations need scipy: pip install 'mmlens[judges]'") from None
 
     if len(pairs) < 2:
         return {"pearson": math.nan, "spearman": math.nan}

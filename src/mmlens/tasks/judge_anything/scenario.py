@@ -36,6 +36,7 @@ from mmlens.core.media import AbsentImage, AbsentVideo, FileImage, VideoRef
 from mmlens.core.messages import ContentPart, ImagePart, Message, TextPart, VideoPart
 from mmlens.core.parts import LoadContext, Scenario, scenarios
 from mmlens.core.sample import BadSample, Sample
+from mmlens.media.sampling import FrameSampling
 from mmlens.tasks.judge_anything.files import read_rows, text_field
 from mmlens.tasks.judge_anything.labels import HumanLabels, read_labels
 from mmlens.tasks.judge_anything.prompts import Mode, Setting, rubric_keys, schema_hint, system_prompt
@@ -78,8 +79,9 @@ def _paths(value: Any, where: str, name: str) -> list[str]:
 class Media:
     """Media parts from one folder; unreadable kinds (audio) are collected, not sent."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, frames: FrameSampling) -> None:
         self.root = root
+        self.frames = frames
         self.unreadable: list[str] = []
 
     def images(self, names: list[str]) -> list[ContentPart]:
@@ -91,7 +93,8 @@ class Media:
 
     def video(self, name: str) -> list[ContentPart]:
         path = self.root / name
-        return [VideoPart(VideoRef(path) if path.is_file() else AbsentVideo(name, NO_MEDIA_HINT))]
+        video = VideoRef(path) if path.is_file() else AbsentVideo(name, NO_MEDIA_HINT)
+        return [VideoPart(video, sampling=self.frames)]
 
     def audio(self, name: str, what: str) -> list[ContentPart]:
         self.unreadable.append(f"{what} is audio ({name})")
@@ -170,6 +173,10 @@ class Found:
     system: str
     base_dir: Path  # BASE_DIR: TaskAnything.json's folder (query media)
     result_dir: Path  # RESULT_DIR: JudgeAnything.json's folder (response media)
+    frames: FrameSampling
+
+    def media(self) -> tuple[Media, Media]:
+        return Media(self.base_dir, self.frames), Media(self.result_dir, self.frames)
 
 
 def read_checklists(path: Path) -> dict[str, str]:
@@ -190,12 +197,17 @@ def read_checklists(path: Path) -> dict[str, str]:
 @scenarios.register("judge_anything")
 class JudgeAnythingScenario(Scenario):
     """Fields: mode (pair, score), setting (overall, rubric, checklist), schema_hint (the output
-    keys as text after the system prompt), and paths overriding the dataset layout: tasks,
-    responses, labels, checklist (relative to the dataset folder, or absolute)."""
+    keys as text after the system prompt), video_fps / video_frames / video_decoder (the frames
+    of a video: 1 per second, at most 256, as ``Phi4mm/Processor.py VideoProcessor(target_fps=1,
+    max_frames=256)`` takes them; Gemini samples 1 fps itself), and paths overriding the dataset
+    layout: tasks, responses, labels, checklist (relative to the dataset folder, or absolute)."""
 
     mode: Mode = "pair"
     setting: Setting = "overall"
     schema_hint: bool = True
+    video_fps: float = 1.0
+    video_frames: int = 256
+    video_decoder: str = "pyav"
     tasks: str | None = None
     responses: str | None = None
     labels: str | None = None
@@ -221,7 +233,8 @@ class JudgeAnythingScenario(Scenario):
         system = system_prompt(self.mode, self.setting)
         if self.schema_hint:
             system += "\n\n" + schema_hint(self.mode, self.setting)
-        found = Found(labels, checklists, system, tasks_file.parent, responses_file.parent)
+        frames = FrameSampling("fps", self.video_frames, self.video_fps, self.video_decoder)
+        found = Found(labels, checklists, system, tasks_file.parent, responses_file.parent, frames)
         for where, entry in read_rows(tasks_file, "task file"):
             uniq_id = text_field(entry, "uniq_id", where)
             responses = by_query.get(uniq_id, [])
@@ -307,7 +320,7 @@ class JudgeAnythingScenario(Scenario):
             first, second = text_field(a, "response_id", where_a), text_field(b, "response_id", where_b)
             sample_id = f"{uniq_id}/{first}_vs_{second}"
             model_pair = f"{a.get('model_name')}_vs_{b.get('model_name')}"
-            media, answers = Media(found.base_dir), Media(found.result_dir)
+            media, answers = found.media()
             try:
                 parts = self._base(entry, found, media, where)
                 parts += [TextPart(FIRST), *response_parts(a, answers, "the first response", where_a)]
@@ -331,7 +344,7 @@ class JudgeAnythingScenario(Scenario):
         for where_r, row in responses:
             response_id = text_field(row, "response_id", where_r)
             sample_id = f"{uniq_id}/{response_id}"
-            media, answers = Media(found.base_dir), Media(found.result_dir)
+            media, answers = found.media()
             try:
                 parts = self._base(entry, found, media, where)
                 parts += [TextPart(ONE), *response_parts(row, answers, "the response", where_r)]
