@@ -40,6 +40,9 @@
   embeddings (404, 405, 501, or a 400 saying it does not support them, before any embedding came
   back) is detected on the first embed request, and every embed request then gets one clear
   "not supported" error without being sent.
+- Rewards (``reward`` requests) go to vLLM's ``POST /classify`` on the server root (``base_url``
+  without its ``/v1``), in its chat form with the raw logit asked for (``openai_reward``); an
+  endpoint without it is detected on the first reward request, as for embeddings.
 """
 
 from __future__ import annotations
@@ -92,6 +95,7 @@ from mmlens.models.openai_payload import (
     reply_text,
     reply_usage,
 )
+from mmlens.models.openai_reward import REWARD_PATH, reply_reward, reward_body, rewards_missing, server_root
 from mmlens.models.replicas import Lease, ReplicaPool
 
 if TYPE_CHECKING:
@@ -236,7 +240,9 @@ class OpenAIModel(Model):
 
     backend = "openai"
     Args = OpenAIArgs
-    supported_kinds: ClassVar[frozenset[RequestKind]] = frozenset({"generate", "loglikelihood", "embed"})
+    supported_kinds: ClassVar[frozenset[RequestKind]] = frozenset(
+        {"generate", "loglikelihood", "embed", "reward"}
+    )
 
     def __init__(self, name: str, args: OpenAIArgs) -> None:
         if not name:
@@ -399,6 +405,7 @@ class _Run:
         urls = args.replica_urls
         self.url = endpoint(urls[0], "/chat/completions")
         self.embeddings_url = endpoint(urls[0], "/embeddings")
+        self.rewards_url = endpoint(server_root(urls[0]), REWARD_PATH)
         proxies = [environment_proxy(endpoint(url, "/chat/completions")) for url in urls]
         self.pool = ReplicaPool(urls, args.concurrency, FAIL_FAST_ATTEMPTS, proxies)
         self.encoder = ImageEncoder(
@@ -410,6 +417,7 @@ class _Run:
         self.key_is_set = bool(os.environ.get(args.api_key_env))
         self.loglikelihood = EndpointFeature()
         self.embeddings = EndpointFeature()
+        self.rewards = EndpointFeature()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main_task: asyncio.Task[Any] | None = None
         self._cancelled = threading.Event()
@@ -537,6 +545,8 @@ class _Run:
             return await self.loglikelihood.run(lambda: self.loglikelihood_attempt(session, request, payload))
         if request.kind == "embed":
             return await self.embeddings.run(lambda: self.embed_attempt(session, payload))
+        if request.kind == "reward":
+            return await self.rewards.run(lambda: self.reward_attempt(session, payload))
         result = await self.post(session, payload, lambda data: (reply_text(data), reply_usage(data)))
         if isinstance(result, Failure):
             return Response(error=result.message)
@@ -592,6 +602,8 @@ class _Run:
         encoder = encoder or self.encoder
         if request.kind == "embed":
             body = embedding_body(self.model_name, request.messages, encoder, args.extra_body)
+        elif request.kind == "reward":
+            body = reward_body(self.model_name, request.messages, encoder, args.extra_body)
         elif request.kind == "loglikelihood":
             messages = chat_messages(request.messages, encoder)
             body = loglikelihood_body(
@@ -658,19 +670,37 @@ class _Run:
         vector, usage = result
         return Response(embedding=vector, usage=usage)
 
+    async def reward_attempt(self, session: aiohttp.ClientSession, payload: bytes) -> Response:
+        """vLLM's ``POST /classify`` on the server root (``openai_reward``)."""
+        result = await self.post(
+            session, payload, lambda data: (reply_reward(data), reply_usage(data)), REWARD_PATH, at_root=True
+        )
+        if isinstance(result, Failure):
+            if not self.rewards.supported and rewards_missing(result.status, result.message):
+                return self.rewards.mark_unsupported(
+                    f"rewards are not supported by this endpoint ({result.message}); reward requests go to "
+                    f"POST {self.rewards_url}, vLLM's classification API, which needs a reward model "
+                    "(a ...ForSequenceClassification with one label, served by vLLM as a pooling model)"
+                )
+            return Response(error=result.message)
+        self.rewards.supported = True
+        reward, usage = result
+        return Response(reward=reward, usage=usage)
+
     async def post(
         self,
         session: aiohttp.ClientSession,
         payload: bytes,
         read: Callable[[Any], T],
         path: str = "/chat/completions",
+        at_root: bool = False,
     ) -> T | Failure:
-        """POST (to ``path`` under a replica's base URL) with retries; ``read`` turns the JSON reply
-        into the result (MalformedReply → retry)."""
+        """POST (to ``path`` under a replica's base URL, or under its server root with ``at_root``)
+        with retries; ``read`` turns the JSON reply into the result (MalformedReply → retry)."""
         attempts = self.args.max_retries + 1
         failure = Failure("no attempt was made", retryable=False)
         for attempt in range(1, attempts + 1):
-            outcome, lease, url = await self.attempt(session, payload, path)
+            outcome, lease, url = await self.attempt(session, payload, path, at_root)
             if isinstance(outcome, Failure):
                 failure = outcome
             else:
@@ -703,7 +733,7 @@ class _Run:
         return Failure(f"gave up after {attempts} attempts: {failure.message}", False, failure.status)
 
     async def attempt(
-        self, session: aiohttp.ClientSession, payload: bytes, path: str
+        self, session: aiohttp.ClientSession, payload: bytes, path: str, at_root: bool = False
     ) -> tuple[Any, Lease, str]:
         """One attempt on a replica (the reply or a Failure, the lease, the URL); sent on to another
         at once, without using an attempt up, while the one tried cannot be reached and another is
@@ -711,7 +741,8 @@ class _Run:
         tried: list[Any] = []
         while True:
             lease = await self.pool.acquire(avoid=tried)
-            url = endpoint(lease.replica.base_url, path)
+            base = server_root(lease.replica.base_url) if at_root else lease.replica.base_url
+            url = endpoint(base, path)
             try:
                 self.stats.attempts += 1
                 outcome = await self.send(session, payload, url, lease.replica.proxy)

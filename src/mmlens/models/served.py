@@ -188,7 +188,9 @@ class ServedModel(Model):
 
     backend = "served"
     Args = ServedArgs
-    supported_kinds: ClassVar[frozenset[RequestKind]] = frozenset({"generate", "loglikelihood", "embed"})
+    supported_kinds: ClassVar[frozenset[RequestKind]] = frozenset(
+        {"generate", "loglikelihood", "embed", "reward"}
+    )
 
     def __init__(self, name: str, args: ModelArgs) -> None:
         assert isinstance(args, ServedArgs)
