@@ -6,6 +6,10 @@ config, as the hub stores them; a ``.jsonl`` of the same rows is read too) and t
 relative to it). Row: ``qry_text``, ``qry_img_path`` ("" for a text query), ``tgt_text`` (list),
 ``tgt_img_path`` (list, "" for a text candidate); the positive is candidate 0.
 Sample id: ``<dataset>/<row number>`` (0-based, file order).
+
+``layout: v2`` reads MMEB V2's image part (``ziyjiang/MMEB_Test_Instruct``, the same folder per
+dataset, images under ``image-tasks/``): rows with ``qry_inst`` and ``tgt_inst`` beside the texts,
+turned into queries and candidates as VLM2Vec V2 does (``v2.py``).
 """
 
 from __future__ import annotations
@@ -13,19 +17,27 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from mmlens.core.errors import DataError
 from mmlens.core.messages import Message
 from mmlens.core.parts import LoadContext, Scenario, scenarios
 from mmlens.core.sample import BadSample, Sample
 from mmlens.inferencers.embed import candidate_message
+from mmlens.tasks.mmeb import v2
 from mmlens.tasks.mmeb.datasets import DATASETS, META_TASK_OF, OUT_OF_DISTRIBUTION
 
 COLUMNS = ("qry_text", "qry_img_path", "tgt_text", "tgt_img_path")
+V2_NEEDS = {  # the columns each V2 parser reads
+    "image_cls": ("qry_inst", "qry_text", "qry_img_path", "tgt_text"),
+    "image_i2t": ("qry_inst", "qry_text", "qry_img_path", "tgt_text"),
+    "image_qa": ("qry_inst", "qry_text", "qry_img_path", "tgt_text"),
+    "image_t2i": ("qry_inst", "qry_text", "tgt_inst", "tgt_text", "tgt_img_path"),
+    "image_i2i_vg": ("qry_inst", "qry_text", "qry_img_path", "tgt_inst", "tgt_text", "tgt_img_path"),
+}
 
 
-def dataset_rows(folder: Path) -> Iterator[dict[str, Any]]:
+def dataset_rows(folder: Path, columns: tuple[str, ...] = COLUMNS) -> Iterator[dict[str, Any]]:
     """The rows of one dataset folder: its parquet shards in name order, else a rows.jsonl."""
     shards = sorted(folder.glob("*.parquet"))
     if shards:
@@ -33,10 +45,12 @@ def dataset_rows(folder: Path) -> Iterator[dict[str, Any]]:
 
         for shard in shards:
             table = pq.read_table(shard)
-            missing = [c for c in COLUMNS if c not in table.column_names]
+            missing = [c for c in columns if c not in table.column_names]
             if missing:
-                raise DataError(f"{shard}: columns {missing} are missing (MMEB rows need {list(COLUMNS)})")
-            yield from table.select(list(COLUMNS)).to_pylist()
+                raise DataError(
+                    f"{shard}: columns {missing} are missing (these MMEB rows need {list(columns)})"
+                )
+            yield from table.select(list(columns)).to_pylist()
         return
     for file in sorted(folder.glob("*.jsonl")):
         with file.open(encoding="utf-8") as handle:
@@ -53,11 +67,14 @@ def dataset_rows(folder: Path) -> Iterator[dict[str, Any]]:
 @scenarios.register("mmeb")
 class MMEBScenario(Scenario):
     """Fields: ``image_dir`` (where images.zip is unpacked, relative to --data), ``datasets``
-    (a subset of the 36, default all: the overall mean is over the datasets read)."""
+    (a subset of the 36, default all: the overall mean is over the datasets read), ``layout``
+    (``v1``: TIGER-Lab/MMEB-eval rows embedded as written; ``v2``: MMEB_Test_Instruct rows built
+    as VLM2Vec V2 builds them)."""
 
     id_scheme = '"<dataset>/<row number>", e.g. "ImageNet-1K/0" (0-based, in file order)'
     image_dir: str = "eval_images"
     datasets: tuple[str, ...] = DATASETS
+    layout: Literal["v1", "v2"] = "v1"
 
     def load(self, context: LoadContext) -> Iterator[Sample | BadSample]:
         if context.data_path is None:
@@ -86,17 +103,34 @@ class MMEBScenario(Scenario):
             return seen[path]
 
         for name in self.datasets:
-            for number, row in enumerate(dataset_rows(root / name)):
+            names = v2.CandidateNames()  # V2: a dataset's candidates by name, the first kept
+            parser = v2.PARSER_OF[name]
+            columns = V2_NEEDS[parser] if self.layout == "v2" else COLUMNS
+            for number, row in enumerate(dataset_rows(root / name, columns)):
                 sample_id = f"{name}/{number}"
-                problem = self._problem(row, exists)
+                if self.layout == "v2":
+                    problem = self._v2_problem(row, parser)
+                    parsed = v2.PARSERS[parser](row, name) if problem is None else None
+                    if parsed is not None:
+                        paths = [parsed.query_image, *(image for _, image in parsed.candidates)]
+                        problem = next(
+                            (f"image {p} is not in the image folder" for p in paths if p and not exists(p)),
+                            None,
+                        )
+                else:
+                    problem, parsed = self._problem(row, exists), None
                 if problem is not None:
                     yield BadSample(sample_id, f"{root / name} row {number}: {problem}")
                     continue
-                query = candidate_message(row["qry_text"], row["qry_img_path"] or "", str(images))
-                candidates = [
-                    [text, image or ""]
-                    for text, image in zip(row["tgt_text"], row["tgt_img_path"], strict=True)
-                ]
+                if parsed is not None:
+                    query = candidate_message(parsed.query_text, parsed.query_image, str(images))
+                    candidates = names.resolve(parsed)
+                else:
+                    query = candidate_message(row["qry_text"], row["qry_img_path"] or "", str(images))
+                    candidates = [
+                        [text, image or ""]
+                        for text, image in zip(row["tgt_text"], row["tgt_img_path"], strict=True)
+                    ]
                 split = "ood" if name in OUT_OF_DISTRIBUTION else "ind"
                 yield Sample(
                     id=sample_id,
@@ -105,6 +139,23 @@ class MMEBScenario(Scenario):
                     category=(META_TASK_OF[name], name),
                     metadata={"candidates": candidates, "image_root": str(images), "split": split},
                 )
+
+    @staticmethod
+    def _v2_problem(row: dict[str, Any], parser: str) -> str | None:
+        for column in V2_NEEDS[parser]:
+            value = row.get(column)
+            if column.startswith("tgt_t") or column == "tgt_img_path":
+                if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+                    return f"{column} must be a non-empty list of strings"
+            elif not isinstance(value, str) and not (
+                column in ("qry_text", "qry_img_path") and value is None
+            ):
+                return f"{column} is not a string"
+        if "tgt_img_path" in V2_NEEDS[parser] and len(row["tgt_text"]) != len(row["tgt_img_path"]):
+            return f"{len(row['tgt_text'])} tgt_text but {len(row['tgt_img_path'])} tgt_img_path"
+        if parser != "image_t2i" and not row.get("qry_img_path"):
+            return "qry_img_path is empty (this dataset's queries have an image)"
+        return None
 
     @staticmethod
     def _problem(row: dict[str, Any], exists: Any) -> str | None:
