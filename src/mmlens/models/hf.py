@@ -960,7 +960,7 @@ def _load_reward(
         model: Any = AutoModelForSequenceClassification.from_pretrained(name, **model_kwargs)
         # an image-text family's classifier (Gemma 3) reads images through the model's processor
         image_text = detect_kind(config) == "image-text"
-        processor = load_processor(name, **hub_kwargs) if image_text else None
+        processor: Any = load_processor(name, **hub_kwargs) if image_text else None
         tokenizer = processor.tokenizer if image_text else AutoTokenizer.from_pretrained(name, **hub_kwargs)
     except (OSError, ValueError, ImportError, KeyError, RuntimeError, TypeError) as error:
         raise ConfigError(f"hf model {name!r}: cannot load it as a reward model: {one_line(error)}") from None
