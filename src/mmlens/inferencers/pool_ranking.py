@@ -15,11 +15,12 @@ without holding the pool's requests in every query's plan:
 Scores are inner products of L2-normalised float32 vectors (cosine), as UniIR's FAISS
 ``IndexFlatIP`` over ``faiss.normalize_L2``-ed embeddings
 (``TIGER-AI-Lab/UniIR@98dc570:src/common/mbeir_retriever.py``, ``create_index``/``search_index``).
-Order: higher score first, equal scores by lower pool row (file order). UniIR searches a
-GPU-sharded FAISS index (``index_cpu_to_all_gpus``, ``co.shard = True``), whose k-selection does
-not promise an order among equal scores, and its GPU matrix product rounds differently from
-numpy's: exact equality of tie order with UniIR's run files is not guaranteed (only exact ties,
-such as duplicate candidates, or near-ties within float32 rounding can differ).
+Order: higher score first, equal scores by lower pool row (file order). FAISS has no rule among
+exactly equal scores (UniIR's GPU-sharded index, ``index_cpu_to_all_gpus`` with ``co.shard``,
+promises none; faiss-cpu 1.15.1's heap returns them by descending id and keeps a scan-dependent
+subset of those tied at the k-th place), so exact parity there is not guaranteed; without ties
+the top k equals faiss-cpu's (checked: see the M-BEIR README), up to float32 rounding of
+near-ties.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 ``compute_recall_at_k`` is a hit rate: 1.0 if any relevant candidate is among the top k retrieved,
 else 0.0 (0.0 when the query has no relevant one). Retrieval is FAISS inner product over
 L2-normalised embeddings (cosine) of the whole pool; mmlens ranks by a stable sort, so equal
-scores keep pool order (FAISS's flat search keeps the lower row on equal scores). Per dataset and
+scores keep pool order (FAISS follows no such rule among equal scores: see the README). Per dataset and
 task: the mean, rounded to 4 decimals. The paper reports Recall@5, and Recall@10 for Fashion200K
 and FashionIQ; ``recall`` is that number per dataset and its unweighted mean over datasets.
 """
