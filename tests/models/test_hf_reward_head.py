@@ -228,3 +228,49 @@ def test_an_image_text_sequence_classifier_reads_the_images(tmp_path: Path) -> N
     assert first.error is None and first.reward == pytest.approx(expected, abs=1e-5)
     assert other.reward is not None and blind.reward is not None
     assert abs(other.reward - first.reward) > 1e-4 and abs(blind.reward - first.reward) > 1e-4
+
+
+ONE_LABEL = {"id2label": {"0": "LABEL_0"}, "label2id": {"LABEL_0": 0}}
+
+
+def test_a_text_causal_lm_with_a_head_and_no_random_heads(tmp_path: Path) -> None:
+    """kind=reward on a causal LM takes its head from reward_head.safetensors too; a checkpoint that
+    claims a classifier but lacks its head is refused (never a random head)."""
+    import torch
+    from safetensors.torch import save_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tests.fixtures.tiny_models import build_tiny_model
+
+    folder = build_tiny_model("qwen2", tmp_path / "lm")
+    with pytest.raises(ConfigError, match=r"needs its reward head in .*lm/reward_head\.safetensors"):
+        hf_model(folder).load()
+    score = torch.randn(1, 32, generator=torch.Generator().manual_seed(3))
+    save_file({"score.weight": score}, str(folder / REWARD_HEAD_FILE))
+    (reward,) = run(hf_model(folder), [reward_request(None, CRITIQUE)])
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    messages = [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": CRITIQUE}]
+    text = tokenizer.apply_chat_template(messages, tokenize=False)
+    with torch.inference_mode():
+        hidden = model(**tokenizer(text, return_tensors="pt"), output_hidden_states=True).hidden_states[-1]
+    assert reward.error is None and reward.reward == pytest.approx(float(score[0] @ hidden[0, -1]), abs=1e-5)
+
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(
+        json.dumps({**config, "architectures": ["Qwen2ForSequenceClassification"], **ONE_LABEL})
+    )
+    with pytest.raises(
+        ConfigError, match=r"its weights lack score.weight; a reward model's head would be random"
+    ):
+        hf_model(folder, kind="auto").load()
+
+
+def test_the_head_is_part_of_the_weights_identity(tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    folder = build_reward_vlm("llava", tmp_path / "llava")
+    before = hf_model(folder).fingerprint()
+    weights = load_file(str(folder / REWARD_HEAD_FILE))
+    save_file({key: value * 2 for key, value in weights.items()}, str(folder / REWARD_HEAD_FILE))
+    assert hf_model(folder).fingerprint()["weights"] != before["weights"]

@@ -935,14 +935,12 @@ def _is_sequence_classification(config: Any) -> bool:
     return any(str(a).endswith("ForSequenceClassification") for a in architectures)
 
 
-def is_head_reward_config(config: Any, args: HFArgs) -> bool:
-    """``kind=reward`` on an image-text model that is not a sequence classifier: the VLM plus its
-    ``reward_head.safetensors`` (``hf_reward_head``)."""
-    return (
-        args.kind == "reward"
-        and not _is_sequence_classification(config)
-        and detect_kind(config) == "image-text"
-    )
+def head_reward_kind(config: Any, args: HFArgs) -> Literal["image-text", "text"] | None:
+    """With ``kind=reward`` on an image-text model or a causal LM that is not a sequence classifier:
+    its kind (the model plus its ``reward_head.safetensors``, ``hf_reward_head``); else None."""
+    if args.kind != "reward" or _is_sequence_classification(config):
+        return None
+    return detect_kind(config)
 
 
 def _load_reward(
@@ -957,13 +955,24 @@ def _load_reward(
             f"hf model {name!r}: a reward model has one label; this one has {config.num_labels}"
         )
     try:
-        model: Any = AutoModelForSequenceClassification.from_pretrained(name, **model_kwargs)
+        model: Any
+        model, loading = AutoModelForSequenceClassification.from_pretrained(
+            name, output_loading_info=True, **model_kwargs
+        )
         # an image-text family's classifier (Gemma 3) reads images through the model's processor
         image_text = detect_kind(config) == "image-text"
         processor: Any = load_processor(name, **hub_kwargs) if image_text else None
         tokenizer = processor.tokenizer if image_text else AutoTokenizer.from_pretrained(name, **hub_kwargs)
     except (OSError, ValueError, ImportError, KeyError, RuntimeError, TypeError) as error:
         raise ConfigError(f"hf model {name!r}: cannot load it as a reward model: {one_line(error)}") from None
+    missing = sorted(loading.get("missing_keys") or [])
+    if missing:  # e.g. kind=reward on a checkpoint without a classification head: a random one
+        shown = ", ".join(missing[:4]) + (" ..." if len(missing) > 4 else "")
+        raise ConfigError(
+            f"hf model {name!r}: its weights lack {shown}; "
+            "a reward model's head would be random (a causal LM or VLM takes its head from "
+            "reward_head.safetensors, see mmlens.models.hf_reward_head)"
+        )
     if not args.device_map:
         model.to(resolve_device(args.device))
     model.eval()
@@ -1043,12 +1052,13 @@ def _load(name: str, args: HFArgs) -> _Loaded:
         model_kwargs["attn_implementation"] = args.attn_implementation
     if args.device_map:
         model_kwargs["device_map"] = args.device_map
-    head_reward = is_head_reward_config(config, args)
+    head_kind = head_reward_kind(config, args)
+    head_reward = head_kind is not None
     if is_reward_config(config, args) and not head_reward:
         return _load_reward(name, config, args, hub_kwargs, model_kwargs)
     if embedding_mode(config, args) == "dual_encoder":
         return _load_dual_encoder(name, config, args, hub_kwargs, model_kwargs)
-    kind = "image-text" if head_reward else detect_kind(config) if args.kind == "auto" else args.kind
+    kind = head_kind or (detect_kind(config) if args.kind == "auto" else args.kind)
     if kind is None:
         raise ConfigError(
             f"hf model {name!r}: model type {config.model_type!r} is neither image-text-to-text nor a causal "

@@ -13,8 +13,9 @@ unpadded conversation, no attention mask)::
     reward = out_proj(tanh(dense(dropout(h_last))))      # dropout is off in eval
 
 So a multimodal reward model here is **a VLM folder that transformers loads**
-(``AutoModelForImageTextToText`` + ``AutoProcessor``) **plus** ``reward_head.safetensors`` in the
-same folder (or hub repository), loaded with ``--model-args kind=reward``. The head's kind is read
+(``AutoModelForImageTextToText`` + ``AutoProcessor``; a text causal LM works the same way)
+**plus** ``reward_head.safetensors`` in the same folder (or hub repository), loaded with
+``--model-args kind=reward``. The head's kind is read
 from its tensor names (an ``rm_head.`` prefix, the official name, is accepted):
 
 - ``mm_rlhf``: ``dense.weight`` [H, H], ``dense.bias`` [H], ``out_proj.weight`` [1, H],
@@ -135,7 +136,7 @@ def head_file(name: str, revision: str | None) -> Path:
         path = folder / REWARD_HEAD_FILE
         if not path.is_file():
             raise ConfigError(
-                f"hf model {name}: kind=reward on an image-text model needs its reward head in "
+                f"hf model {name}: kind=reward on an image-text model or causal LM needs its reward head in "
                 f"{path} (see mmlens.models.hf_reward_head)"
             )
         return path
@@ -145,8 +146,8 @@ def head_file(name: str, revision: str | None) -> Path:
         found = cached_file(name, REWARD_HEAD_FILE, revision=revision)
     except (OSError, ValueError) as error:
         raise ConfigError(
-            f"hf model {name!r}: kind=reward on an image-text model needs {REWARD_HEAD_FILE} in the "
-            f"repository: {' '.join(str(error).split())}"
+            f"hf model {name!r}: kind=reward on an image-text model or causal LM needs "
+            f"{REWARD_HEAD_FILE} in the repository: {' '.join(str(error).split())}"
         ) from None
     if found is None:
         raise ConfigError(f"hf model {name!r} has no {REWARD_HEAD_FILE}")
