@@ -56,9 +56,9 @@ Rewards (``reward`` requests), from one of two kinds of reward model:
   Llama, ...) requests are text only (``drop_images=true`` strips the media); one of an image-text
   family (``Gemma3ForSequenceClassification``) gets the model's processor and reads the images.
 - an image-text model (or a causal LM) with ``kind=reward`` and a scalar head in
-  ``reward_head.safetensors`` beside its weights (``hf_reward_head``: MM-RLHF's dense-tanh-out_proj ``RewardHead``, or a linear
-  ``score``): the head applied to the final hidden state (after the final norm) of the last token,
-  as MM-RLHF's ``rm_forward`` reads it.
+  ``reward_head.safetensors`` beside its weights (``hf_reward_head``: MM-RLHF's dense-tanh-out_proj
+  ``RewardHead``, or a linear ``score``): the head applied to the final hidden state (after the
+  final norm) of the last token, as MM-RLHF's ``rm_forward`` reads it.
 
 The request's messages are chat-formatted (with the generation prompt only when the last message is
 not the assistant's) and encoded with their images as for generation. Each request runs unpadded on
