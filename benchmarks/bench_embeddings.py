@@ -13,6 +13,10 @@
    ``--pool-size`` candidates with ``pool_top_k`` (blocks of about ``--ranking-mb`` of scores,
    exact top 10, ties by pool row), checked against a stable argsort on a sample of queries.
    Prints the time and the peak allocated while ranking (the inputs excluded).
+   ``--only live``: a live ``mbeir`` run end to end (``--live-queries`` queries, one pool of
+   ``--live-pool`` candidates in the published layout, a zero-latency hash embedder of dim
+   ``--live-dim``, a SQLite store): first run (every vector computed and stored), then a rerun
+   (all from the store); wall time and peak RSS (the runner's own cost: no model time).
 3. Throughput: a tiny CLIP built offline (tests/fixtures/tiny_models.build_tiny_clip), the same
    ``--requests`` embed requests (half texts, half images) at each batch size; then the same
    requests through the Responder and a SQLite store twice: the first computes them, the rerun
@@ -22,10 +26,12 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -35,12 +41,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.fixtures.tiny_models import build_tiny_clip  # noqa: E402
 
+from mmlens.core.canonical import canonical_json  # noqa: E402
 from mmlens.core.media import PILImageRef  # noqa: E402
 from mmlens.core.messages import ImagePart, Message  # noqa: E402
 from mmlens.core.requests import Request, Response  # noqa: E402
 from mmlens.inferencers.embed import candidate_scores  # noqa: E402
 from mmlens.inferencers.pool_ranking import pool_top_k  # noqa: E402
-from mmlens.models.base import ModelSpec, build_model  # noqa: E402
+from mmlens.models.base import Emit, Model, ModelSpec, build_model  # noqa: E402
 from mmlens.runner.execute import Responder  # noqa: E402
 from mmlens.store.sqlite import Store  # noqa: E402
 
@@ -103,6 +110,53 @@ def bench_pool_ranking(queries: int, size: int, dim: int, memory_mb: int) -> Non
     assert np.array_equal(indices[check], expected), "pool_top_k differs from a stable argsort"
 
 
+class HashEmbedder(Model):
+    """Zero-latency embedder: a vector seeded by the request's content (the runner's own cost)."""
+
+    backend = "bench-hash"
+    supported_kinds = frozenset({"embed"})
+    dim = 64
+
+    def process(self, requests: Sequence[Request], emit: Emit) -> None:
+        for index, request in enumerate(requests):
+            seed = int(hashlib.sha256(canonical_json(request.canonical()).encode()).hexdigest()[:15], 16)
+            vector = np.random.default_rng(seed).standard_normal(self.dim)
+            emit(index, Response(embedding=[float(v) for v in vector]))
+
+
+def bench_live_pool(queries: int, pool: int, dim: int) -> None:
+    import dataclasses
+    import resource
+
+    from tests.fixtures.mbeir_data import build_mbeir
+
+    from mmlens import api
+    from mmlens.models.base import ModelArgs
+
+    with tempfile.TemporaryDirectory() as folder:
+        data = build_mbeir(
+            Path(folder) / "mbeir", queries=queries, datasets=("mscoco_task0",), pool_size=pool
+        )
+        task = api.load_task("mbeir", profile="no_instruction")
+        task = dataclasses.replace(
+            task, scenario=task.scenario.model_copy(update={"datasets": ("mscoco_task0",)})
+        )
+        HashEmbedder.dim = dim
+        model = HashEmbedder("hash", ModelArgs())
+        store = Path(folder) / "store.db"
+        for label in ("first run", "rerun"):
+            start = time.perf_counter()
+            result = api.evaluate(task, model, data=data, store=store, output_dir=None, thumbnails=False)
+            elapsed = time.perf_counter() - start
+            requests = result.results["provenance"]["requests"]
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(
+                f"live mbeir ({label}): {queries} queries x pool {pool} (dim {dim}): {elapsed:.1f} s, "
+                f"{requests['computed']} computed, {requests['cached']} cached, recall "
+                f"{result.results['metrics']['recall']['value']:.4f}, peak RSS so far {peak:.0f} MiB"
+            )
+
+
 def clip_requests(count: int) -> list[Request]:
     rng = np.random.default_rng(1)
     requests = []
@@ -161,12 +215,17 @@ def main() -> None:
     parser.add_argument("--pool-queries", type=int, default=1000)
     parser.add_argument("--pool-size", type=int, default=100_000)
     parser.add_argument("--ranking-mb", type=int, default=256)
-    parser.add_argument("--only", choices=("scoring", "pool", "throughput"), help="run one part")
+    parser.add_argument("--live-queries", type=int, default=2000)
+    parser.add_argument("--live-pool", type=int, default=50_000)
+    parser.add_argument("--live-dim", type=int, default=64)
+    parser.add_argument("--only", choices=("scoring", "pool", "live", "throughput"), help="run one part")
     args = parser.parse_args()
     if args.only in (None, "scoring"):
         bench_scoring(args.datasets, args.queries, args.candidates, args.dim, args.pool)
     if args.only in (None, "pool"):
         bench_pool_ranking(args.pool_queries, args.pool_size, args.dim, args.ranking_mb)
+    if args.only == "live":  # not in the default set: it builds a data folder and a store
+        bench_live_pool(args.live_queries, args.live_pool, args.live_dim)
     if args.only not in (None, "throughput"):
         return
     bench_throughput(args.requests, [int(b) for b in args.batch_sizes.split(",")])
