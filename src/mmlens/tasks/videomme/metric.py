@@ -8,13 +8,23 @@ capital A-D -> ""; else the first capital A-D anywhere (inside words too), else 
 Denominator: only answered questions (non-empty extraction) count; ``acc`` = correct / answered,
 overall and per duration, domain, sub-category and task type (sums over durations, as the
 script's whole-dataset lines). ``acc_all`` divides by every question; ``n_unparsed`` counts the
-rest. Profiles: the 2024-06-03 first scorer (fewer prefixes), lmms-eval (its regex, every
-question counts), VLMEvalKit ('' becomes 'Z', wrong, every question counts).
+rest. Profiles: the 2024-06-03 first scorer (fewer prefixes), lmms-eval <= 0.7.1 (that regex,
+every question counts), lmms-eval >= 0.7.2 (``extract_mcq_answer``, every question counts),
+VLMEvalKit ('' becomes 'Z', wrong, every question counts).
+
+lmms-eval 0.7.2 (EvolvingLMMs-Lab/lmms-eval@cb45ac4 = v0.7.2, unchanged at 75571cf)
+tasks/videomme/utils.py:256 ``extract_characters_regex`` returns
+``extract_mcq_answer(s, choices=["A", "B", "C", "D"])`` (tasks/_task_utils/mcq_extract.py: the
+highest-priority format, start 10 > end 9 > answer phrase 7 > "(A)" 6 > "A." 5 > "A:" 4 > "A)" 3 >
+"A " 2, the last occurrence within it, any capital A-D only where no format matched); the
+aggregation counts every result (``answered += 1`` per question). That rule is shared with
+RealWorldQA's lmms-eval profile (mmlens.tasks.ai2d.harness_rules.extract_mcq_answer).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Literal
 
 from mmlens.core.parts import (
@@ -29,6 +39,7 @@ from mmlens.core.parts import (
 )
 from mmlens.core.sample import Sample
 from mmlens.metrics.aggregation import mean_metrics
+from mmlens.tasks.ai2d.harness_rules import extract_mcq_answer
 
 FIRST_PREFIXES = [
     "The best answer is",
@@ -53,14 +64,29 @@ def extract_characters_regex(text: str, prefixes: list[str] = OFFICIAL_PREFIXES)
     return match[0] if match else ""
 
 
+def lmms_eval_mcq(text: str, prefixes: list[str]) -> str:
+    """lmms-eval >= 0.7.2's Video-MME extraction (no prefixes: its answer phrases are its own)."""
+    return extract_mcq_answer(text, ("A", "B", "C", "D"))
+
+
+# extractor name -> (response, answer prefixes) -> letter or ""
+EXTRACTORS: dict[str, Callable[[str, list[str]], str]] = {
+    "regex": extract_characters_regex,
+    "lmms_eval_mcq": lmms_eval_mcq,
+}
+
+
 @metrics.register("videomme")
 class VideoMMEAccuracy(Metric):
-    """Fields: ``prefixes`` (official, videomme_20240603), ``denominator`` (answered: the
-    official rule; all: lmms-eval / VLMEvalKit), ``unparsed_as_z`` (VLMEvalKit)."""
+    """Fields: ``extractor`` (regex: the official ``extract_characters_regex``; lmms_eval_mcq:
+    lmms-eval >= 0.7.2), ``prefixes`` of the regex (official, videomme_20240603),
+    ``denominator`` (answered: the official rule; all: lmms-eval / VLMEvalKit), ``unparsed_as_z``
+    (VLMEvalKit)."""
 
     primary = "acc"
     correct_key = "correct"
 
+    extractor: Literal["regex", "lmms_eval_mcq"] = "regex"
     prefixes: Literal["official", "videomme_20240603"] = "official"
     denominator: Literal["answered", "all"] = "answered"
     unparsed_as_z: bool = False
@@ -69,7 +95,7 @@ class VideoMMEAccuracy(Metric):
         groups = {field: sample.metadata.get(field) for field in BREAKDOWNS}  # for the breakdowns
         if prediction.text is None:
             return Extraction(None, "failed", details=groups)
-        letter = extract_characters_regex(prediction.text, PREFIXES[self.prefixes])
+        letter = EXTRACTORS[self.extractor](prediction.text, PREFIXES[self.prefixes])
         if not letter:
             answer = "Z" if self.unparsed_as_z else None
             return Extraction(answer, "failed", details={**groups, "extracted": ""})
