@@ -1,5 +1,5 @@
 """The medrega benchmark: importing this package registers its scenario and metrics."""
 
-from mmlens.tasks.medrega import metric, scenario
+from mmlens.tasks.medrega import caption, metric, regions, scenario
 
-__all__ = ["metric", "scenario"]
+__all__ = ["caption", "metric", "regions", "scenario"]

@@ -6,8 +6,10 @@ code reads: ``{"id", "image" (a path or a list), "conversations": [{"from": "hum
 - ``cls``: the reference is a class name of the dataset (several, comma-separated, for the
   multi-label datasets); the dataset is named as MedRegA names it, from the first two ``_`` pieces
   of the file name (``chexpert_test_cls.jsonl`` -> ``chexpert_test``) unless ``dataset`` is set.
-- ``grounding`` (region-text-to-region, single region single object): the reference holds
-  ``<ref>object</ref><box>[[x1, y1, x2, y2]]</box>`` on MedRegA's 0-999 grid.
+- ``grounding`` (region-text-to-region, ``regt2r``; one or several regions and objects): the
+  reference holds ``<ref>object</ref><box>[[x1, y1, x2, y2], ...]</box>`` pairs on MedRegA's
+  0-999 grid.
+- ``regr2t`` (region-to-text): the question names a region, the reference is free text.
 - ``vqa``: the reference is a free-text answer (English sets; a ``zh`` set is refused).
 Images are looked up relative to the JSONL's folder (or ``image_root``); a missing one is an
 ``AbsentImage`` (the question scores, a run is refused).
@@ -46,21 +48,21 @@ def reference_classes(reference: str) -> list[str]:
     return reference.rstrip(string.punctuation).replace(", ", ",").split(",")
 
 
-def reference_boxes(reference: str) -> list[list[float]]:
-    boxes: list[list[float]] = []
-    for _, regions in REFERENCE_BOXES.findall(reference):
-        for box in ast.literal_eval(regions):
-            boxes.append([float(value) for value in box])
-    return boxes
+def reference_regions(reference: str) -> list[tuple[str, list[list[float]]]]:
+    """Each ``<ref>object</ref><box>[[..], ..]</box>``: the lower-cased object and its boxes."""
+    return [
+        (obj.lower(), [[float(value) for value in box] for box in ast.literal_eval(regions)])
+        for obj, regions in REFERENCE_BOXES.findall(reference)
+    ]
 
 
 @scenarios.register("medrega")
 class MedRegAScenario(Scenario):
-    """Fields: ``kind`` (cls, grounding, vqa), ``dataset`` (cls: the class list; default from the file
+    """Fields: ``kind`` (cls, grounding, vqa, regr2t), ``dataset`` (cls: the class list; default from the file
     name), ``image_root`` (relative to the JSONL's folder)."""
 
     id_scheme: ClassVar[str] = 'the "id" field of each line'
-    kind: Literal["cls", "grounding", "vqa"] = "cls"
+    kind: Literal["cls", "grounding", "vqa", "regr2t"] = "cls"
     dataset: str | None = None
     image_root: str = "."
 
@@ -119,14 +121,16 @@ class MedRegAScenario(Scenario):
             metadata["gold_classes"] = [classes.index(name) for name in gold]
         elif self.kind == "grounding":
             try:
-                boxes = reference_boxes(gpt)
+                regions = reference_regions(gpt)
             except (ValueError, SyntaxError, TypeError):
-                boxes = []
+                regions = []
+            boxes = [box for _, group in regions for box in group]
             if not boxes or any(len(box) != 4 for box in boxes):
                 raise SampleError(
                     sample_id, f"{where}: the reference has no <ref>...</ref><box>[[x1, y1, x2, y2]]</box>"
                 )
             metadata["boxes"] = boxes
+            metadata["regions"] = [[obj, group] for obj, group in regions]
         return Sample(
             id=sample_id,
             messages=[Message("user", interleave(human, images))],
