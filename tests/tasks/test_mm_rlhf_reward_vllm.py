@@ -1,6 +1,7 @@
-"""Reward requests over HTTP: MM-RLHF-RewardBench through a real vLLM server (the CPU build in
-.venv-vllm, ``served:vllm:FOLDER``) serving a tiny reward model, whose rewards equal the hf
-backend's from the same weights; the ``/classify`` body and reply (``openai_reward``); an endpoint
+"""Reward requests over HTTP: a real vLLM server (the CPU build in .venv-vllm, ``served:vllm:FOLDER``)
+serving a tiny Llava reward model (``--convert classify``), whose rewards, images included, equal the
+hf backend's (``kind=reward`` + the same linear head) from the same weights, request by request and
+through MM-RLHF-RewardBench; the ``/classify`` body and reply (``openai_reward``); an endpoint
 without rewards is told once, clearly."""
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import pytest
 from mmlens import api
 from mmlens.core.messages import ImagePart, Message
 from mmlens.core.requests import Request, Response
-from mmlens.models.base import ModelSpec, build_model
+from mmlens.models.base import Model, ModelSpec, build_model
 from mmlens.models.openai_payload import MalformedReply
 from mmlens.models.openai_reward import reply_reward, rewards_missing, server_root
 from mmlens.models.served import ServedModel
 from tests.fixtures.images import random_image
-from tests.fixtures.reward_vlm import build_vllm_reward_model
+from tests.fixtures.reward_vlm import build_vllm_llava_reward
 from tests.fixtures.rewardbench_data import build_rewardbench
 from tests.fixtures.scripted_server import ScriptedServer
 from tests.fixtures.tiny_vllm_models import VLLM_ENV, require_vllm_venv
@@ -28,18 +29,25 @@ pytest.importorskip("transformers")
 
 
 @pytest.fixture(scope="module")
-def reward_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_vllm_reward_model(tmp_path_factory.mktemp("vllm-rm") / "qwen2-rm")
+def reward_folders(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return build_vllm_llava_reward(tmp_path_factory.mktemp("vllm-rm"))
 
 
 @pytest.fixture(scope="module")
-def vllm_reward_server(reward_folder: Path) -> Iterator[ServedModel]:
+def vllm_reward_server(reward_folders: tuple[Path, Path]) -> Iterator[ServedModel]:
+    """vLLM serving the tiny Llava as a classifier (``--convert classify``), images on."""
     require_vllm_venv()
     with pytest.MonkeyPatch.context() as patch:
         for key, value in VLLM_ENV.items():
             patch.setenv(key, value)
-        args = {"dtype": "float32", "max_model_len": "512", "startup_timeout": "500", "drop_images": "true"}
-        model = build_model(ModelSpec(backend="served", name=f"vllm:{reward_folder}", args=args))
+        args: dict[str, Any] = {
+            "dtype": "float32",
+            "max_model_len": "512",
+            "startup_timeout": "500",
+            "image_format": "png",
+            "server_args": ["--convert", "classify", "--limit-mm-per-prompt", '{"image": 1}'],
+        }
+        model = build_model(ModelSpec(backend="served", name=f"vllm:{reward_folders[0]}", args=args))
         assert isinstance(model, ServedModel)
         try:
             model.start()
@@ -48,31 +56,57 @@ def vllm_reward_server(reward_folder: Path) -> Iterator[ServedModel]:
             model.close()
 
 
-@pytest.mark.parametrize("profile", ["no_critic", "reference_critic"])
-def test_vllm_rewards_equal_the_hf_backend(
-    tmp_path: Path, reward_folder: Path, vllm_reward_server: ServedModel, profile: str
+def hf_reward_model(folder: Path) -> Model:
+    return build_model(ModelSpec(backend="hf", name=str(folder), args={"kind": "reward", "dtype": "float32"}))
+
+
+def answer(model: Model, requests: list[Request]) -> list[Response]:
+    answers: dict[int, Response] = {}
+    model.process(requests, lambda index, response: answers.__setitem__(index, response))
+    return [answers[i] for i in range(len(requests))]
+
+
+def test_vllm_multimodal_rewards_equal_the_hf_backend(
+    reward_folders: tuple[Path, Path], vllm_reward_server: ServedModel
 ) -> None:
+    """Images at the processor's size (32x32: no resize, whose interpolation vLLM's image processor
+    does its own way), with and without a critique, and text alone."""
+    images = [random_image(i, 32, 32) for i in range(2)]
+    question = "Is there a cat in the image? Please answer yes or no."
+    requests = [
+        Request("reward", (Message.user(ImagePart(images[0]), question), Message.assistant("Yes."))),
+        Request("reward", (Message.user(ImagePart(images[1]), question), Message.assistant("Yes."))),
+        Request("reward", (Message.user(ImagePart(images[0]), question),)),
+        Request("reward", (Message.user(question), Message.assistant("Yes."))),
+    ]
+    served = answer(vllm_reward_server, requests)
+    hf = answer(hf_reward_model(reward_folders[1]), requests)
+    for got, expected in zip(served, hf, strict=True):
+        assert got.error is None and got.reward is not None and expected.reward is not None
+        assert got.reward == pytest.approx(expected.reward, abs=2e-4)
+        assert got.usage and expected.usage and got.usage["prompt_tokens"] == expected.usage["prompt_tokens"]
+    assert abs(served[0].reward - served[1].reward) > 1e-2  # type: ignore[operator] # the image is read
+
+
+@pytest.mark.parametrize("profile", ["no_critic", "reference_critic"])
+def test_mm_rlhf_rewardbench_through_vllm_equals_the_hf_backend(
+    tmp_path: Path, reward_folders: tuple[Path, Path], vllm_reward_server: ServedModel, profile: str
+) -> None:
+    """The image lines (one image each; the fixture's pictures are one colour, so resizing them
+    gives the same pixels everywhere)."""
     data = build_rewardbench(tmp_path / "rb")
-    served = api.evaluate(
-        "mm_rlhf_rewardbench",
-        vllm_reward_server,
-        data=data,
-        profile=profile,
-        store=tmp_path / "a.sqlite",
-        output_dir=None,
-    )
+    common: dict[str, Any] = {"data": data, "profile": profile, "limit": 4, "output_dir": None}
+    served = api.evaluate("mm_rlhf_rewardbench", vllm_reward_server, store=tmp_path / "a.sqlite", **common)
     hf = api.evaluate(
         "mm_rlhf_rewardbench",
-        f"hf:{reward_folder}",
-        model_args="drop_images=true,dtype=float32,device=cpu",
-        data=data,
-        profile=profile,
+        f"hf:{reward_folders[1]}",
+        model_args="kind=reward,dtype=float32,device=cpu",
         store=tmp_path / "b.sqlite",
-        output_dir=None,
+        **common,
     )
-    assert served.results["counts"]["errors"] == 0 and served.results["counts"]["scored"] == 6
+    assert served.results["counts"]["errors"] == 0 and served.results["counts"]["scored"] == 4
     for got, expected in zip(served.records, hf.records, strict=True):
-        assert got.details["rewards"] == pytest.approx(expected.details["rewards"], abs=1e-4), got.id
+        assert got.details["rewards"] == pytest.approx(expected.details["rewards"], abs=2e-4), got.id
     assert served.results["metrics"]["acc"]["value"] == hf.results["metrics"]["acc"]["value"]
 
 
