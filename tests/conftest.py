@@ -4,6 +4,8 @@ which is the repository root under pytest: such a test fails, naming what it lef
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +15,26 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PLUGINS = Path(__file__).resolve().parent / "plugins"
+
+
+def _one_torch_thread() -> None:
+    """One intra-op thread for torch in the test process, once something has imported it (importing
+    it here would cost every test run ~3 s). The tests' models are tiny: on a 2-core machine running
+    several processes at once, OpenMP's thread hand-offs and spin-waits cost far more than the
+    matrices (the tiny-VLM tests ran about twice as fast with one thread). Subprocesses keep their
+    defaults (vLLM picks its own threads, and an OMP_NUM_THREADS in its environment makes it
+    slower); an explicit OMP_NUM_THREADS wins here too."""
+    torch = sys.modules.get("torch")
+    if torch is not None and "OMP_NUM_THREADS" not in os.environ and torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _one_torch_thread()
+
+
+def pytest_runtest_call(item: pytest.Item) -> None:
+    _one_torch_thread()  # torch imported by this test's fixtures
 
 
 @pytest.fixture(autouse=True)
