@@ -196,6 +196,23 @@ def test_a_failed_request_has_no_boxes(tmp_path: Path) -> None:
     assert result.records[0].answer is None
 
 
+@pytest.mark.parametrize("task", ["medrega_grounding_sm", "medrega_grounding_ms", "medrega_grounding_mm"])
+def test_a_sample_without_a_prediction_scores_as_an_empty_answer(tmp_path: Path, task: str) -> None:
+    # "exact" answered (2 boxes, IoU 1 each); "partial" has no line: no boxes against its 2 targets
+    data = write_data(tmp_path / "d", {k: CASES[k] for k in ("exact", "partial")})
+    predictions = write_predictions(tmp_path / "p.jsonl", {"exact": CASES["exact"][0]})
+    result = api.score(task, predictions, data=data, output_dir=None)
+    metrics = {name: value["value"] for name, value in result.results["metrics"].items()}
+    assert result.results["counts"]["missing_predictions"] == 1
+    expected = {
+        "medrega_grounding_sm": {"f1": 0.5, "iou": 1.0},  # iou over the matched pairs only
+        "medrega_grounding_ms": {"box_acc": 0.5, "box_iou": 0.5},  # 2 / the 4 target boxes
+        "medrega_grounding_mm": {"box_f1": 0.5, "box_iou": 0.5, "object_iou": 1.0},
+    }[task]
+    for name, value in expected.items():
+        assert metrics[name] == pytest.approx(value), name
+
+
 def test_multi_grounding_end_to_end_with_a_constant_model(tmp_path: Path) -> None:
     from PIL import Image
 

@@ -60,10 +60,9 @@ class SpecialTokens:
         return self.empty[:1] + list(token_ids) + self.empty[1:]
 
 
-@lru_cache(maxsize=2)
-def _scorer(
-    model: str, num_layers: int | None, device: str | None, batch_size: int, idf_sents: tuple[str, ...]
-) -> Any:
+@lru_cache(maxsize=1)
+def _scorer(model: str, num_layers: int | None, device: str | None, batch_size: int) -> Any:
+    """One loaded BERTScorer per model setting (the official deberta-xlarge is 900M parameters)."""
     try:
         from bert_score import BERTScorer
         from bert_score.utils import model2layers
@@ -87,7 +86,7 @@ def _scorer(
             device=device,
             batch_size=batch_size,
         )
-    except OSError as error:
+    except (OSError, ValueError, KeyError) as error:  # no such folder or hub id; a model of no known type
         raise ConfigError(
             f"medrega_regr2t metric option bertscore_model={model!r} could not be loaded ({error}); "
             "give a local folder of the model (with bertscore_num_layers), or bertscore_model: null "
@@ -98,11 +97,9 @@ def _scorer(
         tokenizer.build_inputs_with_special_tokens = SpecialTokens(
             tokenizer.encode("", add_special_tokens=True)
         )
-    scorer.compute_idf(list(idf_sents))  # what idf_sents= does in the constructor
     return scorer
 
 
-@lru_cache(maxsize=4)
 def bertscore_f1(
     predictions: tuple[str, ...],
     references: tuple[str, ...],
@@ -112,7 +109,8 @@ def bertscore_f1(
     batch_size: int = 64,
 ) -> tuple[float, ...]:
     """The F1 of each pair, idf weights from ``predictions`` (the whole set)."""
-    scorer = _scorer(model, num_layers, device, batch_size, predictions)
+    scorer = _scorer(model, num_layers, device, batch_size)
+    scorer.compute_idf(list(predictions))  # what idf_sents= does in the constructor
     _, _, f1 = scorer.score(list(predictions), list(references), batch_size=batch_size)
     return tuple(float(value) for value in f1.tolist())
 

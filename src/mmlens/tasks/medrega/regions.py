@@ -24,12 +24,13 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from mmlens.core.errors import ConfigError
 from mmlens.core.parts import Aggregate, Extraction, Metric, MetricValue, Prediction, SampleRecord, metrics
 from mmlens.core.sample import Sample
 from mmlens.metrics.aggregation import category_nodes, mean_metrics
+from mmlens.tasks.medrega.scenario import reference_regions
 
 # evaluator_reg.py PATTERN_REGCAP
 PREDICTED_BOXES = re.compile(
@@ -210,6 +211,10 @@ def multi_region_multi_object(predicted: list[Group], targets: list[Group]) -> C
 Evaluator = Callable[[list[Group], list[Group]], Counted]
 
 
+def _targets(regions: Sequence[tuple[str, Sequence[Sequence[float]]]] | Sequence[list[Any]]) -> list[Group]:
+    return [Group(obj, tuple(tuple(box) for box in boxes)) for obj, boxes in regions]
+
+
 @dataclass(frozen=True)
 class Variant:
     evaluate: Evaluator
@@ -256,23 +261,27 @@ class MedRegAMultiGrounding(Metric):
 
     def extract(self, sample: Sample, prediction: Prediction) -> Extraction:
         groups = predicted_groups(prediction.text) if prediction.text is not None else []
-        targets = [
-            Group(obj, tuple(tuple(box) for box in boxes)) for obj, boxes in sample.metadata["regions"]
-        ]
-        counted = VARIANTS[self.variant].evaluate(groups, targets)
+        counted = VARIANTS[self.variant].evaluate(groups, _targets(sample.metadata["regions"]))
         shown = "; ".join(f"{g.obj or ''}{[list(map(int, b)) for b in g.boxes]}".strip() for g in groups)
         method = "failed" if prediction.text is None or not groups else "rule"
         return Extraction(shown or None, method, details={"scores": counted.scores, "sums": counted.sums})
 
+    def _unanswered(self, reference: str | None) -> Counted:
+        """A sample without an answer (a failed request, no prediction) scores as an empty one:
+        no boxes, the reference's targets still in the denominators."""
+        return VARIANTS[self.variant].evaluate([], _targets(reference_regions(reference or "")))
+
     def score(self, sample: Sample, extraction: Extraction) -> dict[str, float]:
-        return dict(extraction.details["scores"])
+        scores = extraction.details.get("scores")
+        return dict(scores if scores is not None else self._unanswered(sample.target).scores)
 
     def _values(self, records: list[SampleRecord]) -> dict[str, MetricValue]:
         spec = VARIANTS[self.variant]
         values = mean_metrics(records, spec.per_sample)
+        sums = [r.details.get("sums") or self._unanswered(r.target).sums for r in records]
         for name in spec.pooled:
-            total = sum(r.details["sums"][name] for r in records)
-            count = sum(r.details["sums"][f"{name}_n"] for r in records)
+            total = sum(s[name] for s in sums)
+            count = sum(s[f"{name}_n"] for s in sums)
             values[name] = MetricValue(_ratio(total, count), n=len(records))
         return values
 
