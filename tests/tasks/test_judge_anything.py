@@ -15,6 +15,7 @@ import pytest
 
 from mmlens import api
 from mmlens.core.errors import DataError
+from mmlens.core.media import AbsentImage
 from mmlens.core.messages import ImagePart, TextPart
 from mmlens.core.parts import LoadContext
 from mmlens.core.sample import Sample
@@ -129,6 +130,7 @@ def test_pair_replies(reply: str, lenient: str | None, strict: str | None) -> No
         ('{"overall_score": 3.5}', None, None),
         ('{"overall_score": false}', None, None),
         ('{"overall_score": null}', None, None),
+        ('{"overall_score": "²"}', None, None),  # str.isdigit() is true, int() refuses it
     ],
 )
 def test_score_replies(reply: str, lenient: int | None, strict: int | None) -> None:
@@ -453,3 +455,20 @@ def test_the_published_files_load(tmp_path: Path) -> None:
         "meta-llama/Meta-Llama-3.1-70B-Instruct-Turbo_answer_vs_Qwen/Qwen2.5-72B-Instruct-Turbo_answer"
     )
     assert len(samples_of("judge_anything_score", tmp_path)) == 6000
+
+
+def test_media_paths_stay_inside_the_dataset_folder(tmp_path: Path) -> None:
+    data = build_judge_anything(tmp_path / "ja")
+    outside = tmp_path / "outside.png"
+    outside.write_bytes((data / "X2XRawBenchmark" / "images/Bench/i2t_0.png").read_bytes())
+    (data / "X2XRawBenchmark" / "escape").symlink_to(tmp_path)
+    queries_file = data / "X2XRawBenchmark" / "TaskAnything.json"
+    queries = json.loads(queries_file.read_text())
+    names = ["../../outside.png", str(outside), "escape/outside.png", "images/Bench/i2t_1.png"]
+    next(q for q in queries if q["uniq_id"] == "i2t")["image_path"] = names
+    queries_file.write_text(json.dumps(queries))
+    sample = next(s for s in samples_of("judge_anything_pair", data).values() if s.id.startswith("i2t"))
+    images = [image for message in sample.messages for image in message.images]
+    assert [type(image).__name__ for image in images] == ["AbsentImage"] * 3 + ["FileImage"]
+    for image in images[:3]:
+        assert isinstance(image, AbsentImage) and "must be relative to" in image.hint

@@ -91,7 +91,7 @@ def score_value(value: Any, mode: ParseMode) -> int | None:
     if mode == "lenient":
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        if isinstance(value, str) and value.strip().isdigit():
+        if isinstance(value, str) and value.strip().isdecimal():  # isdigit() admits '²', int() not
             return int(value.strip())
     return None
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from mmlens.core.errors import DataError
@@ -37,6 +37,7 @@ from mmlens.core.messages import ContentPart, ImagePart, Message, TextPart, Vide
 from mmlens.core.parts import LoadContext, Scenario, scenarios
 from mmlens.core.sample import BadSample, Sample
 from mmlens.media.sampling import FrameSampling
+from mmlens.scenarios.local_images import inside_folder
 from mmlens.tasks.judge_anything.files import read_rows, text_field
 from mmlens.tasks.judge_anything.labels import HumanLabels, read_labels
 from mmlens.tasks.judge_anything.prompts import Mode, Setting, rubric_keys, schema_hint, system_prompt
@@ -84,16 +85,25 @@ class Media:
         self.frames = frames
         self.unreadable: list[str] = []
 
+    def _file(self, name: str) -> tuple[Path | None, str]:
+        """The media file ``name`` (relative to the dataset folder, which it must not leave), or
+        None and why it cannot be sent."""
+        relative = PurePosixPath(name)
+        if not name or relative.is_absolute() or ".." in relative.parts or not inside_folder(self.root, name):
+            return None, f"the media path {name!r} must be relative to {self.root} and stay inside it"
+        path = self.root / relative
+        return (path, "") if path.is_file() else (None, NO_MEDIA_HINT)
+
     def images(self, names: list[str]) -> list[ContentPart]:
         parts: list[ContentPart] = []
         for name in names:
-            path = self.root / name
-            parts.append(ImagePart(FileImage(path) if path.is_file() else AbsentImage(name, NO_MEDIA_HINT)))
+            path, why = self._file(name)
+            parts.append(ImagePart(FileImage(path) if path is not None else AbsentImage(name, why)))
         return parts
 
     def video(self, name: str) -> list[ContentPart]:
-        path = self.root / name
-        video = VideoRef(path) if path.is_file() else AbsentVideo(name, NO_MEDIA_HINT)
+        path, why = self._file(name)
+        video = VideoRef(path) if path is not None else AbsentVideo(name, why)
         return [VideoPart(video, sampling=self.frames)]
 
     def audio(self, name: str, what: str) -> list[ContentPart]:
