@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 
 from mmlens.core.errors import ConfigError
-from mmlens.core.messages import ImagePart, Message
+from mmlens.core.media import AbsentVideo
+from mmlens.core.messages import ImagePart, Message, VideoPart
 from mmlens.core.requests import GenerationSettings, Request, Response
 from mmlens.models.base import ModelSpec, build_model
 from mmlens.models.hf import HFModel
+from mmlens.models.hf_media import VIDEO_NOT_SUPPORTED
 from mmlens.models.hf_reward_head import REWARD_HEAD_FILE, extract_official_head, main
 from tests.fixtures.images import random_image
 from tests.fixtures.reward_vlm import build_reward_vlm, official_reward_head
@@ -138,6 +140,10 @@ def test_clear_errors(tmp_path: Path, vlm_rewards: dict[str, Path]) -> None:
         hf_model(folder), [Request("generate", (Message.user(QUESTION),), GenerationSettings())]
     )
     assert "answers reward requests only" in (generated.error or "")
+    # a multimodal reward model reads media: a video it cannot take gets the media's own error
+    missing = AbsentVideo("clip.mp4", "the videos/ folder is not in this copy")
+    (unread,) = run(hf_model(folder), [Request("reward", (Message.user(VideoPart(missing), QUESTION),))])
+    assert unread.error == VIDEO_NOT_SUPPORTED  # not "reads text only ... drop_images=true"
     headless = tmp_path / "headless"
     shutil.copytree(folder, headless)
     (headless / REWARD_HEAD_FILE).unlink()
@@ -180,6 +186,21 @@ def test_extract_the_official_head(tmp_path: Path, vlm_rewards: dict[str, Path])
     (official / "model.safetensors.index.json").unlink()
     with pytest.raises(ConfigError, match="no rm_head.. tensors"):
         extract_official_head(official, tmp_path / "again")
+
+
+def test_extracting_from_a_broken_checkpoint_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    official = tmp_path / "official"
+    official.mkdir()
+    (official / "model-00001-of-00001.safetensors").write_bytes(b"not safetensors at all")
+    assert main([str(official), str(tmp_path / "out")]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: ") and "model-00001-of-00001.safetensors: cannot be read" in error
+    assert "\n" not in error and "Traceback" not in error
+    (official / "model.safetensors.index.json").write_text("{not json")
+    assert main([str(official), str(tmp_path / "out")]) == 1
+    assert "model.safetensors.index.json: not a safetensors index" in capsys.readouterr().err
 
 
 def build_gemma3_classifier(out_dir: Path) -> Path:

@@ -323,6 +323,8 @@ class HFModel(Model):
         try:
             chat = to_chat(request.messages, self._media_settings(loaded))
         except DataError:
+            if not loaded.text_only:  # a multimodal reward model: the media's own error (a video, a decoder)
+                raise
             raise DataError(
                 f"the hf reward model {self.name!r} ({loaded.model_type}) reads text only and this request "
                 "has images or video: set drop_images=true to score without them, or use a multimodal reward "

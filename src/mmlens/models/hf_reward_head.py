@@ -181,16 +181,22 @@ def extract_official_head(checkpoint: Path, out_dir: Path) -> Path:
     shards = sorted(checkpoint.glob("*.safetensors"))
     index = checkpoint / "model.safetensors.index.json"
     if index.is_file():
-        weight_map: dict[str, str] = json.loads(index.read_text())["weight_map"]
-        shards = sorted(
-            {checkpoint / file for key, file in weight_map.items() if key.startswith(OFFICIAL_PREFIX)}
-        )
+        try:
+            weight_map: dict[str, str] = json.loads(index.read_text())["weight_map"]
+            shards = sorted(
+                {checkpoint / file for key, file in weight_map.items() if key.startswith(OFFICIAL_PREFIX)}
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            raise ConfigError(f"{index}: not a safetensors index with a weight_map ({error!r})") from None
     tensors: dict[str, Any] = {}
     for shard in shards:
-        with safe_open(str(shard), framework="pt") as opened:
-            for key in opened.keys():  # noqa: SIM118 (safe_open has keys(), no iteration)
-                if key.startswith(OFFICIAL_PREFIX):
-                    tensors[key.removeprefix(OFFICIAL_PREFIX)] = opened.get_tensor(key)
+        try:
+            with safe_open(str(shard), framework="pt") as opened:
+                for key in opened.keys():  # noqa: SIM118 (safe_open has keys(), no iteration)
+                    if key.startswith(OFFICIAL_PREFIX):
+                        tensors[key.removeprefix(OFFICIAL_PREFIX)] = opened.get_tensor(key)
+        except Exception as error:  # safetensors' SafetensorError (not exported), OSError
+            raise ConfigError(f"{shard}: cannot be read as safetensors ({error})") from None
     if not tensors:
         raise ConfigError(f"{checkpoint}: no {OFFICIAL_PREFIX}* tensors in its safetensors files")
     matrix = tensors.get("dense.weight", tensors.get("score.weight"))
