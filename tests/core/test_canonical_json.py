@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from mmlens import api
@@ -185,6 +186,9 @@ def test_an_object_encoded_one_value_at_a_time_is_the_whole_encoded_at_once(valu
         GenerationSettings(16, math.nan, math.inf, seed=2**70),
         GenerationSettings(16, chat_template_kwargs=(("enable_thinking", False), ("x", [1.5, None]))),
         GenerationSettings(16, stop=["a list"]),  # type: ignore[arg-type]
+        # numpy floats, cached by their bits too (before: 0.0's text served for -0.0)
+        GenerationSettings(16, np.float64(0.0), 1.0),
+        GenerationSettings(16, np.float64(-0.0), 1.0),
     ],
     ids=repr,
 )

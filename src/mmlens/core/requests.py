@@ -21,13 +21,13 @@ MODEL_ROLE = "model"
 
 
 # GenerationSettings.canonical_json by value: a run's requests share a few settings, each request
-# its own instance. Keyed by exact values (a float by its bits: 0.0 and -0.0 are written apart).
+# its own instance. Keyed by exact values (a float, numpy's too, by its bits: 0.0 and -0.0 are written apart).
 _SETTINGS_JSON: dict[tuple[Any, ...], str] = {}
 _SETTINGS_JSON_LIMIT = 4096
 
 
 def _exact(value: Any) -> tuple[Any, Any]:
-    return (float, value.hex()) if type(value) is float else (type(value), value)
+    return (type(value), value.hex()) if isinstance(value, float) else (type(value), value)
 
 
 @dataclass(frozen=True)
