@@ -140,3 +140,14 @@ def test_tasks_without_video_are_left_as_they_are() -> None:
     with pytest.raises(ConfigError, match="--video-frames 0"):
         task = load_task_file(TASK_FILE)
         with_frame_options("videomme", task.instruction, {"video_frames": 0})
+
+
+@pytest.mark.parametrize("task", ["judge_anything_pair", "mm_rlhf_rewardbench", "mme_emotion"])
+def test_a_video_task_whose_frames_are_not_the_instructions_refuses_them(task: str) -> None:
+    from mmlens.core.generation import GenerationOverrides
+    from mmlens.core.task import TaskCatalog
+
+    refused = f"--video-frames 8: task {task} takes its video frames from its scenario"
+    with pytest.raises(ConfigError, match=refused):
+        TaskCatalog().load(task, generation=GenerationOverrides(video_frames=8))
+    assert TaskCatalog().load("mmbench_dev_en", generation=GenerationOverrides(video_frames=8)) is not None

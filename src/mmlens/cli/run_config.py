@@ -176,7 +176,8 @@ def add_video_options(parser: argparse.ArgumentParser) -> None:
     """--video-frames, --video-sampling, --video-fps, --video-decoder: the frame settings of the
     video tasks' instructions (mmlens.media.instruction), as a task file sets them."""
     group = parser.add_argument_group(
-        "video frame overrides (video tasks only; in every request's key, as the task file's settings)"
+        "video frame overrides (tasks with a video instruction: videomme, mme_videoocr, mmworld; in every "
+        "request's key, as the task file's settings)"
     )
     group.add_argument(
         "--video-frames", type=int, metavar="N", help="frames per video (rule fps: at most N; 0: no cap)"

@@ -72,11 +72,13 @@ class GenerationOverrides(BaseModel):
         inferencer: parts.Inferencer,
         instruction: parts.Instruction,
         kinds: tuple[str, str],
+        video_task: bool = False,
     ) -> tuple[parts.Inferencer, parts.Instruction]:
         """The task's inferencer and instruction with these overrides (validated copies); ``kinds``
-        are their type names in the task file, for messages."""
+        are their type names in the task file, for messages; ``video_task``: the task is tagged
+        ``video`` (its frames must then be the instruction's for the --video-* options to apply)."""
         updates = self._inferencer_fields(task_name, inferencer, kinds[0])
-        instruction = self._instruction(task_name, instruction, kinds[1])
+        instruction = self._instruction(task_name, instruction, kinds[1], video_task)
         return _with_fields(task_name, inferencer, updates), instruction
 
     def _inferencer_fields(self, task_name: str, inferencer: parts.Inferencer, kind: str) -> dict[str, Any]:
@@ -115,11 +117,13 @@ class GenerationOverrides(BaseModel):
             updates[TEMPLATE_KWARGS_FIELD] = {**current, **template_kwargs}
         return updates
 
-    def _instruction(self, task_name: str, instruction: parts.Instruction, kind: str) -> parts.Instruction:
+    def _instruction(
+        self, task_name: str, instruction: parts.Instruction, kind: str, video_task: bool = False
+    ) -> parts.Instruction:
         from mmlens.media.instruction import FRAME_OPTIONS, with_frame_options
 
         frames = {option: getattr(self, option) for option in FRAME_OPTIONS}
-        instruction = with_frame_options(task_name, instruction, frames)
+        instruction = with_frame_options(task_name, instruction, frames, video_task)
         if self.system_prompt is None:
             return instruction
         cls = type(instruction)

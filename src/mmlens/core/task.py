@@ -461,7 +461,8 @@ def load_task_file(
     metric = build_part(parts.metrics, config.metric, f"{where}: metric")
     if generation:  # validated copies: the version hash below covers them
         kinds = (str(config.inferencer.get("type")), str(config.instruction.get("type")))
-        inferencer, instruction = generation.apply(config.name, inferencer, instruction, kinds)
+        video_task = "video" in config.tags
+        inferencer, instruction = generation.apply(config.name, inferencer, instruction, kinds, video_task)
     built_transforms = tuple(
         build_transform(
             spec, f"{where}: transforms[{index}]" if index < len(raw_transforms) else "--transform"

@@ -39,21 +39,32 @@ class VideoInstruction(Instruction):
         return FrameSampling(self.sampling, self.frames, self.fps, self.decoder)
 
 
-def with_frame_options(task_name: str, instruction: Instruction, options: dict[str, Any]) -> Instruction:
+def with_frame_options(
+    task_name: str, instruction: Instruction, options: dict[str, Any], video_task: bool = False
+) -> Instruction:
     """``instruction`` with the run's frame options (``video_frames``, ``video_sampling``,
     ``video_fps``, ``video_decoder``; None: the task's own) set on its fields, as a validated copy:
     the same as setting them in the task file, so a value equal to the task's gives the same
-    requests and another value other requests. An instruction that shows no video is returned as
-    it is (a run of image and video tasks changes only the video ones)."""
+    requests and another value other requests. An image task's instruction is returned as it is (a
+    run of image and video tasks changes only the video ones); a ``video_task`` whose frames are
+    set elsewhere (its scenario or data: Judge Anything, MM-RLHF RewardBench) is an error, never
+    silently left with its own frames."""
     updates = {FRAME_OPTIONS[key]: value for key, value in options.items() if value is not None}
-    if not updates or not isinstance(instruction, VideoInstruction):
+    if not updates:
+        return instruction
+    given = " ".join(
+        f"--{key.replace('_', '-')} {value}" for key, value in options.items() if value is not None
+    )
+    if not isinstance(instruction, VideoInstruction):
+        if video_task:
+            raise ConfigError(
+                f"{given}: task {task_name} takes its video frames from its scenario or data, not from a "
+                "video instruction, so these options cannot change them (its task README says how to)"
+            )
         return instruction
     values = {name: getattr(instruction, name) for name in type(instruction).model_fields}
     try:
         return type(instruction).model_validate({**values, **updates})
     except (ValidationError, ConfigError) as error:
-        option = " ".join(
-            f"--{key.replace('_', '-')} {value}" for key, value in options.items() if value is not None
-        )
         problem = str(error) if isinstance(error, ConfigError) else error.errors()[0]["msg"]
-        raise ConfigError(f"{option}: task {task_name}: {problem}") from None
+        raise ConfigError(f"{given}: task {task_name}: {problem}") from None
