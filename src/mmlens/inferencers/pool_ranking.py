@@ -7,8 +7,9 @@ without holding the pool's requests in every query's plan:
 - Then one query of the pool (whichever asks first) sends the pool's candidates in chunks of
   ``pool_chunk`` (``SharedRequests``: de-duplicated, cached by content hash and committed like
   any request, so a killed run resumes chunk by chunk, and a rerun embeds nothing), one chunk a
-  round, writing the vectors into one float32 matrix; the other queries wait (``WAIT``). If that
-  query drops out (an unreadable image), the next one takes over the chunk it held.
+  round, writing the vectors into one float32 matrix; the other queries wait (``WAIT``). If a
+  chunk's request fails, the pool fails (``release``): every query of it gets that error, and a
+  rerun resumes from the chunks already stored.
 - Once the matrix is full, the first query to ask ranks every waiting query in one vectorised pass
   (``pool_top_k``), and each takes its own top ``TOP_KEPT``.
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 IMAGE = "<|image_1|>"
-COLUMNS = ("qry_inst", "qry_text", "qry_img_path", "tgt_inst", "tgt_text", "tgt_img_path")
 
 
 @dataclass(frozen=True)
