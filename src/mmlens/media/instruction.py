@@ -59,7 +59,7 @@ def with_frame_options(
         if video_task:
             raise ConfigError(
                 f"{given}: task {task_name} takes its video frames from its scenario or data, not from a "
-                "video instruction, so these options cannot change them (its task README says how to)"
+                "video instruction, so these options cannot change them"
             )
         return instruction
     values = {name: getattr(instruction, name) for name in type(instruction).model_fields}
