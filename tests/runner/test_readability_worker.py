@@ -55,3 +55,28 @@ def test_verdicts_on_parquet_cells_match_the_in_process_check(tmp_path: Path) ->
     gone = {**sources[digests[0]], "table": {"parquet": [str(tmp_path / "gone.parquet")], "base_dir": "/"}}
     [reason] = check_sources([[digests[0], "x", gone]]).values()
     assert reason is not None and "gone.parquet" in reason
+
+
+def test_several_children_split_the_images_and_give_the_same_verdicts(tmp_path: Path) -> None:
+    from mmlens.core.media import FileImage
+    from mmlens.runner.readability_worker import (
+        IMAGES_PER_CHILD,
+        MAX_CHILDREN,
+        ReadabilityChecker,
+        child_count,
+    )
+
+    build_numbers_task(tmp_path / "bench", count=9, duplicates=0)
+    folder = tmp_path / "bench" / "images"
+    for broken in (1, 7):  # one in the first child's share, one in the last's
+        (folder / f"{broken}.png").write_bytes(f"not a png {broken}".encode())
+    images: list[ImageRef] = [FileImage(folder / f"{n}.png") for n in range(9)]
+    expected = {image.digest: image.unreadable_reason() for image in images}
+    assert sum(reason is not None for reason in expected.values()) == 2
+    for children in (1, 2, 3):
+        checker = ReadabilityChecker(images, children=children)
+        assert len(checker._children) == children
+        assert checker.verdicts() == expected
+    counts = (0, IMAGES_PER_CHILD * 2 - 1, IMAGES_PER_CHILD * 2, 10**6)
+    assert [child_count(n, cores=2) for n in counts] == [1, 1, 2, 2]
+    assert child_count(10**6, cores=64) == MAX_CHILDREN
