@@ -263,7 +263,8 @@ def run_task(
         # images that decoded before (taken before this run's thumbnails come in, so the check below
         # never depends on how far the background thread got): a thumbnail or a recorded source
         digests = {image.digest for sample in samples for image in sample.images}
-        readable = store.thumbnailed(digests) | store.sourced(digests)
+        thumbnailed = store.thumbnailed(digests)
+        readable = thumbnailed | store.sourced(digests)
         checker = start_readability_checker(samples, readable)  # beside planning and lookups
         if thumbnails:  # images only this run has, in the background; the others lazily, by the report
             maker = ThumbnailMaker(samples, store, without_source=True).start()
@@ -285,7 +286,7 @@ def run_task(
         )
         bad_from_data += unreadable
         if thumbnails:  # the readable ones: where the report finds them for their thumbnails
-            record_image_sources((item.sample for item in flows), store)
+            record_image_sources((item.sample for item in flows), store, thumbnailed)
         if not flows:
             reason = (bad_from_data + bad_from_plan)[0].reason if bad_from_data + bad_from_plan else "none"
             raise DataError(f"task {task.name}: no readable samples ({reason})")

@@ -78,16 +78,21 @@ def images_without_thumbnails(
     return [image for digest, image in images.items() if digest in missing]
 
 
-def record_image_sources(samples: Iterable[Sample], store: Store) -> int:
+def record_image_sources(
+    samples: Iterable[Sample], store: Store, thumbnailed: set[str] | None = None
+) -> int:
     """Record where each image of ``samples`` that has no thumbnail yet can be read again (for the
     report's thumbnails, and as "decoded before" for the next run's readability check); returns how
-    many were recorded."""
+    many were recorded. ``thumbnailed``: the digests known to have a thumbnail (a run's, taken
+    before it started: an image with a source gets none during the run), else asked of the store."""
     sources = {}
     for digest, image in distinct_images(samples).items():
         source = image.source()
         if source is not None:
             sources[digest] = source
-    sources = {digest: sources[digest] for digest in store.missing_thumbnails(sources)}
+    if thumbnailed is None:
+        thumbnailed = store.thumbnailed(sources)
+    sources = {digest: source for digest, source in sources.items() if digest not in thumbnailed}
     store.put_image_sources(sources)
     return len(sources)
 

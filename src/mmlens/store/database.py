@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mmlens.core.canonical import canonical_json
 from mmlens.core.errors import DataError
 from mmlens.core.jsonlines import encode_record
 from mmlens.core.paths import default_store_path, store_location
@@ -479,7 +480,8 @@ class Store:
             self._executemany(
                 "INSERT INTO image_sources (digest, source) VALUES (?,?) "
                 "ON CONFLICT(digest) DO UPDATE SET source = excluded.source",
-                [(digest, json.dumps(source, sort_keys=True)) for digest, source in items.items()],
+                # canonical JSON: read back with json.loads only, and orjson writes it where installed
+                [(digest, canonical_json(source)) for digest, source in items.items()],
             )
 
     def image_sources(self, digests: Iterable[str]) -> dict[str, dict[str, Any]]:
