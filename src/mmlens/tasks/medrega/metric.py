@@ -31,7 +31,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mmlens.core.parts import Aggregate, Extraction, Metric, MetricValue, Prediction, SampleRecord, metrics
+from mmlens.core.parts import (
+    Aggregate,
+    Extraction,
+    ExtractionMethod,
+    Metric,
+    MetricValue,
+    Prediction,
+    SampleRecord,
+    metrics,
+)
 from mmlens.core.sample import Sample
 from mmlens.metrics.aggregation import category_nodes, mean_aggregate
 from mmlens.metrics.stats import mean_interval
@@ -119,7 +128,8 @@ class MedRegAClassification(Metric):
         if dataset not in MULTILABEL:
             ids = ids[:1]
         ids = sorted(set(ids))
-        method = "exact" if prediction.text.strip().lower() in (classes[i].lower() for i in ids) else "rule"
+        exact = prediction.text.strip().lower() in (classes[i].lower() for i in ids)
+        method: ExtractionMethod = "exact" if exact else "rule"
         return Extraction(",".join(classes[i] for i in ids), method, details={"pred_classes": ids})
 
     def score(self, sample: Sample, extraction: Extraction) -> dict[str, float]:

@@ -27,7 +27,16 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from mmlens.core.errors import ConfigError
-from mmlens.core.parts import Aggregate, Extraction, Metric, MetricValue, Prediction, SampleRecord, metrics
+from mmlens.core.parts import (
+    Aggregate,
+    Extraction,
+    ExtractionMethod,
+    Metric,
+    MetricValue,
+    Prediction,
+    SampleRecord,
+    metrics,
+)
 from mmlens.core.sample import Sample
 from mmlens.metrics.aggregation import category_nodes, mean_metrics
 from mmlens.tasks.medrega.scenario import reference_regions
@@ -75,7 +84,7 @@ def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
 
 
 def hungarian_pairs(
-    predicted: list[Sequence[float]], targets: list[Sequence[float]]
+    predicted: Sequence[Sequence[float]], targets: Sequence[Sequence[float]]
 ) -> list[tuple[int, int, float]]:
     """``hungarian_matching``'s pairs (row order) with their IoU. A NaN/inf IoU (two empty boxes),
     on which scipy stops the official run, counts as 0."""
@@ -263,7 +272,7 @@ class MedRegAMultiGrounding(Metric):
         groups = predicted_groups(prediction.text) if prediction.text is not None else []
         counted = VARIANTS[self.variant].evaluate(groups, _targets(sample.metadata["regions"]))
         shown = "; ".join(f"{g.obj or ''}{[list(map(int, b)) for b in g.boxes]}".strip() for g in groups)
-        method = "failed" if prediction.text is None or not groups else "rule"
+        method: ExtractionMethod = "failed" if prediction.text is None or not groups else "rule"
         return Extraction(shown or None, method, details={"scores": counted.scores, "sums": counted.sums})
 
     def _unanswered(self, reference: str | None) -> Counted:

@@ -105,7 +105,8 @@ class MedRegAScenario(Scenario):
         )
         if not isinstance(human, str) or not isinstance(gpt, str):
             raise SampleError(sample_id, f"{where}: conversations need a human and a gpt turn")
-        paths = row.get("image") if isinstance(row.get("image"), list) else [row.get("image")]
+        image_field = row.get("image")
+        paths: list[Any] = image_field if isinstance(image_field, list) else [image_field]
         images = [self._image(sample_id, path, root, where) for path in paths]
         metadata: dict[str, Any] = {"dataset": dataset}
         if self.kind == "cls":
