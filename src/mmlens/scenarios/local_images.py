@@ -51,12 +51,18 @@ def confined_image(sample_id: str, path: Any, root: Path, where: str, absent_not
     still loads for scoring; a run is refused) whose hint is the problem followed by ``absent_note``."""
     if not isinstance(path, str) or not path:
         raise SampleError(sample_id, f"{where}: image path {path!r} is not a path")
-    relative = PurePosixPath(path)
-    if relative.is_absolute() or ".." in relative.parts or not inside_folder(root, path):
+    if not stays_inside(root, path):
         raise SampleError(sample_id, f"{where}: image path {path!r} must be relative to {root}")
-    image = FileImage(root / relative)
+    image = FileImage(root / PurePosixPath(path))
     problem = file_problem(image.path)
     return image if problem is None else AbsentImage(path, problem + absent_note)
+
+
+def stays_inside(root: Path, path: str) -> bool:
+    """Whether ``path`` names a file under ``root``: relative, no ``..``, and inside it with its
+    symlinks followed."""
+    relative = PurePosixPath(path)
+    return not relative.is_absolute() and ".." not in relative.parts and inside_folder(root, path)
 
 
 def inside_folder(folder: Path, relative: str) -> bool:

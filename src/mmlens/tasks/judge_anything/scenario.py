@@ -37,7 +37,7 @@ from mmlens.core.messages import ContentPart, ImagePart, Message, TextPart, Vide
 from mmlens.core.parts import LoadContext, Scenario, scenarios
 from mmlens.core.sample import BadSample, Sample
 from mmlens.media.sampling import FrameSampling
-from mmlens.scenarios.local_images import inside_folder
+from mmlens.scenarios.local_images import stays_inside
 from mmlens.tasks.judge_anything.files import read_rows, text_field
 from mmlens.tasks.judge_anything.labels import HumanLabels, read_labels
 from mmlens.tasks.judge_anything.prompts import Mode, Setting, rubric_keys, schema_hint, system_prompt
@@ -88,10 +88,9 @@ class Media:
     def _file(self, name: str) -> tuple[Path | None, str]:
         """The media file ``name`` (relative to the dataset folder, which it must not leave), or
         None and why it cannot be sent."""
-        relative = PurePosixPath(name)
-        if not name or relative.is_absolute() or ".." in relative.parts or not inside_folder(self.root, name):
+        if not name or not stays_inside(self.root, name):
             return None, f"the media path {name!r} must be relative to {self.root} and stay inside it"
-        path = self.root / relative
+        path = self.root / PurePosixPath(name)
         return (path, "") if path.is_file() else (None, NO_MEDIA_HINT)
 
     def images(self, names: list[str]) -> list[ContentPart]:

@@ -220,7 +220,8 @@ def multi_region_multi_object(predicted: list[Group], targets: list[Group]) -> C
 Evaluator = Callable[[list[Group], list[Group]], Counted]
 
 
-def _targets(regions: Sequence[tuple[str, Sequence[Sequence[float]]]] | Sequence[list[Any]]) -> list[Group]:
+def _targets(regions: Sequence[Sequence[Any]]) -> list[Group]:
+    """The reference's (object, boxes) pairs as target groups."""
     return [Group(obj, tuple(tuple(box) for box in boxes)) for obj, boxes in regions]
 
 
